@@ -1,0 +1,61 @@
+"""Throwaway PostgreSQL databases and Redis DB indexes for one test run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """Create an empty database, yield its SQLAlchemy URL, drop it afterwards."""
+    import psycopg
+
+    name = f"sw_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def throwaway_redis_db() -> Iterator[str]:
+    """Claim a free Redis DB index (1..15) for this run, yield its URL, flush it afterwards."""
+    import redis
+
+    admin = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    for index in range(1, 16):
+        if admin.set(f"scenario-worker:test-db:{index}", token, nx=True, ex=3600):
+            break
+    else:
+        raise RuntimeError("every Redis DB index 1..15 is claimed by another test run")
+    db = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
+    db.flushdb()
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}"
+    finally:
+        db.flushdb()
+        if admin.get(f"scenario-worker:test-db:{index}") == token.encode():
+            admin.delete(f"scenario-worker:test-db:{index}")
+        db.close()
+        admin.close()

@@ -1,0 +1,50 @@
+"""Pure decisions about failed attempts: how long to wait, and how to record why."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from worker.scenario.errors import PermanentError, ScenarioError
+
+# Celery's timer can fire a few milliseconds early; this keeps a retry strictly
+# after the moment Scenario named.
+RETRY_AFTER_MARGIN_S = 0.05
+
+
+def retry_countdown_s(proposed_s: float | None, error: BaseException | None) -> float:
+    """The countdown for a retry: Celery's backoff, but never before `Retry-After`."""
+    countdown = max(0.0, proposed_s or 0.0)
+    retry_after = getattr(error, "retry_after_s", None) if isinstance(error, ScenarioError) else None
+    if retry_after is not None and retry_after > 0:
+        countdown = max(countdown, retry_after + RETRY_AFTER_MARGIN_S)
+    return countdown
+
+
+def backoff_s(retries: int, *, factor_s: float, max_s: float) -> float:
+    """Upper bound of the exponential backoff before jitter, as Celery computes it."""
+    if retries < 0:
+        raise ValueError("retries must be >= 0")
+    # 2**retries overflows floats long after it passes any sane cap.
+    if retries > 64:
+        return float(max_s)
+    return float(min(max_s, factor_s * math.pow(2, retries)))
+
+
+def error_details(error: BaseException) -> dict[str, Any]:
+    """A JSON-ready description of any error, for the job row and the dead-letter table."""
+    if isinstance(error, ScenarioError):
+        return error.to_dict()
+    return {
+        "type": type(error).__name__,
+        "status": None,
+        "code": None,
+        "message": str(error) or type(error).__name__,
+        "retry_after_s": None,
+        "retryable": False,
+    }
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether a failed attempt must go straight to the dead-letter table."""
+    return isinstance(error, PermanentError)

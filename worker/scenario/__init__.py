@@ -1,0 +1,1 @@
+"""Talking to the Scenario API over HTTP. Knows nothing of queues or databases."""

@@ -1,0 +1,164 @@
+"""Every knob of the system, read from the environment in one place.
+
+Nothing here runs at import time: call `Settings.from_env()` at the edge (the
+Celery app's configuration hook, the CLI) and pass the object in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+REAL_API_URL = "https://api.cloud.scenario.com/v1"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    scenario_api_url: str = REAL_API_URL
+    scenario_api_key: str = ""
+    # Kept out of repr so that a logged Settings never shows it.
+    scenario_api_secret: str = field(default="", repr=False)
+    broker_url: str = "redis://localhost:6379/0"
+    database_url: str = "sqlite:///scenario-worker.db"
+
+    # HTTP to Scenario.
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+
+    # Retries of transient errors (Celery's autoretry_for).
+    retry_backoff_s: int = 2
+    retry_backoff_max_s: int = 120
+    retry_jitter: bool = True
+    max_retries: int = 8
+
+    # Polling a running job: each poll is its own short task.
+    poll_initial_s: float = 1.0
+    poll_max_s: float = 30.0
+    poll_growth: float = 1.5
+    job_deadline_s: float = 1800.0
+
+    # Crash safety.
+    visibility_timeout_s: int = 3600
+    max_deliveries: int = 5
+    worker_eta_task_limit: int = 5000
+    worker_prefetch_multiplier: int = 4
+
+    # Fleet-wide request budget to Scenario, shared by every worker through Redis;
+    # 0 turns it off.
+    fleet_requests_per_s: float = 0.0
+    # How long submits pause for the whole fleet after a 401 or 403.
+    auth_pause_s: float = 60.0
+
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        longest = max(self.retry_backoff_max_s, self.poll_max_s)
+        if longest * 2 > self.visibility_timeout_s:
+            raise SettingsError(
+                f"SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s}) must be at least twice "
+                f"the longest countdown ({longest:g} s from SCENARIO_RETRY_BACKOFF_MAX_S or "
+                "SCENARIO_POLL_MAX_S), or the broker would hand a waiting task to a second worker"
+            )
+        for name in ("connect_timeout_s", "read_timeout_s", "poll_initial_s", "poll_max_s", "job_deadline_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
+        if self.poll_growth < 1:
+            raise SettingsError("SCENARIO_POLL_GROWTH must be at least 1")
+        for name in ("max_retries", "max_deliveries", "worker_eta_task_limit", "worker_prefetch_multiplier"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{_ENV_NAMES[name]} must be at least 1")
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.scenario_api_key and self.scenario_api_secret)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build the settings from `environ` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_ENV_NAMES[f.name])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(_ENV_NAMES[f.name], raw, type(f.default))
+        values.update(overrides)
+        return cls(**values)
+
+    def describe(self) -> dict[str, str]:
+        """Name -> value for display, with the secret masked."""
+        shown = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "scenario_api_secret":
+                value = "***" if value else ""
+            elif f.name in ("broker_url", "database_url"):
+                value = mask_url_password(str(value))
+            shown[_ENV_NAMES[f.name]] = str(value)
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """`scheme://user:secret@host` -> `scheme://user:***@host`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user, colon, _ = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
+_ENV_NAMES: dict[str, str] = {
+    "scenario_api_url": "SCENARIO_API_URL",
+    "scenario_api_key": "SCENARIO_API_KEY",
+    "scenario_api_secret": "SCENARIO_API_SECRET",
+    "broker_url": "CELERY_BROKER_URL",
+    "database_url": "DATABASE_URL",
+    "connect_timeout_s": "SCENARIO_CONNECT_TIMEOUT_S",
+    "read_timeout_s": "SCENARIO_READ_TIMEOUT_S",
+    "retry_backoff_s": "SCENARIO_RETRY_BACKOFF_S",
+    "retry_backoff_max_s": "SCENARIO_RETRY_BACKOFF_MAX_S",
+    "retry_jitter": "SCENARIO_RETRY_JITTER",
+    "max_retries": "SCENARIO_MAX_RETRIES",
+    "poll_initial_s": "SCENARIO_POLL_INITIAL_S",
+    "poll_max_s": "SCENARIO_POLL_MAX_S",
+    "poll_growth": "SCENARIO_POLL_GROWTH",
+    "job_deadline_s": "SCENARIO_JOB_DEADLINE_S",
+    "visibility_timeout_s": "SCENARIO_VISIBILITY_TIMEOUT_S",
+    "max_deliveries": "SCENARIO_MAX_DELIVERIES",
+    "worker_eta_task_limit": "SCENARIO_WORKER_ETA_TASK_LIMIT",
+    "worker_prefetch_multiplier": "SCENARIO_WORKER_PREFETCH_MULTIPLIER",
+    "fleet_requests_per_s": "SCENARIO_FLEET_REQUESTS_PER_S",
+    "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
+    "log_level": "SCENARIO_LOG_LEVEL",
+}
+
+ENV_NAMES: Mapping[str, str] = _ENV_NAMES
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        expected = {bool: "true or false", int: "a whole number", float: "a number"}[kind]
+        raise SettingsError(f"{name}={raw!r} is not {expected}") from None
+    return raw
