@@ -48,3 +48,12 @@ def error_details(error: BaseException) -> dict[str, Any]:
 def is_permanent(error: BaseException) -> bool:
     """Whether a failed attempt must go straight to the dead-letter table."""
     return isinstance(error, PermanentError)
+
+
+def same_generation(sent: dict[str, Any], seen: dict[str, Any]) -> bool:
+    """Whether a job Scenario holds was made from these parameters.
+
+    Scenario echoes the input with its defaults filled in, so every field sent
+    must be there unchanged; extra fields on Scenario's side do not matter.
+    """
+    return bool(sent) and all(key in seen and seen[key] == value for key, value in sent.items())

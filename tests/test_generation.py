@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from worker.generation import GenerationRequest
+
+
+def test_a_request_becomes_scenarios_camel_case_body_without_unset_fields():
+    request = GenerationRequest(prompt="a fox", width=512, height=768, num_samples=2, seed=7)
+    assert request.to_params() == {
+        "modelId": "flux.1-dev",
+        "prompt": "a fox",
+        "width": 512,
+        "height": 768,
+        "numSamples": 2,
+        "seed": 7,
+    }
+
+
+def test_a_stored_body_turns_back_into_the_same_request():
+    request = GenerationRequest(prompt="a fox", guidance=3.5, num_inference_steps=28, negative_prompt="blur")
+    assert GenerationRequest.from_params(request.to_params()) == request
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": 12}, "prompt"),
+        ({"prompt": "x" * 4001}, "prompt"),
+        ({"model_id": ""}, "model_id"),
+        ({"width": 1001}, "width"),
+        ({"width": 64}, "width"),
+        ({"height": 4096}, "height"),
+        ({"height": "512"}, "height"),
+        ({"num_samples": 0}, "num_samples"),
+        ({"num_samples": 9}, "num_samples"),
+        ({"num_samples": True}, "num_samples"),
+        ({"guidance": -1}, "guidance"),
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"negative_prompt": 3}, "negative_prompt"),
+    ],
+)
+def test_a_bad_parameter_is_refused_naming_the_field(fields, field):
+    with pytest.raises(ValueError) as caught:
+        GenerationRequest(**{"prompt": "a fox", **fields})
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+def test_a_stored_body_with_a_field_this_worker_never_sends_is_refused():
+    with pytest.raises(ValueError, match="^hideResults: "):
+        GenerationRequest.from_params({"prompt": "a fox", "hideResults": True})

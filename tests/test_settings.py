@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from worker.settings import REAL_API_URL, Settings, SettingsError, mask_url_password
+
+
+def test_defaults_point_at_the_real_service_a_local_redis_and_a_sqlite_file():
+    settings = Settings.from_env({})
+    assert settings.scenario_api_url == REAL_API_URL
+    assert settings.broker_url == "redis://localhost:6379/0"
+    assert settings.database_url.startswith("sqlite:///")
+    assert not settings.has_credentials
+
+
+def test_values_are_read_from_the_environment_with_their_types():
+    settings = Settings.from_env(
+        {"SCENARIO_API_KEY": "k", "SCENARIO_API_SECRET": "s", "SCENARIO_MAX_RETRIES": "3",
+         "SCENARIO_POLL_GROWTH": "2.5", "SCENARIO_RETRY_JITTER": "off"}
+    )
+    assert settings.has_credentials
+    assert settings.max_retries == 3
+    assert settings.poll_growth == 2.5
+    assert settings.retry_jitter is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SCENARIO_MAX_RETRIES": "many"}, "SCENARIO_MAX_RETRIES"),
+        ({"SCENARIO_POLL_MAX_S": "-1"}, "SCENARIO_POLL_MAX_S"),
+        ({"SCENARIO_RETRY_JITTER": "maybe"}, "SCENARIO_RETRY_JITTER"),
+        ({"SCENARIO_POLL_GROWTH": "0.5"}, "SCENARIO_POLL_GROWTH"),
+        ({"SCENARIO_MAX_DELIVERIES": "0"}, "SCENARIO_MAX_DELIVERIES"),
+        ({"SCENARIO_VISIBILITY_TIMEOUT_S": "100"}, "SCENARIO_VISIBILITY_TIMEOUT_S"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(env, named):
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_the_secret_never_shows_in_repr_or_description():
+    settings = Settings.from_env({"SCENARIO_API_SECRET": "hunter2-secret", "DATABASE_URL": "postgresql://u:pw@h/db"})
+    assert "hunter2-secret" not in repr(settings)
+    described = settings.describe()
+    assert described["SCENARIO_API_SECRET"] == "***"
+    assert "pw" not in described["DATABASE_URL"]
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://:pw@host:6379/0", "redis://:***@host:6379/0"),
+        ("postgresql://user:pw@host/db", "postgresql://user:***@host/db"),
+        ("postgresql://user@host/db", "postgresql://user@host/db"),
+        ("sqlite:///jobs.db", "sqlite:///jobs.db"),
+    ],
+)
+def test_passwords_in_urls_are_masked(url, masked):
+    assert mask_url_password(url) == masked
