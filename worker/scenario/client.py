@@ -1,0 +1,348 @@
+"""A synchronous client for the Scenario API over one pooled `requests.Session`.
+
+It makes exactly one HTTP request per call and never retries: deciding when to
+try again belongs to the queue, which knows about deadlines and Retry-After.
+Every failure leaves as a `ScenarioError` subclass that says whether a retry
+can help.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from worker.scenario.errors import NetworkError, PermanentError, ScenarioError, UnexpectedResponse, error_from_response
+from worker.scenario.models import (
+    ASSET_KEYS,
+    JOB_KEYS,
+    MODEL_KEYS,
+    JobPage,
+    creative_units_cost,
+    iso_timestamp,
+    job_page,
+    unwrap,
+    unwrap_list,
+)
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+__all__ = ["ScenarioClient", "JobPage", "BULK_ASSETS_MAX", "ENDPOINTS"]
+
+log = logging.getLogger("worker.scenario")
+
+# Scenario refuses more ids than this in one `POST /assets/get-bulk`.
+BULK_ASSETS_MAX = 200
+# Enough connections for a threaded worker's concurrency without blocking.
+POOL_SIZE = 32
+_MIN_MASKED_LEN = 6
+
+# The names `before_request` receives (the simulator's fault rules use the same ones).
+ENDPOINTS = ("submit", "get_job", "list_jobs", "cancel", "get_asset", "get_assets_bulk", "get_model", "download")
+
+# Failures where the request may never have reached Scenario, or its answer never
+# reached us: a retry can help.
+_NETWORK_FAILURES = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class ScenarioClient:
+    """The Scenario endpoints the worker needs, one method each."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 30.0,
+        before_request: Callable[[str], None] | None = None,
+        user_agent: str = "scenario-worker/0.1",
+    ) -> None:
+        self.base_url = _checked_base_url(base_url)
+        self.api_key = api_key
+        self._secret = api_secret
+        self._never_shown = _needles(api_key, api_secret)
+        for name, value in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s)):
+            if not value > 0:
+                raise ValueError(f"{name} must be greater than 0, got {value!r}")
+        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._before_request = before_request
+        self._session = _pooled_session(user_agent)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ScenarioClient:
+        """A client for the URL, credentials and timeouts in `settings`."""
+        options: dict[str, Any] = {
+            "connect_timeout_s": settings.connect_timeout_s,
+            "read_timeout_s": settings.read_timeout_s,
+        }
+        options.update(overrides)
+        return cls(settings.scenario_api_url, settings.scenario_api_key, settings.scenario_api_secret, **options)
+
+    def __repr__(self) -> str:
+        return f"ScenarioClient(base_url={self.base_url!r}, api_key={self.api_key!r})"
+
+    def __enter__(self) -> ScenarioClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._session.close()
+
+    # -- generations -------------------------------------------------------
+
+    def generate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Start a text-to-image job; the new job (status `queued`)."""
+        body = self._call("submit", "POST", "/generate/txt2img", json_body=dict(params))
+        return unwrap(body, "job", JOB_KEYS, what="generate")
+
+    def generate_custom(self, model_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Start a job on `model_id` with the model's own inputs; the new job."""
+        path = f"/generate/custom/{_segment(model_id, 'model_id')}"
+        body = self._call("submit", "POST", path, json_body=dict(inputs))
+        return unwrap(body, "job", JOB_KEYS, what="generate custom")
+
+    def estimate_cost(self, params: Mapping[str, Any]) -> float:
+        """Creative units a txt2img job with `params` would cost, without running it."""
+        body = self._call("submit", "POST", "/generate/txt2img", query={"dryRun": "true"}, json_body=dict(params))
+        return creative_units_cost(body)
+
+    # -- jobs --------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """One job as Scenario sees it now."""
+        body = self._call("get_job", "GET", f"/jobs/{_segment(job_id, 'job_id')}")
+        return unwrap(body, "job", JOB_KEYS, what="get job")
+
+    def list_jobs(
+        self,
+        *,
+        status: str | None = None,
+        updated_after: datetime | str | None = None,
+        page_size: int | None = None,
+        pagination_token: str | None = None,
+    ) -> JobPage:
+        """One page of jobs, newest changes first."""
+        query: dict[str, str] = {}
+        if status is not None:
+            query["status"] = str(status)
+        if updated_after is not None:
+            query["updatedAfter"] = iso_timestamp(updated_after)
+        if page_size is not None:
+            if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+                raise ValueError(f"page_size must be a whole number of at least 1, got {page_size!r}")
+            query["pageSize"] = str(page_size)
+        if pagination_token:
+            query["paginationToken"] = pagination_token
+        return job_page(self._call("list_jobs", "GET", "/jobs", query=query))
+
+    def iter_jobs(
+        self,
+        *,
+        status: str | None = None,
+        updated_after: datetime | str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching job, page after page, until Scenario gives no further token."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self.list_jobs(
+                status=status, updated_after=updated_after, page_size=page_size, pagination_token=token
+            )
+            yield from page.jobs
+            if page.next_token is None:
+                return
+            # A cursor that comes back again would page forever.
+            if page.next_token in seen:
+                raise UnexpectedResponse(f"list jobs: pagination token {page.next_token!r} came back twice")
+            seen.add(page.next_token)
+            token = page.next_token
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Ask Scenario to cancel a running job; the job if Scenario returns it, else the answer."""
+        path = f"/jobs/{_segment(job_id, 'job_id')}/action"
+        body = self._call("cancel", "POST", path, json_body={"action": "cancel"})
+        if isinstance(body, Mapping) and "job" in body:
+            return unwrap(body, "job", JOB_KEYS, what="cancel job")
+        if body is None:
+            return {}
+        if not isinstance(body, Mapping):
+            raise UnexpectedResponse("cancel job: the answer is not a JSON object")
+        return dict(body)
+
+    # -- assets and models ---------------------------------------------------
+
+    def get_asset(self, asset_id: str) -> dict[str, Any]:
+        """One asset, with a freshly signed download `url`."""
+        body = self._call("get_asset", "GET", f"/assets/{_segment(asset_id, 'asset_id')}")
+        return unwrap(body, "asset", ASSET_KEYS, what="get asset")
+
+    def get_assets(self, asset_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Many assets, fetched in as few bulk calls as Scenario's limit of 200 ids allows."""
+        if isinstance(asset_ids, str):
+            raise TypeError("asset_ids must be a sequence of ids, not one string")
+        ids = list(asset_ids)
+        for asset_id in ids:
+            _segment(asset_id, "asset_ids[]")
+        assets: list[dict[str, Any]] = []
+        for start in range(0, len(ids), BULK_ASSETS_MAX):
+            chunk = ids[start : start + BULK_ASSETS_MAX]
+            body = self._call("get_assets_bulk", "POST", "/assets/get-bulk", json_body={"assetIds": chunk})
+            assets.extend(unwrap_list(body, "assets", ASSET_KEYS, what="get assets"))
+        return assets
+
+    def get_model(self, model_id: str) -> dict[str, Any]:
+        """One model."""
+        body = self._call("get_model", "GET", f"/models/{_segment(model_id, 'model_id')}")
+        return unwrap(body, "model", MODEL_KEYS, what="get model")
+
+    def download(self, url: str) -> bytes:
+        """The bytes behind a signed asset URL, fetched without the API credentials."""
+        scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+        if scheme not in ("http", "https"):
+            raise UnexpectedResponse(f"download: the asset URL is not http(s): {url!r}")
+        # No auth: the URL is signed and points at a CDN that must never see the key.
+        response = self._send("download", "GET", url, auth=None, headers={"Accept": "*/*"}, allow_redirects=True)
+        if not 200 <= response.status_code < 300:
+            raise self._error_for(response)
+        return response.content
+
+    # -- plumbing ----------------------------------------------------------
+
+    def _call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """One authenticated API request; the parsed JSON of a 2xx answer, else an exception."""
+        response = self._send(
+            endpoint,
+            method,
+            self.base_url + path,
+            params=query,
+            json=json_body,
+            auth=(self.api_key, self._secret),
+            # The API never redirects; following one could take the credentials elsewhere.
+            allow_redirects=False,
+        )
+        if not 200 <= response.status_code < 300:
+            raise self._error_for(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise UnexpectedResponse(
+                f"{endpoint}: HTTP {response.status_code} answer is not JSON "
+                f"(Content-Type {response.headers.get('Content-Type')!r})",
+                status=response.status_code,
+            ) from None
+
+    def _send(self, endpoint: str, method: str, url: str, **options: Any) -> requests.Response:
+        if self._before_request is not None:
+            self._before_request(endpoint)
+        # Only the path is logged: signed download URLs carry their signature in the query.
+        path = urlsplit(url).path
+        started = time.monotonic()
+        try:
+            response = self._session.request(method, url, timeout=self._timeout, **options)
+        except _NETWORK_FAILURES as exc:
+            log.debug("%s %s %s failed in %.0f ms: %s", endpoint, method, path, _ms_since(started), type(exc).__name__)
+            raise NetworkError(f"{method} {path}: {_describe(exc)}") from exc
+        except requests.RequestException as exc:
+            log.debug("%s %s %s not sent: %s", endpoint, method, path, type(exc).__name__)
+            raise PermanentError(f"{method} {path}: could not send the request: {_describe(exc)}") from exc
+        log.debug("%s %s %s -> %d in %.0f ms", endpoint, method, path, response.status_code, _ms_since(started))
+        return response
+
+    def _error_for(self, response: requests.Response) -> ScenarioError:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None  # a proxy's HTML error page, say
+        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+            body = {**body, "message": self._redact(body["message"])}
+        return error_from_response(response.status_code, body, response.headers)
+
+    def _redact(self, text: str) -> str:
+        """A server's `text` with the secret (plain or inside the Basic token) masked, should it echo them."""
+        for needle in self._never_shown:
+            text = text.replace(needle, "***")
+        return text
+
+
+def _pooled_session(user_agent: str) -> requests.Session:
+    session = requests.Session()
+    # total=0: urllib3 must not retry behind the queue's back, or one task could
+    # hit Scenario several times and ignore Retry-After.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=Retry(total=0, read=False))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+    return session
+
+
+def _checked_base_url(base_url: str) -> str:
+    parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http:// or https:// URL, got {base_url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"base_url must not carry a query or fragment, got {base_url!r}")
+    return base_url.rstrip("/")
+
+
+def _needles(api_key: str, api_secret: str) -> tuple[str, ...]:
+    # Masking a secret this short would mangle ordinary words, and no real secret is.
+    if len(api_secret) < _MIN_MASKED_LEN:
+        return ()
+    token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
+    return (token, api_secret)
+
+
+def _segment(value: str, name: str) -> str:
+    """An id made safe to place in a URL path (a `/` or `?` in it cannot change the route)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def _describe(exc: BaseException) -> str:
+    """The innermost reason of a requests failure, which names the problem without the URL."""
+    reason: BaseException = exc
+    for _ in range(6):
+        inner = getattr(reason, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in reversed(reason.args) if isinstance(a, BaseException)), None)
+        if inner is None:
+            break
+        reason = inner
+    if reason is exc:
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__} ({type(reason).__name__}: {reason})"
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000.0
