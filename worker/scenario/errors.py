@@ -8,6 +8,7 @@ an exception.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -163,13 +164,13 @@ def error_from_response(
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """Seconds to wait from `retry-after-ms` or `retry-after` (seconds or an HTTP date).
 
-    Header names must already be lower-case. Unreadable or negative values are ignored.
+    Header names must already be lower-case. Unreadable, negative or infinite values are ignored.
     """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms is not None:
         try:
             value = float(raw_ms) / 1000.0
-            if value >= 0:
+            if math.isfinite(value) and value >= 0:
                 return value
         except ValueError:
             pass
@@ -179,7 +180,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     raw = raw.strip()
     try:
         value = float(raw)
-        return value if value >= 0 else None
+        # "inf" or "1e400" would become a countdown no scheduler can hold.
+        return value if math.isfinite(value) and value >= 0 else None
     except ValueError:
         pass
     try:
