@@ -12,6 +12,7 @@ from worker.scenario.models import (
     JobPage,
     asset_ids_of,
     creative_units_cost,
+    error_of,
     iso_timestamp,
     job_page,
     unwrap,
@@ -125,3 +126,17 @@ def test_unwrap_names_the_missing_or_empty_field(inner, named):
 )
 def test_a_jobs_asset_ids_are_found_under_metadata_or_at_the_top(job, ids):
     assert asset_ids_of(job) == ids
+
+
+@pytest.mark.parametrize(
+    ("job", "error"),
+    [
+        ({"status": "failure", "metadata": {"error": "NSFW content"}}, "NSFW content"),
+        ({"status": "failure", "error": "Out of memory", "metadata": {}}, "Out of memory"),
+        ({"status": "failure", "metadata": {"error": ""}, "error": "top"}, "top"),
+        ({"status": "failure", "metadata": {"error": {"code": 1}}}, None),
+        ({"status": "success", "metadata": {"assetIds": ["a"]}}, None),
+    ],
+)
+def test_a_failed_jobs_error_is_found_under_metadata_or_at_the_top(job, error):
+    assert error_of(job) == error

@@ -8,19 +8,12 @@ can help.
 
 from __future__ import annotations
 
-import base64
-import logging
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-
-from worker.scenario.errors import NetworkError, PermanentError, ScenarioError, UnexpectedResponse, error_from_response
+from worker.scenario.errors import UnexpectedResponse
 from worker.scenario.models import (
     ASSET_KEYS,
     JOB_KEYS,
@@ -32,31 +25,18 @@ from worker.scenario.models import (
     unwrap,
     unwrap_list,
 )
+from worker.scenario.transport import Transport, secrets_of
 
 if TYPE_CHECKING:
     from worker.settings import Settings
 
 __all__ = ["ScenarioClient", "JobPage", "BULK_ASSETS_MAX", "ENDPOINTS"]
 
-log = logging.getLogger("worker.scenario")
-
 # Scenario refuses more ids than this in one `POST /assets/get-bulk`.
 BULK_ASSETS_MAX = 200
-# Enough connections for a threaded worker's concurrency without blocking.
-POOL_SIZE = 32
-_MIN_MASKED_LEN = 6
 
 # The names `before_request` receives (the simulator's fault rules use the same ones).
 ENDPOINTS = ("submit", "get_job", "list_jobs", "cancel", "get_asset", "get_assets_bulk", "get_model", "download")
-
-# Failures where the request may never have reached Scenario, or its answer never
-# reached us: a retry can help.
-_NETWORK_FAILURES = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
 
 
 class ScenarioClient:
@@ -75,14 +55,16 @@ class ScenarioClient:
     ) -> None:
         self.base_url = _checked_base_url(base_url)
         self.api_key = api_key
-        self._secret = api_secret
-        self._never_shown = _needles(api_key, api_secret)
+        self._auth = (api_key, api_secret)
         for name, value in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s)):
             if not value > 0:
                 raise ValueError(f"{name} must be greater than 0, got {value!r}")
-        self._timeout = (connect_timeout_s, read_timeout_s)
-        self._before_request = before_request
-        self._session = _pooled_session(user_agent)
+        self._transport = Transport(
+            timeout=(connect_timeout_s, read_timeout_s),
+            user_agent=user_agent,
+            before_request=before_request,
+            never_shown=secrets_of(api_key, api_secret),
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ScenarioClient:
@@ -105,7 +87,7 @@ class ScenarioClient:
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._session.close()
+        self._transport.close()
 
     # -- generations -------------------------------------------------------
 
@@ -221,88 +203,23 @@ class ScenarioClient:
         if scheme not in ("http", "https"):
             raise UnexpectedResponse(f"download: the asset URL is not http(s): {url!r}")
         # No auth: the URL is signed and points at a CDN that must never see the key.
-        response = self._send("download", "GET", url, auth=None, headers={"Accept": "*/*"}, allow_redirects=True)
-        if not 200 <= response.status_code < 300:
-            raise self._error_for(response)
-        return response.content
-
-    # -- plumbing ----------------------------------------------------------
+        response = self._transport.send("download", "GET", url, headers={"Accept": "*/*"}, allow_redirects=True)
+        return self._transport.checked(response).content
 
     def _call(
-        self,
-        endpoint: str,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        json_body: Any = None,
+        self, endpoint: str, method: str, path: str, *, query: Mapping[str, str] | None = None, json_body: Any = None
     ) -> Any:
-        """One authenticated API request; the parsed JSON of a 2xx answer, else an exception."""
-        response = self._send(
+        """One authenticated API request; the parsed JSON of its 2xx answer."""
+        return self._transport.send_json(
             endpoint,
             method,
             self.base_url + path,
             params=query,
             json=json_body,
-            auth=(self.api_key, self._secret),
+            auth=self._auth,
             # The API never redirects; following one could take the credentials elsewhere.
             allow_redirects=False,
         )
-        if not 200 <= response.status_code < 300:
-            raise self._error_for(response)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise UnexpectedResponse(
-                f"{endpoint}: HTTP {response.status_code} answer is not JSON "
-                f"(Content-Type {response.headers.get('Content-Type')!r})",
-                status=response.status_code,
-            ) from None
-
-    def _send(self, endpoint: str, method: str, url: str, **options: Any) -> requests.Response:
-        if self._before_request is not None:
-            self._before_request(endpoint)
-        # Only the path is logged: signed download URLs carry their signature in the query.
-        path = urlsplit(url).path
-        started = time.monotonic()
-        try:
-            response = self._session.request(method, url, timeout=self._timeout, **options)
-        except _NETWORK_FAILURES as exc:
-            log.debug("%s %s %s failed in %.0f ms: %s", endpoint, method, path, _ms_since(started), type(exc).__name__)
-            raise NetworkError(f"{method} {path}: {_describe(exc)}") from exc
-        except requests.RequestException as exc:
-            log.debug("%s %s %s not sent: %s", endpoint, method, path, type(exc).__name__)
-            raise PermanentError(f"{method} {path}: could not send the request: {_describe(exc)}") from exc
-        log.debug("%s %s %s -> %d in %.0f ms", endpoint, method, path, response.status_code, _ms_since(started))
-        return response
-
-    def _error_for(self, response: requests.Response) -> ScenarioError:
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None  # a proxy's HTML error page, say
-        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
-            body = {**body, "message": self._redact(body["message"])}
-        return error_from_response(response.status_code, body, response.headers)
-
-    def _redact(self, text: str) -> str:
-        """A server's `text` with the secret (plain or inside the Basic token) masked, should it echo them."""
-        for needle in self._never_shown:
-            text = text.replace(needle, "***")
-        return text
-
-
-def _pooled_session(user_agent: str) -> requests.Session:
-    session = requests.Session()
-    # total=0: urllib3 must not retry behind the queue's back, or one task could
-    # hit Scenario several times and ignore Retry-After.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=Retry(total=0, read=False))
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
-    return session
 
 
 def _checked_base_url(base_url: str) -> str:
@@ -314,35 +231,8 @@ def _checked_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
-def _needles(api_key: str, api_secret: str) -> tuple[str, ...]:
-    # Masking a secret this short would mangle ordinary words, and no real secret is.
-    if len(api_secret) < _MIN_MASKED_LEN:
-        return ()
-    token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
-    return (token, api_secret)
-
-
 def _segment(value: str, name: str) -> str:
     """An id made safe to place in a URL path (a `/` or `?` in it cannot change the route)."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     return quote(value, safe="")
-
-
-def _describe(exc: BaseException) -> str:
-    """The innermost reason of a requests failure, which names the problem without the URL."""
-    reason: BaseException = exc
-    for _ in range(6):
-        inner = getattr(reason, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next((a for a in reversed(reason.args) if isinstance(a, BaseException)), None)
-        if inner is None:
-            break
-        reason = inner
-    if reason is exc:
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__} ({type(reason).__name__}: {reason})"
-
-
-def _ms_since(started: float) -> float:
-    return (time.monotonic() - started) * 1000.0

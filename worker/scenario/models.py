@@ -113,3 +113,13 @@ def asset_ids_of(job: Mapping[str, Any]) -> list[str]:
         if isinstance(ids, list) and ids:
             return [i for i in ids if isinstance(i, str) and i]
     return []
+
+
+def error_of(job: Mapping[str, Any]) -> str | None:
+    """A failed job's error text, from `metadata.error` or a top-level `error`; None when there is none."""
+    metadata = job.get("metadata") if isinstance(job.get("metadata"), Mapping) else {}
+    for place in (metadata, job):
+        text = place.get("error")
+        if isinstance(text, str) and text:
+            return text
+    return None
