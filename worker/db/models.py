@@ -1,0 +1,135 @@
+"""The tables: one row per generation job, one row per dead-lettered job."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from worker.states import JobStatus
+
+# Named constraints make Alembic's autogenerate output identical on SQLite and
+# PostgreSQL, and let later revisions drop constraints by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class DeadLetterReason(StrEnum):
+    """Why a job was given up on."""
+
+    PERMANENT_ERROR = "permanent_error"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    JOB_FAILED = "job_failed"
+    JOB_CANCELED = "job_canceled"
+    DEADLINE = "deadline"
+    POISON = "poison"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware timestamp stored in UTC and read back as UTC on every backend."""
+
+    # SQLite keeps no zone: without this, rows would come back naive there and aware on PostgreSQL.
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone; pass an aware datetime")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _enum_column(enum: type[StrEnum], length: int) -> Enum:
+    # A VARCHAR holding the values ("in-progress"), not the member names, and no
+    # CHECK constraint, so a new member needs no migration.
+    return Enum(
+        enum,
+        native_enum=False,
+        values_callable=lambda members: [m.value for m in members],
+        length=length,
+        validate_strings=True,
+    )
+
+
+# SQL NULL, not the JSON literal null, when a nullable document is None.
+JSONDocument = JSON(none_as_null=True)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONDocument, list[Any]: JSONDocument}
+
+
+class Job(Base):
+    """One image generation: its inputs, where it stands on Scenario, and its delivery counters."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scenario_job_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    model_id: Mapped[str] = mapped_column(String())
+    # The whole generation input as sent to Scenario (camelCase keys).
+    params: Mapped[dict[str, Any]]
+    status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus, 16), index=True, default=JobStatus.CREATED)
+    # Scenario's status verbatim, even one JobStatus does not know.
+    scenario_status: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[float] = mapped_column(default=0.0)
+    status_history: Mapped[list[Any]] = mapped_column(default=list)
+    asset_ids: Mapped[list[Any]] = mapped_column(default=list)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Poison-task detection: how often the same task id was handed to a worker.
+    deliveries: Mapped[int] = mapped_column(default=0)
+    last_task_id: Mapped[str | None] = mapped_column(String(64))
+    # Compare-and-set counter so that two pollers of one job never both apply a snapshot.
+    poll_seq: Mapped[int] = mapped_column(default=0)
+    polls: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[dict[str, Any] | None]
+    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    item_key: Mapped[str | None] = mapped_column(String(), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+
+
+class DeadLetter(Base):
+    """A job given up on, with everything needed to understand and replay it."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Unique: dead-lettering a job twice returns the first row; a replay makes a new job.
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True, unique=True)
+    task_name: Mapped[str] = mapped_column(String())
+    payload: Mapped[dict[str, Any]]
+    reason: Mapped[DeadLetterReason] = mapped_column(_enum_column(DeadLetterReason, 32))
+    http_status: Mapped[int | None]
+    error_code: Mapped[str | None] = mapped_column(String())
+    error_message: Mapped[str] = mapped_column(Text())
+    attempts: Mapped[int] = mapped_column(default=0)
+    scenario_job_id: Mapped[str | None] = mapped_column(String(64))
+    status_history: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replayed_at: Mapped[datetime | None]
+    replayed_job_id: Mapped[str | None] = mapped_column(String(32))

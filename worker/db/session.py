@@ -1,0 +1,76 @@
+"""One engine per database URL, and short transactions around it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """An engine plus a session factory; `session()` is one transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.engine: Engine = _make_engine(url, echo=echo)
+        # Rows are turned into snapshots before commit, so nothing needs reloading after it.
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed if the block succeeds, rolled back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+def _make_engine(url: str, *, echo: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        # Workers hold connections across long idle gaps; a dropped one should be replaced, not raise.
+        return create_engine(url, echo=echo, pool_pre_ping=True)
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if parsed.database in (None, "", ":memory:"):
+        # One shared connection, or every pooled connection would see its own empty database.
+        options["poolclass"] = StaticPool
+    engine = create_engine(url, echo=echo, **options)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Take BEGIN away from the sqlite3 module (which skips it before SELECT) so
+    # that `_begin_immediate` decides how every transaction starts.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL lets readers go on while one worker writes.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_immediate(connection: Any) -> None:
+    # Taking the write lock up front makes a transaction wait (busy_timeout) for
+    # another writer instead of failing at once with "database is locked" when a
+    # read-then-write transaction tries to upgrade its lock.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,73 @@
+"""Frozen snapshots of rows, so that callers never hold a live ORM object or a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from worker.db.models import DeadLetter, DeadLetterReason, Job
+from worker.states import JobStatus
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: str
+    scenario_job_id: str | None
+    model_id: str
+    params: dict[str, Any]
+    status: JobStatus
+    scenario_status: str | None
+    progress: float
+    status_history: list[Any]
+    asset_ids: list[Any]
+    attempts: int
+    deliveries: int
+    last_task_id: str | None
+    poll_seq: int
+    polls: int
+    last_error: dict[str, Any] | None
+    batch_id: str | None
+    item_key: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+    deadline_at: datetime | None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    id: int
+    job_id: str
+    task_name: str
+    payload: dict[str, Any]
+    reason: DeadLetterReason
+    http_status: int | None
+    error_code: str | None
+    error_message: str
+    attempts: int
+    scenario_job_id: str | None
+    status_history: list[Any]
+    created_at: datetime
+    replayed_at: datetime | None
+    replayed_job_id: str | None
+
+
+V = TypeVar("V")
+
+
+def _snapshot(view: type[V], row: object) -> V:
+    return view(**{f.name: getattr(row, f.name) for f in fields(view)})  # type: ignore[arg-type]
+
+
+def job_view(row: Job) -> JobView:
+    return _snapshot(JobView, row)
+
+
+def dead_letter_view(row: DeadLetter) -> DeadLetterView:
+    return _snapshot(DeadLetterView, row)
