@@ -258,3 +258,23 @@ def test_record_submitted_refuses_an_answer_without_a_job_id(jobs):
     with pytest.raises(ValueError, match="no jobId"):
         jobs.record_submitted(job.id, {"status": "queued"})
     assert jobs.get(job.id).scenario_job_id is None
+
+
+def test_record_error_keeps_the_error_without_counting_another_attempt(jobs):
+    job = create(jobs)
+    jobs.record_attempt(job.id, None)
+    error = {"type": "ServerError", "status": 502, "code": None, "message": "bad gateway"}
+
+    jobs.record_error(job.id, error)
+
+    view = jobs.get(job.id)
+    assert (view.attempts, view.last_error) == (1, error)
+    with pytest.raises(JobNotFound):
+        jobs.record_error("0" * 32, error)
+
+
+def test_a_scenario_job_id_is_known_once_a_job_holds_it(jobs):
+    submitted(jobs, "job_first")
+
+    assert jobs.is_known_scenario_job("job_first")
+    assert not jobs.is_known_scenario_job("job_orphan")

@@ -142,6 +142,16 @@ class JobRepository:
         )
         return self._update_one(job_id, statement)
 
+    def record_error(self, job_id: str, error: dict[str, Any] | None) -> None:
+        """Keep the error of the attempt `record_attempt` counted before it was sent."""
+        self._update_if(job_id, _update_jobs().where(Job.id == job_id).values(last_error=error, updated_at=utcnow()))
+
+    def is_known_scenario_job(self, scenario_job_id: str) -> bool:
+        """Whether some job already holds this Scenario job id (so it is no orphan to adopt)."""
+        with self._db.session() as session:
+            found = session.scalars(select(Job.id).where(Job.scenario_job_id == scenario_job_id)).first()
+            return found is not None
+
     def record_submitted(self, job_id: str, scenario_job: Mapping[str, Any]) -> JobView:
         """Store Scenario's job id and first snapshot; the first id recorded is kept for good."""
         scenario_job_id = scenario_job.get("jobId")
