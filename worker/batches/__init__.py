@@ -1,0 +1,1 @@
+"""Batch runs: many generations described in one manifest file."""
