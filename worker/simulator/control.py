@@ -1,0 +1,72 @@
+"""The simulator's own endpoints under /_sim: stats and live fault settings, without auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from worker.simulator.faults import Faults
+from worker.simulator.messages import ApiError, Request, Response, json_response
+
+_RULE_KINDS = ("rule", "fail_jobs", "job_duration")
+
+
+class Control:
+    """Answers GET / and everything under /_sim."""
+
+    def __init__(self, faults: Faults, stats: Callable[[], dict[str, Any]], reset_stats: Callable[[], None]):
+        self.faults = faults
+        self._stats = stats
+        self._reset_stats = reset_stats
+
+    def handle(self, req: Request) -> Response:
+        try:
+            return self._route(req)
+        except ApiError as error:
+            return error.response()
+        except (TypeError, ValueError) as error:
+            # Bad settings from the caller: the Faults methods say what is wrong.
+            return ApiError(400, str(error)).response()
+
+    def _route(self, req: Request) -> Response:
+        path = req.path.rstrip("/") or "/"
+        method = req.method
+        if (method, path) == ("GET", "/"):
+            return json_response(200, {"name": "Scenario API simulator", "api": f"{req.base_url}/v1",
+                                       "stats": f"{req.base_url}/_sim/stats"})
+        if (method, path) == ("GET", "/_sim/health"):
+            return json_response(200, {"status": "ok"})
+        if (method, path) == ("GET", "/_sim/stats"):
+            return json_response(200, self._stats())
+        if (method, path) == ("POST", "/_sim/stats/reset"):
+            self._reset_stats()
+            return json_response(200, self._stats())
+        if (method, path) == ("GET", "/_sim/faults"):
+            return json_response(200, self.faults.snapshot())
+        if (method, path) == ("POST", "/_sim/faults"):
+            self.faults.set_rates(**_object(req))
+            return json_response(200, self.faults.snapshot())
+        if (method, path) == ("DELETE", "/_sim/faults"):
+            self.faults.clear()
+            return json_response(200, self.faults.snapshot())
+        if (method, path) == ("POST", "/_sim/faults/rules"):
+            return json_response(200, {"id": self._add_rule(_object(req)), **self.faults.snapshot()})
+        raise ApiError(404, f"No such endpoint: {method} {path}")
+
+    def _add_rule(self, body: dict[str, Any]) -> int:
+        kind = body.pop("kind", "rule")
+        if kind not in _RULE_KINDS:
+            raise ApiError(400, f'"kind" must be one of {", ".join(_RULE_KINDS)}')
+        add = {"rule": self.faults.add_rule, "fail_jobs": self.faults.fail_jobs,
+               "job_duration": self.faults.job_duration}[kind]
+        try:
+            return add(**body)
+        except TypeError as error:
+            raise ApiError(400, f"bad field for a {kind} rule: {error}") from None
+
+
+def _object(req: Request) -> dict[str, Any]:
+    body = req.json()
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return dict(body)

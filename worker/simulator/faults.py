@@ -1,0 +1,288 @@
+"""Fault injection: seeded random faults per request, and targeted rules without randomness.
+
+Every request draws the same number of random values, whatever the rates and
+rules, so one seed and one sequence of requests always give the same faults.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+ENDPOINTS = frozenset(
+    {"submit", "get_job", "list_jobs", "cancel", "get_asset", "get_assets_bulk", "get_model", "download", "*"}
+)
+# respond: answer the error instead of the real answer; respond_after: do the work
+# (a job is created), then answer the error; drop / drop_after: the same, but close
+# the connection without a word; slow: wait delay_s, then answer normally.
+ACTIONS = frozenset({"respond", "respond_after", "drop", "drop_after", "slow"})
+RATE_NAMES = ("rate_429", "rate_500", "rate_502", "rate_503", "rate_slow", "rate_drop", "rate_job_failure")
+_ERROR_RATES = (("rate_429", 429), ("rate_500", 500), ("rate_502", 502), ("rate_503", 503))
+_DRAWS_PER_REQUEST = 2 + len(_ERROR_RATES)
+DEFAULT_JOB_ERROR = "Inference failed (simulated)"
+_MESSAGES = {
+    429: "Too many requests (injected fault)",
+    500: "Internal server error (injected fault)",
+    502: "Bad gateway (injected fault)",
+    503: "Service unavailable (injected fault)",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What happens to one request; `action` "none" means only the delay."""
+
+    action: str
+    delay_s: float = 0.0
+    status: int = 0
+    code: str | None = None
+    message: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    source: str = "random"
+
+
+@dataclass
+class Rule:
+    """A targeted fault; `times` None means it never wears out."""
+
+    id: int
+    kind: str  # "rule", "fail_jobs" or "job_duration"
+    endpoint: str = "*"
+    prompt_contains: str | None = None
+    job_id: str | None = None
+    model_id: str | None = None
+    action: str = "respond"
+    status: int = 500
+    code: str | None = None
+    message: str | None = None
+    retry_after: str | None = None
+    delay_s: float | None = None
+    error: str | None = None
+    seconds: float | None = None
+    times: int | None = None
+
+    def matches(self, endpoint: str | None, prompt: str | None, job_id: str | None, model_id: str | None) -> bool:
+        if endpoint is not None and self.endpoint not in ("*", endpoint):
+            return False
+        if self.prompt_contains is not None and (prompt is None or self.prompt_contains.lower() not in prompt.lower()):
+            return False
+        if self.job_id is not None and self.job_id != job_id:
+            return False
+        return self.model_id is None or self.model_id == model_id
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that mean something for this kind of rule; `times` null means for ever."""
+        shown = _SHOWN_FIELDS[self.kind]
+        values = {name: getattr(self, name) for name in shown if getattr(self, name) is not None}
+        return {"id": self.id, "kind": self.kind, **values, "times": self.times}
+
+
+_MATCH_FIELDS = ("prompt_contains", "job_id", "model_id")
+_SHOWN_FIELDS = {
+    "rule": ("endpoint", *_MATCH_FIELDS, "action", "status", "code", "message", "retry_after", "delay_s"),
+    "fail_jobs": ("prompt_contains", "model_id", "error"),
+    "job_duration": ("prompt_contains", "model_id", "seconds"),
+}
+
+
+def _check_rate(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number")
+    if name in RATE_NAMES and not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be within 0..1")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    return float(value)
+
+
+def _check_times(times: Any) -> int | None:
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise ValueError("times must be a whole number of at least 1, or None for ever")
+    return times
+
+
+class Faults:
+    """The live fault settings of one simulator; safe to change from any thread."""
+
+    def __init__(self, seed: int, rates: dict[str, float]) -> None:
+        self.seed = seed
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._rates: dict[str, float] = {name: 0.0 for name in RATE_NAMES} | {"slow_s": 2.0, "retry_after_s": 1.0}
+        self._rules: list[Rule] = []
+        self._next_id = 1
+        self.set_rates(**rates)
+
+    # --- settings -------------------------------------------------------------------------
+
+    def set_rates(self, **rates: float) -> None:
+        """Change any of rate_429 .. rate_job_failure (0..1), slow_s or retry_after_s."""
+        checked = {}
+        for name, value in rates.items():
+            if name not in self._rates:
+                raise ValueError(f"unknown fault rate {name!r}; known: {', '.join(sorted(self._rates))}")
+            checked[name] = _check_rate(name, value)
+        with self._lock:
+            self._rates.update(checked)
+
+    def rates(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._rates)
+
+    def add_rule(
+        self,
+        *,
+        endpoint: str = "*",
+        status: int = 500,
+        action: str = "respond",
+        times: int | None = None,
+        prompt_contains: str | None = None,
+        job_id: str | None = None,
+        model_id: str | None = None,
+        retry_after: str | int | float | None = None,
+        delay_s: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> int:
+        """Answer matching requests with `status` (or drop / slow them) `times` times; returns the rule id."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; known: {', '.join(sorted(ENDPOINTS))}")
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}; known: {', '.join(sorted(ACTIONS))}")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError("status must be an HTTP error status, 400..599")
+        if delay_s is not None:
+            delay_s = _check_rate("delay_s", delay_s)
+        return self._add(
+            Rule(
+                id=0,
+                kind="rule",
+                endpoint=endpoint,
+                prompt_contains=prompt_contains,
+                job_id=job_id,
+                model_id=model_id,
+                action=action,
+                status=status,
+                code=code,
+                message=message,
+                retry_after=None if retry_after is None else str(retry_after),
+                delay_s=delay_s,
+                times=_check_times(times),
+            )
+        )
+
+    def fail_jobs(
+        self,
+        *,
+        prompt_contains: str | None = None,
+        model_id: str | None = None,
+        error: str = DEFAULT_JOB_ERROR,
+        times: int | None = None,
+    ) -> int:
+        """Jobs created from matching submissions end in `failure` with `error` as metadata.error."""
+        if not isinstance(error, str) or not error:
+            raise ValueError("error must be a non-empty string")
+        rule = Rule(id=0, kind="fail_jobs", prompt_contains=prompt_contains, model_id=model_id, error=error)
+        rule.times = _check_times(times)
+        return self._add(rule)
+
+    def job_duration(
+        self,
+        *,
+        seconds: float,
+        prompt_contains: str | None = None,
+        model_id: str | None = None,
+        times: int | None = None,
+    ) -> int:
+        """Jobs created from matching submissions run for `seconds` instead of the configured duration."""
+        seconds = _check_rate("seconds", seconds)
+        rule = Rule(id=0, kind="job_duration", prompt_contains=prompt_contains, model_id=model_id, seconds=seconds)
+        rule.times = _check_times(times)
+        return self._add(rule)
+
+    def clear(self) -> None:
+        """Forget every rule and set every random rate back to 0 (slow_s and retry_after_s stay)."""
+        with self._lock:
+            self._rules.clear()
+            for name in RATE_NAMES:
+                self._rates[name] = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """Seed, rates and rules, as GET /_sim/faults shows them."""
+        with self._lock:
+            rules = [rule.to_json() for rule in self._rules]
+            return {"seed": self.seed, "rates": dict(self._rates), "rules": rules}
+
+    def _add(self, rule: Rule) -> int:
+        for name in _MATCH_FIELDS:
+            if getattr(rule, name) is not None and not isinstance(getattr(rule, name), str):
+                raise ValueError(f"{name} must be a string")
+        with self._lock:
+            rule.id = self._next_id
+            self._next_id += 1
+            self._rules.append(rule)
+            return rule.id
+
+    def _take(
+        self, kind: str, endpoint: str | None, prompt: str | None, job_id: str | None, model_id: str | None
+    ) -> Rule | None:
+        # Called with the lock held: the first matching rule wins and wears by one use.
+        for rule in self._rules:
+            if rule.kind == kind and rule.matches(endpoint, prompt, job_id, model_id):
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self._rules.remove(rule)
+                return rule
+        return None
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def decide(
+        self, endpoint: str, *, prompt: str | None = None, job_id: str | None = None, model_id: str | None = None
+    ) -> Fault | None:
+        """The fault for one request, or None to answer it normally."""
+        with self._lock:
+            draws = [self._random.random() for _ in range(_DRAWS_PER_REQUEST)]
+            rule = self._take("rule", endpoint, prompt, job_id, model_id)
+            rates = dict(self._rates)
+        if rule is not None:
+            return _rule_fault(rule, rates["slow_s"])
+        return _random_fault(draws, rates)
+
+    def job_plan(self, prompt: str, model_id: str, duration_s: float, jitter: float) -> tuple[float, str | None]:
+        """How long a new job runs and, when it is to fail, its error text."""
+        with self._lock:
+            jitter_draw, failure_draw = self._random.random(), self._random.random()
+            duration = max(0.0, duration_s * (1.0 + jitter * (2.0 * jitter_draw - 1.0)))
+            error = DEFAULT_JOB_ERROR if failure_draw < self._rates["rate_job_failure"] else None
+            override = self._take("job_duration", None, prompt, None, model_id)
+            failing = self._take("fail_jobs", None, prompt, None, model_id)
+        if override is not None and override.seconds is not None:
+            duration = override.seconds
+        if failing is not None:
+            error = failing.error
+        return duration, error
+
+
+def _rule_fault(rule: Rule, slow_s: float) -> Fault:
+    if rule.action == "slow":
+        return Fault("none", delay_s=slow_s if rule.delay_s is None else rule.delay_s, source="rule")
+    headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else {}
+    message = rule.message or _MESSAGES.get(rule.status, f"HTTP {rule.status} (injected fault)")
+    return Fault(rule.action, 0.0, rule.status, rule.code, message, headers, "rule")
+
+
+def _random_fault(draws: list[float], rates: dict[str, float]) -> Fault | None:
+    drop_draw, slow_draw, *error_draws = draws
+    delay = rates["slow_s"] if slow_draw < rates["rate_slow"] else 0.0
+    if drop_draw < rates["rate_drop"]:
+        return Fault("drop", delay)
+    for (name, status), draw in zip(_ERROR_RATES, error_draws):
+        if draw < rates[name]:
+            headers = {"Retry-After": str(math.ceil(rates["retry_after_s"]))} if status == 429 else {}
+            return Fault("respond", delay, status, None, _MESSAGES[status], headers)
+    return Fault("none", delay) if delay else None

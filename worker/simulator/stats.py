@@ -1,0 +1,96 @@
+"""What the simulator saw: answers by endpoint and status, submissions, 429s and their retries."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# Bounds that keep a long load run from growing memory without end.
+MAX_PROMPTS = 10_000
+MAX_FINGERPRINTS = 100_000
+
+
+class Stats:
+    """Counters behind GET /_sim/stats; every method is safe from any thread."""
+
+    def __init__(self, max_rate_limited: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._max_rate_limited = max_rate_limited
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests: dict[str, dict[str, int]] = {}
+            self._jobs_created = 0
+            self._duplicates = 0
+            self._fingerprints: OrderedDict[bytes, None] = OrderedDict()
+            self._prompts: dict[str, int] = {}
+            self._in_flight = 0
+            self._peak = 0
+            self._rate_limited: deque[dict[str, Any]] = deque(maxlen=self._max_rate_limited)
+            # The latest unanswered 429 per request key, waiting for its retry.
+            self._awaiting_retry: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    @contextmanager
+    def in_flight(self) -> Iterator[None]:
+        """Counts a request as being handled while the block runs."""
+        with self._lock:
+            self._in_flight += 1
+            self._peak = max(self._peak, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def note_arrival(self, request_key: str, now: float) -> None:
+        """A request came: if an earlier one with the same key got a 429, this is its retry."""
+        with self._lock:
+            entry = self._awaiting_retry.pop(request_key, None)
+            if entry is not None:
+                entry["retried_at"] = now
+
+    def record(self, endpoint: str, outcome: int | str) -> None:
+        """One answer (its HTTP status) or "dropped" for a connection closed without one."""
+        with self._lock:
+            by_status = self._requests.setdefault(endpoint, {})
+            by_status[str(outcome)] = by_status.get(str(outcome), 0) + 1
+
+    def note_rate_limited(self, endpoint: str, request_key: str, at: float, retry_after_s: float | None) -> None:
+        entry = {"endpoint": endpoint, "request_key": request_key, "at": at, "retry_after_s": retry_after_s,
+                 "retried_at": None}
+        with self._lock:
+            self._rate_limited.append(entry)
+            self._awaiting_retry.pop(request_key, None)
+            self._awaiting_retry[request_key] = entry
+            while len(self._awaiting_retry) > self._max_rate_limited:
+                self._awaiting_retry.popitem(last=False)
+
+    def note_job_created(self, fingerprint: bytes, prompt: str) -> None:
+        """A job was created; `fingerprint` stands for (API key, modelId, full input)."""
+        with self._lock:
+            self._jobs_created += 1
+            if fingerprint in self._fingerprints:
+                self._duplicates += 1
+            else:
+                self._fingerprints[fingerprint] = None
+                if len(self._fingerprints) > MAX_FINGERPRINTS:
+                    self._fingerprints.popitem(last=False)
+            if prompt in self._prompts or len(self._prompts) < MAX_PROMPTS:
+                self._prompts[prompt] = self._prompts.get(prompt, 0) + 1
+
+    def snapshot(self, jobs_by_status: dict[str, int]) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": {name: dict(by_status) for name, by_status in self._requests.items()},
+                "requests_total": sum(sum(by_status.values()) for by_status in self._requests.values()),
+                "jobs_created": self._jobs_created,
+                "duplicate_submissions": self._duplicates,
+                "submissions_by_prompt": dict(self._prompts),
+                "concurrent_peak": self._peak,
+                "rate_limited": [dict(entry) for entry in self._rate_limited],
+                "jobs": dict(jobs_by_status),
+            }
