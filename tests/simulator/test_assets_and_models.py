@@ -56,6 +56,9 @@ def test_the_download_is_a_valid_png_of_the_requested_size_without_basic_auth(ap
     assert (width, height) == (256, 128)
     assert len(raw) == height * (1 + width * 3)
     assert asset["properties"]["size"] == len(download.content)
+    head = requests.head(asset["url"], timeout=5)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == str(len(download.content))
 
 
 def test_a_download_url_expires_and_a_fresh_one_works(start_simulator) -> None:

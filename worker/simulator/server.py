@@ -88,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
@@ -100,7 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
         req = Request(
-            method=self.command,
+            # HEAD is a GET whose body is left unsent (see _write).
+            method="GET" if self.command == "HEAD" else self.command,
             path=split.path,
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             headers={name.lower(): value for name, value in self.headers.items()},
