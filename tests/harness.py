@@ -1,0 +1,164 @@
+"""A real system for tests: the simulator, a database, a Redis broker and Celery workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from worker import runtime
+from worker.db.jobs import JobView
+from worker.settings import Settings
+from worker.states import JobStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Quick settings so the suite runs fast; every countdown stays well under the
+# visibility timeout, as in production.
+FAST_ENV = {
+    "SCENARIO_POLL_INITIAL_S": "0.2",
+    "SCENARIO_POLL_MAX_S": "1",
+    "SCENARIO_POLL_GROWTH": "1.5",
+    "SCENARIO_RETRY_BACKOFF_S": "1",
+    "SCENARIO_RETRY_BACKOFF_MAX_S": "2",
+    "SCENARIO_MAX_RETRIES": "3",
+    "SCENARIO_VISIBILITY_TIMEOUT_S": "6",
+    "SCENARIO_JOB_DEADLINE_S": "30",
+    "SCENARIO_CONNECT_TIMEOUT_S": "2",
+    "SCENARIO_READ_TIMEOUT_S": "3",
+    "SCENARIO_LOG_LEVEL": "DEBUG",
+}
+
+
+def system_env(*, broker_url: str, database_url: str, api_url: str, key: str, secret: str, **extra: str) -> dict[str, str]:
+    env = {
+        "CELERY_BROKER_URL": broker_url,
+        "DATABASE_URL": database_url,
+        "SCENARIO_API_URL": api_url,
+        "SCENARIO_API_KEY": key,
+        "SCENARIO_API_SECRET": secret,
+        **FAST_ENV,
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """A `celery -A worker worker` in its own process group, logging to a file."""
+
+    env: dict[str, str]
+    log_path: Path
+    concurrency: int = 2
+    name: str = "w1"
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def start(self, timeout_s: float = 30.0) -> WorkerProcess:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._log = open(self.log_path, "ab")
+        self._ready_offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "worker", "worker",
+                f"--concurrency={self.concurrency}", f"--hostname={self.name}@%h",
+                f"--loglevel={self.env.get('SCENARIO_LOG_LEVEL', 'INFO')}",
+                "--without-mingle", "--without-gossip",
+            ],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(lambda: b"ready." in self.log_path.read_bytes()[self._ready_offset :], timeout_s,
+                   f"worker {self.name} to be ready", on_timeout=self.tail)
+        return self
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: the main process and every pool child."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def wait_until(check: Callable[[], Any], timeout_s: float, what: str, *, every_s: float = 0.1,
+               on_timeout: Callable[[], str] | None = None) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            extra = ("\n" + on_timeout()) if on_timeout else ""
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{extra}")
+        time.sleep(every_s)
+
+
+@dataclass
+class System:
+    """One running system: what the tests drive and inspect."""
+
+    settings: Settings
+    sim: Any
+    env: dict[str, str]
+    workdir: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def jobs(self):
+        return runtime.current().jobs
+
+    @property
+    def dead_letters(self):
+        return runtime.current().dead_letters
+
+    def start_worker(self, *, concurrency: int = 2, name: str | None = None, **env: str) -> WorkerProcess:
+        name = name or f"w{len(self.workers) + 1}"
+        worker = WorkerProcess({**self.env, **env}, self.workdir / f"{name}.log", concurrency, name)
+        self.workers.append(worker)
+        return worker.start()
+
+    def logs(self) -> str:
+        return "\n".join(w.log_path.read_text(errors="replace") for w in self.workers if w.log_path.exists())
+
+    def wait_for(self, job_id: str, statuses: Iterable[JobStatus] | None = None, timeout_s: float = 30.0) -> JobView:
+        wanted = set(statuses) if statuses is not None else None
+
+        def done() -> JobView | None:
+            job = self.jobs.get(job_id)
+            if job is None:
+                return None
+            if wanted is None:
+                return job if job.status.is_final else None
+            return job if job.status in wanted else None
+
+        return wait_until(done, timeout_s, f"job {job_id} to reach {wanted or 'a final state'}",
+                          on_timeout=lambda: f"job now: {self.jobs.get(job_id)}\n{self.workers[-1].tail() if self.workers else ''}")
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
+
+def flush_broker(url: str) -> None:
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()

@@ -1,0 +1,68 @@
+"""Permanent errors, failed jobs and missed deadlines end in the dead-letter table."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker import enqueue_generation
+from worker.db.models import DeadLetterReason
+from worker.states import JobStatus
+
+
+def total_submits(system) -> int:
+    return sum(system.sim.stats()["requests"].get("submit", {}).values())
+
+
+@pytest.mark.parametrize(
+    ("status", "how"),
+    [(400, "rule"), (401, "rule"), (403, "private model"), (404, "unknown model")],
+)
+def test_a_permanent_error_is_dead_lettered_after_exactly_one_request(system, status, how):
+    prompt = f"a crystal orb, permanent {status}"
+    model_id = "flux.1-dev"
+    if how == "rule":
+        system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=status, times=1)
+    elif how == "private model":
+        model_id = "model_private-other-team"
+    else:
+        model_id = "model_no-such-model"
+    before = total_submits(system)
+
+    job = system.wait_for(enqueue_generation(prompt, model_id=model_id))
+
+    assert job.status is JobStatus.DEAD
+    assert total_submits(system) - before == 1
+    letter = next(d for d in system.dead_letters.list(limit=1000) if d.job_id == job.id)
+    assert letter.reason == DeadLetterReason.PERMANENT_ERROR
+    assert letter.http_status == status
+    assert letter.error_code
+    assert letter.error_message
+    assert letter.attempts == 1
+    assert letter.payload["params"]["modelId"] == model_id
+
+
+def test_a_job_that_scenario_fails_is_recorded_with_its_reason_and_dead_lettered(system):
+    prompt = "a cursed amulet, failing on scenario"
+    system.sim.faults.fail_jobs(prompt_contains=prompt, error="NSFW content detected")
+
+    job = system.wait_for(enqueue_generation(prompt))
+
+    assert job.status is JobStatus.FAILURE
+    assert job.status_history[-1]["status"] == "failure"
+    letter = next(d for d in system.dead_letters.list(limit=1000) if d.job_id == job.id)
+    assert letter.reason == DeadLetterReason.JOB_FAILED
+    assert "NSFW content detected" in letter.error_message
+    assert letter.scenario_job_id == job.scenario_job_id
+
+
+def test_a_job_that_passes_its_deadline_is_canceled_on_scenario_and_dead_lettered(system):
+    prompt = "an endless tower, too slow"
+    system.sim.faults.job_duration(prompt_contains=prompt, seconds=60)
+
+    job = system.wait_for(enqueue_generation(prompt, deadline_s=2.0))
+
+    assert job.status is JobStatus.DEAD
+    letter = next(d for d in system.dead_letters.list(limit=1000) if d.job_id == job.id)
+    assert letter.reason == DeadLetterReason.DEADLINE
+    assert "canceled on Scenario" in letter.error_message
+    assert system.sim.stats()["requests"]["cancel"].get("200", 0) >= 1

@@ -1,0 +1,75 @@
+"""The Celery app. `celery -A worker worker` and `celery -A worker flower` find it.
+
+Its configuration is read from the environment when Celery first needs it, not
+at import, through the `on_configure` hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from worker import runtime
+from worker.settings import Settings
+
+QUEUE = "scenario"
+
+app = Celery("worker", include=["worker.tasks"])
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery's settings for this system, from ours."""
+    transport = {
+        "visibility_timeout": settings.visibility_timeout_s,
+        # Messages of a worker that died come back once they are older than
+        # the visibility timeout; look for them often enough that they do so
+        # soon after (the library default scans every 100 s).
+        "unacked_restore_interval": max(1, min(60, settings.visibility_timeout_s // 6)),
+        "unacked_restore_throttle": 1,
+    }
+    return {
+        "broker_url": settings.broker_url,
+        # Every place Celery reads a visibility timeout gets the same one, so a
+        # countdown task is never handed to a second worker while the first waits.
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "event_serializer": "json",
+        # A task is acknowledged only when it has finished, and a task whose
+        # worker died is put back, so a crash never loses a job.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        # The tasks wait on the network, not the CPU: a few messages ahead per slot.
+        "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        # Countdown tasks are held in the worker's memory; this bounds how many.
+        "worker_eta_task_limit": settings.worker_eta_task_limit,
+        "task_default_queue": QUEUE,
+        # Flower sees every task: sent, started, retried, failed.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_track_started": True,
+        "broker_connection_retry_on_startup": True,
+        "enable_utc": True,
+    }
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: Any) -> None:
+    sender.config_from_object(celery_config(runtime.current_settings()))
+
+
+@worker_process_init.connect
+def _fresh_runtime_in_child(**_: Any) -> None:
+    # The parent's database pool and HTTP sockets must not be shared after fork.
+    runtime.forget()
+
+
+@worker_process_shutdown.connect
+def _close_runtime(**_: Any) -> None:
+    runtime.forget()

@@ -1,0 +1,23 @@
+"""`scenario-worker db ...`: the schema."""
+
+from __future__ import annotations
+
+import argparse
+
+from worker.settings import Settings, mask_url_password
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    db = commands.add_parser("db", help="manage the database schema")
+    sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = sub.add_parser("upgrade", help="create or update the tables (alembic upgrade head)")
+    up.set_defaults(func=_upgrade)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from worker.db.migrate import upgrade
+
+    url = Settings.from_env().database_url
+    upgrade(url)
+    print(f"database is up to date: {mask_url_password(url)}")
+    return 0
