@@ -4,7 +4,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness import System, flush_broker, system_env
 from tests.services import throwaway_postgres, throwaway_redis_db
+from worker import runtime
+from worker.db.migrate import upgrade
+from worker.settings import Settings
+from worker.simulator import Simulator, SimulatorConfig
 
 
 @pytest.fixture
@@ -32,3 +37,42 @@ def database_url(request, tmp_path) -> Iterator[str]:
 def redis_url() -> Iterator[str]:
     with throwaway_redis_db() as url:
         yield url
+
+
+KEY, SECRET = "test-key", "test-secret-do-not-log-8f2c1a"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend_url(request, tmp_path_factory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'jobs.db'}"
+    else:
+        with throwaway_postgres() as url:
+            yield url
+
+
+@pytest.fixture(scope="module")
+def system(backend_url, redis_url, tmp_path_factory) -> Iterator[System]:
+    """The simulator, a migrated database and one worker with concurrency 2."""
+    upgrade(backend_url)
+    flush_broker(redis_url)
+    config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=7)
+    with Simulator(config, port=0) as sim:
+        env = system_env(broker_url=redis_url, database_url=backend_url, api_url=sim.api_url, key=KEY, secret=SECRET)
+        settings = Settings.from_env(env)
+        runtime.install(settings)
+        system = System(settings=settings, sim=sim, env=env, workdir=tmp_path_factory.mktemp("workers"))
+        try:
+            system.start_worker()
+            yield system
+        finally:
+            system.stop()
+            flush_broker(redis_url)
+            runtime.forget()
+
+
+@pytest.fixture(autouse=True)
+def _clean_faults(request):
+    yield
+    if "system" in request.fixturenames:
+        request.getfixturevalue("system").sim.faults.clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.pipeline.conftest import KEY, SECRET
+from tests.conftest import KEY, SECRET
 from worker import enqueue_generation, get_job
 from worker.states import JobStatus
 
