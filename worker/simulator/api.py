@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from worker.simulator.config import SimulatorConfig
@@ -19,7 +20,7 @@ from worker.simulator.stats import Stats
 from worker.simulator.timefmt import to_ms
 from worker.simulator.validation import parse_flag, validate_inputs, with_defaults
 from worker.simulator.views import asset_json, asset_png, job_json
-from worker.simulator.world import World
+from worker.simulator.world import JobRecord, World
 
 MAX_BULK_ASSETS = 200
 DRY_RUN_STATUS = 269
@@ -203,7 +204,7 @@ class Api:
             raise ApiError(403, f"This API key may not use model {model_id}")
         return model
 
-    def _asset(self, record, asset_id: str, req: Request, now: float) -> dict:
+    def _asset(self, record: JobRecord, asset_id: str, req: Request, now: float) -> dict[str, Any]:
         return asset_json(
             record,
             asset_id,

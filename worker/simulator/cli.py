@@ -72,7 +72,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add("--rate-limit", type=_non_negative, default=_DEFAULTS.rate_limit_per_s, metavar="PER_SECOND",
         help="requests per second per API key before 429s; 0 turns the limit off")
     add("--burst", type=_positive_int, default=_DEFAULTS.rate_limit_burst, help="token bucket size, in requests")
-    add("--seed", type=int, default=None, help="seed of the random faults; None picks a fresh one, printed at start")
+    add("--seed", type=int, default=None,
+        help="seed of the random faults; None picks a fresh one, printed at start")
     for kind, what in (
         ("429", "answer 429 with Retry-After"),
         ("500", "answer 500"),

@@ -88,7 +88,8 @@ _SHOWN_FIELDS = {
 }
 
 
-def _check_rate(name: str, value: Any) -> float:
+def _checked_number(name: str, value: Any) -> float:
+    """A rate (0..1) or another non-negative number such as a delay, as a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number")
     if name in RATE_NAMES and not 0.0 <= value <= 1.0:
@@ -124,7 +125,7 @@ class Faults:
         for name, value in rates.items():
             if name not in self._rates:
                 raise ValueError(f"unknown fault rate {name!r}; known: {', '.join(sorted(self._rates))}")
-            checked[name] = _check_rate(name, value)
+            checked[name] = _checked_number(name, value)
         with self._lock:
             self._rates.update(checked)
 
@@ -155,7 +156,7 @@ class Faults:
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status, 400..599")
         if delay_s is not None:
-            delay_s = _check_rate("delay_s", delay_s)
+            delay_s = _checked_number("delay_s", delay_s)
         return self._add(
             Rule(
                 id=0,
@@ -198,7 +199,7 @@ class Faults:
         times: int | None = None,
     ) -> int:
         """Jobs created from matching submissions run for `seconds` instead of the configured duration."""
-        seconds = _check_rate("seconds", seconds)
+        seconds = _checked_number("seconds", seconds)
         rule = Rule(id=0, kind="job_duration", prompt_contains=prompt_contains, model_id=model_id, seconds=seconds)
         rule.times = _check_times(times)
         return self._add(rule)
