@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.db.conftest import FLUX_PARAMS, scenario_job
+from worker.db.models import Batch
 from worker.db.jobs import JobNotFound
 from worker.states import JobStatus
 
@@ -16,7 +17,16 @@ HISTORY = [
 
 
 def create(jobs, **kwargs):
+    if kwargs.get("batch_id"):
+        ensure_batch(jobs, kwargs["batch_id"])
     return jobs.create(model_id="flux.1-dev", params=FLUX_PARAMS, **kwargs)
+
+
+def ensure_batch(jobs, batch_id: str) -> None:
+    """A batches row with this id, which a job's batch_id must point at."""
+    with jobs._db.session() as session:
+        if session.get(Batch, batch_id) is None:
+            session.add(Batch(id=batch_id, name=f"batch-{batch_id[:8]}", source="test.yaml"))
 
 
 def submitted(jobs, scenario_id="job_first"):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def test_the_alembic_command_upgrades_and_downgrades_with_database_url(database_
         subprocess.run([str(ALEMBIC), *args], cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
 
     alembic("upgrade", "head")
-    assert table_names(database_url) == {"jobs", "dead_letters"}
+    assert table_names(database_url) == {"jobs", "dead_letters", "batches"}
 
     alembic("downgrade", "base")
     assert table_names(database_url) == set()
@@ -82,7 +83,7 @@ def test_upgrading_twice_is_harmless(database_url):
     upgrade(database_url)
     upgrade(database_url)
 
-    assert table_names(database_url) == {"jobs", "dead_letters"}
+    assert table_names(database_url) == {"jobs", "dead_letters", "batches"}
 
 
 def test_migrating_without_the_migrations_folder_says_where_it_looked(tmp_path, monkeypatch, sqlite_url):
@@ -92,3 +93,20 @@ def test_migrating_without_the_migrations_folder_says_where_it_looked(tmp_path, 
 
     with pytest.raises(migrate.MigrationsNotFound, match=str(tmp_path)):
         migrate.upgrade(sqlite_url)
+
+
+def test_the_batches_revision_keeps_existing_jobs_and_gives_them_empty_item_fields(database_url):
+    upgrade(database_url, "0001")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO jobs (id, model_id, params, status, progress, status_history, asset_ids, attempts, "
+            "deliveries, poll_seq, polls, created_at, updated_at) VALUES ('j1', 'flux.1-dev', '{}', 'success', 1, "
+            "'[]', '[]', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
+    upgrade(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT tags, files, item_name FROM jobs WHERE id = 'j1'")).one()
+    engine.dispose()
+    tags, files, item_name = (json.loads(v) if isinstance(v, str) else v for v in row)
+    assert (tags, files, item_name) == ([], [], None)

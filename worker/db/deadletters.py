@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from worker.db.models import DeadLetter, DeadLetterReason, utcnow
 from worker.db.session import Database
@@ -64,6 +64,22 @@ class DeadLetterRepository:
         )
         with self._db.session() as session:
             return session.execute(statement).rowcount == 1
+
+    def unmark_replayed(self, dead_letter_id: int, new_job_id: str) -> bool:
+        """Undo `mark_replayed` for `new_job_id` only (its job could not be queued), so the letter can be replayed again."""
+        statement = (
+            update(DeadLetter)
+            .where(DeadLetter.id == dead_letter_id, DeadLetter.replayed_job_id == new_job_id)
+            .values(replayed_at=None, replayed_job_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
+    def count_before(self, before: datetime) -> int:
+        """How many letters `purge(before)` would delete."""
+        with self._db.session() as session:
+            return session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.created_at < before)) or 0
 
     def purge(self, before: datetime) -> int:
         """Delete the letters created before `before`; returns how many went."""

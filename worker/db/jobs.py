@@ -40,6 +40,8 @@ class JobRepository:
         deadline_at: datetime | None = None,
         batch_id: str | None = None,
         item_key: str | None = None,
+        item_name: str | None = None,
+        tags: Iterable[str] = (),
         job_id: str | None = None,
     ) -> JobView:
         """A new job in CREATED; with an explicit `job_id` that exists already, that job."""
@@ -56,6 +58,8 @@ class JobRepository:
                     deadline_at=deadline_at,
                     batch_id=batch_id,
                     item_key=item_key,
+                    item_name=item_name,
+                    tags=list(tags),
                 )
                 session.add(row)
                 session.flush()
@@ -179,6 +183,15 @@ class JobRepository:
             statement = statement.where(Job.poll_seq == expected_poll_seq).values(
                 poll_seq=expected_poll_seq + 1, polls=Job.polls + 1
             )
+        return self._update_if(job_id, statement)
+
+    def advance_poll_seq(self, job_id: str, expected_poll_seq: int) -> bool:
+        """Move the poll counter on without a snapshot; False when another poll got there first."""
+        statement = (
+            _update_jobs()
+            .where(Job.id == job_id, Job.poll_seq == expected_poll_seq, _not_final())
+            .values(poll_seq=expected_poll_seq + 1)
+        )
         return self._update_if(job_id, statement)
 
     def mark_status(self, job_id: str, status: JobStatus, *, error: dict[str, Any] | None = None) -> bool:

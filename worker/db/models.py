@@ -1,4 +1,4 @@
-"""The tables: one row per generation job, one row per dead-lettered job."""
+"""The tables: generation jobs, the batches they belong to, and dead letters."""
 
 from __future__ import annotations
 
@@ -104,13 +104,34 @@ class Job(Base):
     poll_seq: Mapped[int] = mapped_column(default=0)
     polls: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[dict[str, Any] | None]
-    batch_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    # The item's stable key (batch + inputs), its name (the file name) and tags.
     item_key: Mapped[str | None] = mapped_column(String(), index=True)
+    item_name: Mapped[str | None] = mapped_column(String(100))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    # The images written for a batch item: [{file, asset_id, bytes, sha256, width, height}].
+    files: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
+
+
+class Batch(Base):
+    """A library generated from one manifest; its jobs point here."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The manifest's batch name: submitting the same name again resumes this batch.
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String())
+    out_dir: Mapped[str | None] = mapped_column(String())
+    item_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    canceled_at: Mapped[datetime | None]
 
 
 class DeadLetter(Base):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from worker.db.models import DeadLetter, DeadLetterReason, Job
+from worker.db.models import Batch, DeadLetter, DeadLetterReason, Job
 from worker.states import JobStatus
 
 
@@ -29,6 +29,9 @@ class JobView:
     last_error: dict[str, Any] | None
     batch_id: str | None
     item_key: str | None
+    item_name: str | None
+    tags: list[Any]
+    files: list[Any]
     created_at: datetime
     updated_at: datetime
     submitted_at: datetime | None
@@ -71,3 +74,19 @@ def job_view(row: Job) -> JobView:
 
 def dead_letter_view(row: DeadLetter) -> DeadLetterView:
     return _snapshot(DeadLetterView, row)
+
+
+@dataclass(frozen=True)
+class BatchView:
+    id: str
+    name: str
+    source: str
+    out_dir: str | None
+    item_count: int
+    created_at: datetime
+    updated_at: datetime
+    canceled_at: datetime | None
+
+
+def batch_view(row: Batch) -> BatchView:
+    return _snapshot(BatchView, row)
