@@ -1,0 +1,312 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import struct
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.batches.test_images import build_png
+from tests.scenario.canned import Canned, CannedServer
+from worker.batches.downloads import DownloadError, download_item, file_names, resolve_urls, write_atomically
+from worker.batches.images import NotAnImage
+from worker.scenario.client import ScenarioClient
+from worker.scenario.errors import ServerError
+from worker.simulator import Simulator, SimulatorConfig
+
+WIDTH, HEIGHT = 128, 136  # not square, so a swapped width and height shows
+
+
+def finished_assets(client: ScenarioClient, *, samples: int, prompt: str = "an iron sword icon") -> list[str]:
+    """The asset ids of a new txt2img job, once Scenario (the simulator) says it succeeded."""
+    job = client.generate(
+        {"modelId": "flux.1-schnell", "prompt": prompt, "numSamples": samples, "width": WIDTH, "height": HEIGHT}
+    )
+    deadline = time.monotonic() + 10
+    while job["status"] != "success":
+        assert time.monotonic() < deadline, f"job still {job['status']}"
+        time.sleep(0.05)
+        job = client.get_job(job["jobId"])
+    return job["metadata"]["assetIds"]
+
+
+def downloads(sim: Simulator) -> dict[str, int]:
+    return sim.stats()["requests"].get("download", {})
+
+
+def calls(sim: Simulator, endpoint: str) -> int:
+    return sum(sim.stats()["requests"].get(endpoint, {}).values())
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """Width and height straight from the IHDR bytes, read without the code under test."""
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(SimulatorConfig(api_key="k", api_secret="s", job_duration_s=0.3), port=0) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def client(sim) -> Iterator[ScenarioClient]:
+    with ScenarioClient(sim.api_url, "k", "s", connect_timeout_s=2.0, read_timeout_s=5.0) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def two_assets(client) -> list[str]:
+    return finished_assets(client, samples=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_simulator_state(request) -> Iterator[None]:
+    if "sim" in request.fixturenames:
+        sim = request.getfixturevalue("sim")
+        sim.reset_stats()
+        yield
+        sim.faults.clear()
+    else:
+        yield
+
+
+@pytest.fixture
+def canned() -> Iterator[CannedServer]:
+    with CannedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def canned_client(canned) -> Iterator[ScenarioClient]:
+    with ScenarioClient(f"{canned.url}/v1", "k", "s", connect_timeout_s=2.0, read_timeout_s=5.0) as c:
+        yield c
+
+
+# --- names and atomic writes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "count, names",
+    [
+        (1, ["sword.png"]),
+        (2, ["sword_1.png", "sword_2.png"]),
+        (3, ["sword_1.png", "sword_2.png", "sword_3.png"]),
+    ],
+)
+def test_file_names_are_numbered_only_when_there_are_several(count, names):
+    assert file_names("sword", count) == names
+
+
+def test_file_names_refuse_zero_images():
+    with pytest.raises(ValueError):
+        file_names("sword", 0)
+
+
+def test_write_atomically_writes_or_replaces_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "a.png"
+    write_atomically(target, b"first")
+    write_atomically(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert os.listdir(tmp_path) == ["a.png"]
+
+
+def test_write_atomically_cleans_its_temp_file_when_the_rename_fails(tmp_path):
+    (tmp_path / "taken").mkdir()  # a folder cannot be replaced by a file
+    with pytest.raises(OSError):
+        write_atomically(tmp_path / "taken", b"data")
+    assert os.listdir(tmp_path) == ["taken"]
+    assert os.listdir(tmp_path / "taken") == []
+
+
+# --- downloading from the simulator ---------------------------------------------------------
+
+
+def test_a_job_with_two_samples_downloads_to_numbered_pngs_of_the_requested_size(sim, client, two_assets, tmp_path):
+    out = tmp_path / "new" / "folder"
+    records = download_item(
+        client, item_name="sword", asset_ids=two_assets, out_dir=out, expected_size=(WIDTH, HEIGHT)
+    )
+    assert [r.file for r in records] == ["sword_1.png", "sword_2.png"]
+    assert [r.asset_id for r in records] == two_assets
+    assert sorted(os.listdir(out)) == ["sword_1.png", "sword_2.png"]
+    for record in records:
+        data = (out / record.file).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert header_size(data) == (WIDTH, HEIGHT) == (record.width, record.height)
+        assert record.bytes == len(data)
+        assert record.sha256 == hashlib.sha256(data).hexdigest()
+    assert downloads(sim) == {"200": 2}
+
+
+def test_a_job_with_one_sample_downloads_to_the_item_name(client, tmp_path):
+    (asset,) = finished_assets(client, samples=1, prompt="a red potion")
+    records = download_item(client, item_name="potion.red_v2", asset_ids=[asset], out_dir=tmp_path)
+    assert [r.file for r in records] == ["potion.red_v2.png"]
+    assert os.listdir(tmp_path) == ["potion.red_v2.png"]
+
+
+def test_downloading_again_keeps_the_files_without_fetching_them_again(sim, client, two_assets, tmp_path):
+    first = download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
+    inodes = [os.stat(tmp_path / r.file).st_ino for r in first]
+    second = download_item(
+        client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(WIDTH, HEIGHT)
+    )
+    assert second == first
+    assert [os.stat(tmp_path / r.file).st_ino for r in second] == inodes
+    assert downloads(sim) == {"200": 2}
+    assert calls(sim, "get_assets_bulk") == 1
+
+
+@pytest.mark.parametrize(
+    "left_behind",
+    [b"half a file", build_png(3, 2)],
+    ids=["not a png", "a png of another size"],
+)
+def test_a_file_already_there_but_not_the_right_image_is_downloaded_again(
+    sim, client, two_assets, tmp_path, left_behind
+):
+    download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
+    (tmp_path / "sword_1.png").write_bytes(left_behind)
+    sim.reset_stats()
+    records = download_item(
+        client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(WIDTH, HEIGHT)
+    )
+    assert header_size((tmp_path / "sword_1.png").read_bytes()) == (WIDTH, HEIGHT)
+    assert [r.file for r in records] == ["sword_1.png", "sword_2.png"]
+    assert downloads(sim) == {"200": 1}
+
+
+def test_urls_resolved_by_the_caller_are_used_as_given(sim, client, two_assets, tmp_path):
+    urls = resolve_urls(client, two_assets)
+    assert sorted(urls) == sorted(two_assets)
+    sim.reset_stats()
+    download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, urls=urls)
+    assert calls(sim, "get_assets_bulk") == calls(sim, "get_asset") == 0
+    assert downloads(sim) == {"200": 2}
+
+
+def test_a_403_on_download_resolves_that_asset_again_once_and_succeeds(sim, client, two_assets, tmp_path):
+    sim.faults.add_rule(endpoint="download", status=403, times=1)
+    records = download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
+    assert len(records) == 2
+    assert downloads(sim) == {"403": 1, "200": 2}
+    assert calls(sim, "get_asset") == 1
+
+
+def test_an_expired_signed_url_is_resolved_again_and_succeeds(tmp_path):
+    config = SimulatorConfig(api_key="k", api_secret="s", job_duration_s=0.2, asset_url_ttl_s=0.5)
+    with Simulator(config, port=0) as sim, ScenarioClient(sim.api_url, "k", "s") as client:
+        (asset,) = finished_assets(client, samples=1)
+        urls = resolve_urls(client, [asset])
+        expires_ms = int(parse_qs(urlsplit(urls[asset]).query)["expires"][0])
+        time.sleep(max(0.0, expires_ms / 1000 - time.time()) + 0.05)
+        records = download_item(client, item_name="shield", asset_ids=[asset], out_dir=tmp_path, urls=urls)
+        assert [r.file for r in records] == ["shield.png"]
+        assert downloads(sim) == {"403": 1, "200": 1}
+        assert calls(sim, "get_asset") == 1
+
+
+def test_a_second_403_raises_naming_the_item_and_the_asset(sim, client, two_assets, tmp_path):
+    sim.faults.add_rule(endpoint="download", status=403, times=2)
+    with pytest.raises(DownloadError) as caught:
+        download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
+    error = caught.value
+    assert (error.item_name, error.asset_id) == ("sword", two_assets[0])
+    assert "sword" in str(error) and two_assets[0] in str(error)
+    assert not error.retryable
+    assert os.listdir(tmp_path) == []
+    assert calls(sim, "get_asset") == 1
+
+
+def test_a_server_error_on_download_is_a_retryable_download_error(sim, client, two_assets, tmp_path):
+    sim.faults.add_rule(endpoint="download", status=503, times=1)
+    with pytest.raises(DownloadError) as caught:
+        download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
+    assert isinstance(caught.value.cause, ServerError)
+    assert caught.value.retryable
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_image_of_another_size_than_asked_raises_and_leaves_no_file(client, two_assets, tmp_path):
+    with pytest.raises(DownloadError, match=f"{WIDTH}x{HEIGHT}, not the 256x256"):
+        download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(256, 256))
+    assert os.listdir(tmp_path) == []
+
+
+def test_resolve_urls_names_an_id_scenario_did_not_return(client, two_assets):
+    with pytest.raises(DownloadError) as caught:
+        resolve_urls(client, [*two_assets, "asset_nobodyknowsthis"])
+    assert caught.value.asset_id == "asset_nobodyknowsthis"
+    assert "did not return" in str(caught.value)
+
+
+def test_an_unknown_asset_in_an_item_raises_naming_the_item(client, tmp_path):
+    with pytest.raises(DownloadError) as caught:
+        download_item(client, item_name="axe", asset_ids=["asset_nobodyknowsthis"], out_dir=tmp_path)
+    assert (caught.value.item_name, caught.value.asset_id) == ("axe", "asset_nobodyknowsthis")
+
+
+# --- answers the simulator never gives --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>502 Bad Gateway</body></html>", build_png(WIDTH, HEIGHT)[:-20]],
+    ids=["an html page", "a truncated png"],
+)
+def test_a_download_that_is_not_a_whole_png_raises_and_leaves_no_file(canned, canned_client, tmp_path, body):
+    canned.answer(Canned(status=200, body=body, headers={"Content-Type": "image/png"}))
+    with pytest.raises(DownloadError) as caught:
+        download_item(
+            canned_client,
+            item_name="sword",
+            asset_ids=["asset_1"],
+            out_dir=tmp_path,
+            urls={"asset_1": f"{canned.url}/files/asset_1.png"},
+        )
+    assert isinstance(caught.value.cause, NotAnImage)
+    assert not caught.value.retryable
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("status, retryable", [("pending", True), ("error", False)])
+def test_resolve_urls_refuses_an_asset_that_is_not_ready(canned, canned_client, status, retryable):
+    asset = {"id": "asset_1", "status": status, "url": f"{canned.url}/files/asset_1.png"}
+    canned.answer(Canned(status=200, body={"assets": [asset]}))
+    with pytest.raises(DownloadError, match=f"status is '{status}'") as caught:
+        resolve_urls(canned_client, ["asset_1"])
+    assert caught.value.asset_id == "asset_1"
+    assert caught.value.retryable is retryable
+
+
+@pytest.mark.parametrize("name", ["../escape", "sub/dir", "/etc/escape", "back\\slash"])
+def test_a_name_that_would_leave_the_folder_is_refused_before_any_request(canned, canned_client, tmp_path, name):
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError, match="refusing"):
+        download_item(canned_client, item_name=name, asset_ids=["asset_1"], out_dir=out)
+    assert canned.seen == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_file_name_that_is_a_symlink_out_of_the_folder_is_refused(canned, canned_client, tmp_path):
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sword.png").symlink_to(outside)
+    with pytest.raises(DownloadError, match="refusing"):
+        download_item(canned_client, item_name="sword", asset_ids=["asset_1"], out_dir=out)
+    assert outside.read_bytes() == b"keep me"
+    assert canned.seen == []
+
+
+def test_a_download_error_keeps_its_fields_through_pickling():
+    error = DownloadError("sword", "asset_1", ServerError("busy", status=503))
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.item_name, copy.asset_id, copy.retryable, str(copy)) == ("sword", "asset_1", True, str(error))
+    assert isinstance(copy.cause, ServerError)
