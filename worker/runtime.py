@@ -1,4 +1,5 @@
-"""The long-lived objects one process needs: settings, the Scenario client, the database.
+"""The long-lived objects one process needs: settings, the Scenario client, the database,
+and the fleet's shared state in Redis.
 
 Built on first use, never at import, and rebuilt in each forked worker child so
 no connection is shared across a fork.
@@ -9,11 +10,24 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import redis
+
+from worker.db.batches import BatchRepository
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
+from worker.coordination import Coordination
 from worker.db.session import Database
+from worker.pause import AuthPause
+from worker.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
 from worker.scenario.client import ScenarioClient
+from worker.scenario.errors import NetworkError, Throttled
 from worker.settings import Settings
+
+# The longest a request waits for the fleet's budget inside a task; a longer
+# wait becomes a retry with a countdown, so no worker slot sleeps for it.
+BUDGET_WAIT_MAX_S = 1.0
+# With no budget set, the limiter still carries the fleet-wide pause after a 429.
+UNLIMITED_RATE_PER_S = 1_000_000.0
 
 
 @dataclass
@@ -23,21 +37,62 @@ class Runtime:
     database: Database
     jobs: JobRepository
     dead_letters: DeadLetterRepository
+    batches: BatchRepository
+    redis: redis.Redis | None = None
+    limiter: FleetRateLimiter | None = None
+    auth_pause: AuthPause | None = None
+    coordination: Coordination | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         database = Database(settings.database_url)
+        shared = limiter = pause = coordination = None
+        if settings.uses_redis:
+            shared = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
+            limiter = FleetRateLimiter(shared, rate_per_s=settings.fleet_requests_per_s or UNLIMITED_RATE_PER_S)
+            pause = AuthPause(shared)
+            coordination = Coordination(shared, interval_s=settings.sweep_interval_s)
+        client = ScenarioClient.from_settings(settings, before_request=_budget(limiter) if limiter else None)
         return cls(
             settings=settings,
-            client=ScenarioClient.from_settings(settings),
+            client=client,
             database=database,
             jobs=JobRepository(database),
             dead_letters=DeadLetterRepository(database),
+            batches=BatchRepository(database),
+            redis=shared,
+            limiter=limiter,
+            auth_pause=pause,
+            coordination=coordination,
         )
+
+    @property
+    def sweeps(self) -> bool:
+        """Whether batch jobs are watched by the shared sweep (it needs Redis)."""
+        return self.settings.batched_polling and self.coordination is not None
 
     def close(self) -> None:
         self.client.close()
         self.database.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+def _budget(limiter: FleetRateLimiter):
+    def before_request(endpoint: str) -> None:
+        if endpoint == "download":
+            return  # signed asset URLs are served by a CDN, outside the API's budget
+        try:
+            limiter.acquire(timeout_s=BUDGET_WAIT_MAX_S)
+        except RateLimitTimeout:
+            wait_s = limiter.try_acquire()
+            raise Throttled(
+                f"the fleet's request budget is spent; {endpoint} may go in {wait_s:.2f} s", retry_after_s=wait_s
+            ) from None
+        except RateLimiterUnavailable as exc:
+            raise NetworkError(f"the fleet's request budget in Redis cannot be read: {exc}") from exc
+
+    return before_request
 
 
 _lock = threading.Lock()

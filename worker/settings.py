@@ -49,8 +49,15 @@ class Settings:
     worker_eta_task_limit: int = 5000
     worker_prefetch_multiplier: int = 4
 
+    # Batch jobs are watched by one sweep of the jobs list call instead of a
+    # request per job; a job the sweep has not seen for `sweep_stale_after_s`
+    # is looked at on its own.
+    batched_polling: bool = True
+    sweep_interval_s: float = 2.0
+    sweep_stale_after_s: float = 30.0
+
     # Fleet-wide request budget to Scenario, shared by every worker through Redis;
-    # 0 turns it off.
+    # 0 means no budget (a 429 still pauses the whole fleet).
     fleet_requests_per_s: float = 0.0
     # How long submits pause for the whole fleet after a 401 or 403.
     auth_pause_s: float = 60.0
@@ -58,21 +65,31 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        longest = max(self.retry_backoff_max_s, self.poll_max_s)
+        longest = max(self.retry_backoff_max_s, self.poll_max_s, self.sweep_stale_after_s)
         if longest * 2 > self.visibility_timeout_s:
             raise SettingsError(
                 f"SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s}) must be at least twice "
-                f"the longest countdown ({longest:g} s from SCENARIO_RETRY_BACKOFF_MAX_S or "
-                "SCENARIO_POLL_MAX_S), or the broker would hand a waiting task to a second worker"
+                f"the longest countdown ({longest:g} s from SCENARIO_RETRY_BACKOFF_MAX_S, "
+                "SCENARIO_POLL_MAX_S or SCENARIO_SWEEP_STALE_AFTER_S), or the broker would hand a waiting task to a second worker"
             )
-        for name in ("connect_timeout_s", "read_timeout_s", "poll_initial_s", "poll_max_s", "job_deadline_s"):
+        for name in (
+            "connect_timeout_s", "read_timeout_s", "poll_initial_s", "poll_max_s", "job_deadline_s",
+            "sweep_interval_s", "sweep_stale_after_s",
+        ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
+        if self.fleet_requests_per_s < 0:
+            raise SettingsError("SCENARIO_FLEET_REQUESTS_PER_S must be 0 (no budget) or more")
         if self.poll_growth < 1:
             raise SettingsError("SCENARIO_POLL_GROWTH must be at least 1")
         for name in ("max_retries", "max_deliveries", "worker_eta_task_limit", "worker_prefetch_multiplier"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be at least 1")
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether the broker is Redis, which then also holds the fleet's shared state."""
+        return self.broker_url.startswith(("redis://", "rediss://"))
 
     @property
     def has_credentials(self) -> bool:
@@ -134,6 +151,9 @@ _ENV_NAMES: dict[str, str] = {
     "max_deliveries": "SCENARIO_MAX_DELIVERIES",
     "worker_eta_task_limit": "SCENARIO_WORKER_ETA_TASK_LIMIT",
     "worker_prefetch_multiplier": "SCENARIO_WORKER_PREFETCH_MULTIPLIER",
+    "batched_polling": "SCENARIO_BATCHED_POLLING",
+    "sweep_interval_s": "SCENARIO_SWEEP_INTERVAL_S",
+    "sweep_stale_after_s": "SCENARIO_SWEEP_STALE_AFTER_S",
     "fleet_requests_per_s": "SCENARIO_FLEET_REQUESTS_PER_S",
     "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
     "log_level": "SCENARIO_LOG_LEVEL",

@@ -85,6 +85,14 @@ class NetworkError(TransientError):
     """No answer: connection refused or dropped, or a read timeout."""
 
 
+class Throttled(TransientError):
+    """Nothing was sent: the fleet's shared request budget says wait `retry_after_s`."""
+
+
+class SubmitsPaused(TransientError):
+    """Nothing was sent: submits are paused fleet-wide after Scenario refused the credentials."""
+
+
 class PermanentError(ScenarioError):
     """A retry cannot help until a person changes something."""
 

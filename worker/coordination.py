@@ -1,0 +1,55 @@
+"""Small pieces of fleet-wide state in Redis that keep one sweep and one download run going.
+
+Knows Redis only; the tasks decide what to do with it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+PREFIX = "scenario-worker"
+
+
+class Coordination:
+    def __init__(self, client: redis.Redis, *, interval_s: float) -> None:
+        self._redis = client
+        self._interval_s = interval_s
+
+    def arm(self, what: str) -> bool:
+        """True for the one caller that should schedule the next run of `what`.
+
+        The mark expires on its own, so a run lost with a dead worker is
+        scheduled again by the next caller.
+        """
+        ttl_ms = int(max(10.0, self._interval_s * 5) * 1000)
+        return bool(self._redis.set(f"{PREFIX}:armed:{what}", "1", nx=True, px=ttl_ms))
+
+    def disarm(self, what: str) -> None:
+        self._redis.delete(f"{PREFIX}:armed:{what}")
+
+    def claim(self, what: str, token: str, *, hold_s: float) -> bool:
+        """Whether this run may go ahead: no other run of `what` holds it."""
+        return bool(self._redis.set(f"{PREFIX}:running:{what}", token, nx=True, px=int(hold_s * 1000)))
+
+    def release(self, what: str, token: str) -> None:
+        key = f"{PREFIX}:running:{what}"
+        if self._redis.get(key) == token.encode():
+            self._redis.delete(key)
+
+    def cursor(self) -> str | None:
+        """The newest `updatedAt` (Scenario's clock, ISO text) the last sweep saw."""
+        value = self._redis.get(f"{PREFIX}:sweep:cursor")
+        return value.decode() if value else None
+
+    def set_cursor(self, iso: str) -> None:
+        self._redis.set(f"{PREFIX}:sweep:cursor", iso, ex=86_400)
+
+    def beat(self) -> None:
+        """The sweep ran just now."""
+        self._redis.set(f"{PREFIX}:sweep:last", repr(time.time()), ex=86_400)
+
+    def sweep_is_alive(self) -> bool:
+        value = self._redis.get(f"{PREFIX}:sweep:last")
+        return value is not None and time.time() - float(value) < self._interval_s * 3 + 1.0

@@ -1,0 +1,71 @@
+"""Fetching a batch's finished images into its folder, many items per bulk URL lookup."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from worker import runtime
+from worker.batches.downloads import DownloadError, download_item, resolve_urls
+from worker.celery_app import app
+from worker.tasks.base import GenerationTask, event
+
+# Items fetched by one run; the next run is scheduled for the rest, so other
+# tasks get a worker slot in between.
+ITEMS_PER_RUN = 50
+
+
+@app.task(bind=True, base=GenerationTask, name="scenario.download_batch")
+def download_batch(self: GenerationTask, batch_id: str) -> None:
+    rt = runtime.current()
+    batch = rt.batches.get(batch_id)
+    if batch is None or batch.out_dir is None:
+        return
+    token = uuid.uuid4().hex
+    coord = rt.coordination
+    if coord is not None and not coord.claim(f"download:{batch_id}", token, hold_s=300.0):
+        return
+    fetched = 0
+    try:
+        waiting = rt.batches.awaiting_download(batch_id, limit=ITEMS_PER_RUN)
+        if not waiting:
+            return
+        # One bulk lookup for every item of this run, just before the downloads;
+        # if one asset spoils it, each item looks its own up instead.
+        try:
+            urls: dict[str, str] | None = resolve_urls(rt.client, [a for job in waiting for a in job.asset_ids])
+        except DownloadError:
+            urls = None
+        for job in waiting:
+            try:
+                records = download_item(
+                    rt.client,
+                    item_name=job.item_name or job.id,
+                    asset_ids=job.asset_ids,
+                    out_dir=Path(batch.out_dir),
+                    urls=urls,
+                    expected_size=(job.params.get("width"), job.params.get("height")),
+                )
+            except DownloadError as exc:
+                event(logging.WARNING, "download failed; 'batch export' fetches it again", job.id, self, error=str(exc))
+                continue
+            rt.batches.record_files(job.id, [asdict(r) for r in records])
+            fetched += 1
+        event(logging.INFO, "downloaded", None, self, batch=batch.name, items=fetched)
+    finally:
+        if coord is not None:
+            coord.release(f"download:{batch_id}", token)
+            coord.disarm(f"download:{batch_id}")
+    if fetched and rt.batches.awaiting_download(batch_id, limit=1):
+        request_downloads(batch_id)
+
+
+def request_downloads(batch_id: str | None) -> None:
+    """Make sure a download run for the batch is coming."""
+    if batch_id is None:
+        return
+    rt = runtime.current()
+    if rt.coordination is None or rt.coordination.arm(f"download:{batch_id}"):
+        download_batch.apply_async((batch_id,), countdown=0.5)

@@ -1,0 +1,216 @@
+"""Submitting a generation once, and watching it until Scenario ends it.
+
+A generation is two kinds of short task: `submit_generation` sends it to
+Scenario once, then `poll_job` looks at it and schedules the next look with a
+countdown, so no worker slot ever sleeps while Scenario renders. A batch job is
+watched by the shared sweep instead; its own poll then only stands guard.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from worker import runtime
+from worker.celery_app import app
+from worker.db.jobs import JobView
+from worker.db.models import DeadLetterReason
+from worker.pause import PauseUnavailable
+from worker.polling import PollOutcome, plan_next_poll
+from worker.retrying import error_details, same_generation
+from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, SubmitsPaused, Unauthorized
+from worker.states import JobStatus
+from worker.tasks.base import GenerationTask, begin, dead_letter, event, finish
+
+# How far back to look for a job an earlier attempt may have created.
+ORPHAN_LOOKBACK_S = 5.0
+ORPHAN_SCAN_LIMIT = 300
+
+
+@app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
+def submit_generation(self: GenerationTask, job_id: str) -> None:
+    """Send the job to Scenario, at most once per job, then start watching it."""
+    rt = runtime.current()
+    job = begin(self, job_id)
+    if job is None:
+        return
+    if job.scenario_job_id is None and job.deadline_at is not None and job.deadline_at <= _now():
+        message = "its deadline passed before it could be submitted; nothing was sent to Scenario"
+        dead_letter(self, job_id, DeadLetterReason.DEADLINE, {"status": None, "code": "DEADLINE", "message": message})
+        return
+    if job.scenario_job_id is None and job.attempts > 0:
+        # An earlier attempt may have reached Scenario before its answer was
+        # lost (a crash, a timeout, a 5xx after the job was made): adopt that
+        # job instead of paying for a second one.
+        earlier = _find_earlier_submission(job)
+        if earlier is not None:
+            job = rt.jobs.record_submitted(job_id, earlier)
+            event(logging.INFO, "adopted an earlier submission", job_id, self, scenario_job_id=job.scenario_job_id)
+    if job.scenario_job_id is None:
+        _wait_out_an_auth_pause()
+        rt.jobs.record_attempt(job_id, None)
+        try:
+            accepted = rt.client.generate(job.params)
+        except ScenarioError as exc:
+            rt.jobs.record_error(job_id, error_details(exc))
+            if isinstance(exc, (Unauthorized, Forbidden)):
+                _pause_submits(self, job_id, exc)
+            raise
+        job = rt.jobs.record_submitted(job_id, accepted)
+        event(logging.INFO, "submitted", job_id, self, scenario_job_id=job.scenario_job_id)
+    _watch(job)
+
+
+@app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
+def poll_job(self: GenerationTask, job_id: str, seq: int) -> None:
+    """Look at the job once; record what Scenario says; schedule the next look or finish."""
+    rt = runtime.current()
+    job = begin(self, job_id)
+    if job is None:
+        return
+    if job.poll_seq != seq or job.scenario_job_id is None:
+        # A duplicate of a poll that already ran: its successor is on its way.
+        return
+    if _the_sweep_has_it(job):
+        # The sweep saw this job lately: stand guard again later, ask Scenario nothing.
+        if rt.jobs.advance_poll_seq(job_id, seq):
+            _guard_later(job_id, seq + 1)
+        return
+    snapshot = rt.client.get_job(job.scenario_job_id)
+    status = JobStatus.from_scenario(str(snapshot.get("status")))
+    settings = rt.settings
+    plan = plan_next_poll(
+        status,
+        elapsed_s=_elapsed_s(job),
+        deadline_s=_deadline_s(job),
+        initial_s=settings.poll_initial_s,
+        growth=settings.poll_growth,
+        max_s=settings.poll_max_s,
+        progress=_number(snapshot.get("progress")),
+    )
+    if plan.outcome is PollOutcome.AGAIN:
+        # Scheduled before the row moves on, so a crash in between leaves a
+        # redelivered poll to do it again rather than a job nobody watches.
+        if _is_swept(job):
+            _guard_later(job_id, seq + 1)
+        else:
+            poll_job.apply_async((job_id, seq + 1), countdown=plan.delay_s)
+    if not rt.jobs.apply_snapshot(job_id, snapshot, expected_poll_seq=seq):
+        return
+    event(logging.DEBUG, "polled", job_id, self, scenario_job_id=job.scenario_job_id, status=snapshot.get("status"),
+          delay_s=round(plan.delay_s, 3) if plan.outcome is PollOutcome.AGAIN else None)
+    if plan.outcome is PollOutcome.FINISHED:
+        finish(self, job_id, status, snapshot)
+        if status is JobStatus.SUCCESS and job.batch_id:
+            from worker.tasks.downloads import request_downloads
+
+            request_downloads(job.batch_id)
+    elif plan.outcome is PollOutcome.DEADLINE:
+        give_up(self, job)
+
+
+def give_up(task: Any, job: JobView) -> None:
+    """The job passed its deadline: cancel it on Scenario and dead-letter it."""
+    rt = runtime.current()
+    assert job.scenario_job_id is not None
+    try:
+        rt.client.cancel_job(job.scenario_job_id)
+    except ScenarioError as exc:
+        # The deadline stands either way; a job Scenario finishes late is not paid twice.
+        event(logging.WARNING, "could not cancel at the deadline", job.id, task, error=str(exc))
+    message = f"not finished {_deadline_s(job):.0f} s after it was submitted; canceled on Scenario"
+    dead_letter(task, job.id, DeadLetterReason.DEADLINE, {"status": None, "code": "DEADLINE", "message": message})
+
+
+def _watch(job: JobView) -> None:
+    if _is_swept(job):
+        from worker.tasks.sweep import request_sweep
+
+        request_sweep()
+        _guard_later(job.id, job.poll_seq)
+    else:
+        poll_job.apply_async((job.id, job.poll_seq), countdown=runtime.current().settings.poll_initial_s)
+
+
+def _is_swept(job: JobView) -> bool:
+    return job.batch_id is not None and runtime.current().sweeps
+
+
+def _the_sweep_has_it(job: JobView) -> bool:
+    rt = runtime.current()
+    if not _is_swept(job) or rt.coordination is None or not rt.coordination.sweep_is_alive():
+        return False
+    return (_now() - job.updated_at).total_seconds() < rt.settings.sweep_stale_after_s
+
+
+def _guard_later(job_id: str, seq: int) -> None:
+    """The job's own watch while the sweep does the looking: it takes over if the sweep stops."""
+    from worker.tasks.sweep import request_sweep
+
+    request_sweep()
+    poll_job.apply_async((job_id, seq), countdown=runtime.current().settings.sweep_stale_after_s)
+
+
+def _wait_out_an_auth_pause() -> None:
+    pause = runtime.current().auth_pause
+    if pause is None:
+        return
+    try:
+        info = pause.current()
+    except PauseUnavailable as exc:
+        raise NetworkError(f"the fleet's submit pause in Redis cannot be read: {exc}") from exc
+    if info is not None:
+        raise SubmitsPaused(
+            f"submits are paused fleet-wide for {info.remaining_s:.1f} s more after Scenario answered "
+            f"HTTP {info.status}: {info.message}",
+            retry_after_s=info.remaining_s,
+        )
+
+
+def _pause_submits(task: GenerationTask, job_id: str, exc: ScenarioError) -> None:
+    """After a 401 or 403, hold every worker's submits for a while instead of letting each fail."""
+    rt = runtime.current()
+    if rt.auth_pause is None:
+        return
+    seconds = rt.settings.auth_pause_s
+    try:
+        rt.auth_pause.trip(seconds=seconds, status=exc.status or 0, code=exc.code, message=exc.message)
+    except PauseUnavailable:
+        return
+    event(logging.ERROR, "pausing submits fleet-wide", job_id, task, seconds=seconds, status=exc.status, code=exc.code)
+
+
+def _find_earlier_submission(job: JobView) -> dict[str, Any] | None:
+    rt = runtime.current()
+    since = job.created_at - timedelta(seconds=ORPHAN_LOOKBACK_S)
+    for seen, candidate in enumerate(rt.client.iter_jobs(updated_after=since, page_size=100)):
+        if seen >= ORPHAN_SCAN_LIMIT:
+            break
+        input_ = (candidate.get("metadata") or {}).get("input") or {}
+        if same_generation(job.params, input_) and not rt.jobs.is_known_scenario_job(candidate["jobId"]):
+            return candidate
+    return None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _started(job: JobView) -> datetime:
+    return job.submitted_at or job.created_at
+
+
+def _elapsed_s(job: JobView) -> float:
+    return (_now() - _started(job)).total_seconds()
+
+
+def _deadline_s(job: JobView) -> float:
+    """Seconds from the job's start to its deadline: the one it was given, or the default."""
+    if job.deadline_at is not None:
+        return (job.deadline_at - _started(job)).total_seconds()
+    return runtime.current().settings.job_deadline_s
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -1,0 +1,141 @@
+"""One sweep of Scenario's jobs list keeps every batch job up to date.
+
+Instead of a request per job per poll, the sweep asks for the jobs that
+changed since the last sweep, page by page, and stores each one. A job the
+list does not show for a while, or every job when the list call fails, is
+looked at on its own. One sweep runs at a time across the fleet.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from worker import runtime
+from worker.celery_app import app
+from worker.db.jobs import JobView
+from worker.scenario.errors import RateLimited, ScenarioError
+from worker.scenario.models import iso_timestamp
+from worker.states import JobStatus
+from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, event, finish
+
+log = logging.getLogger("worker.tasks")
+
+# Jobs change while the list is paged through; looking back a little further
+# than the last change seen catches the ones that moved between pages.
+CURSOR_OVERLAP_S = 5.0
+# Jobs looked at one by one in a sweep, at most, so a sweep stays short.
+SINGLE_LOOKS_PER_SWEEP = 50
+PAGE_SIZE = 100
+
+
+class SweepTask(GenerationTask):
+    # A sweep that cannot reach Scenario or the database is simply followed by the next one.
+    autoretry_for = ()
+
+
+@app.task(bind=True, base=SweepTask, name="scenario.sweep")
+def sweep(self: SweepTask) -> None:
+    rt = runtime.current()
+    coord = rt.coordination
+    if coord is None:
+        return
+    token = uuid.uuid4().hex
+    if not coord.claim("sweep", token, hold_s=max(30.0, rt.settings.sweep_interval_s * 10)):
+        return
+    try:
+        _sweep_once(self)
+        coord.beat()
+    except TRANSIENT_ERRORS as exc:
+        event(logging.WARNING, "sweep failed; the next one will try again", None, self, error=str(exc))
+    finally:
+        coord.release("sweep", token)
+        coord.disarm("sweep")
+    if rt.batches.unfinished_count() > 0:
+        request_sweep()
+
+
+def request_sweep() -> None:
+    """Make sure a sweep is coming: the first caller schedules it, the others find it armed."""
+    rt = runtime.current()
+    if rt.coordination is not None and rt.coordination.arm("sweep"):
+        sweep.apply_async(countdown=rt.settings.sweep_interval_s)
+
+
+def _sweep_once(task: SweepTask) -> None:
+    rt = runtime.current()
+    watched = {job.scenario_job_id: job for job in rt.batches.in_flight()}
+    if not watched:
+        return
+    since = _since(rt.coordination.cursor(), watched.values())
+    newest = since
+    listed = True
+    try:
+        for remote in rt.client.iter_jobs(updated_after=since, page_size=PAGE_SIZE):
+            newest = max(newest, str(remote.get("updatedAt") or newest))
+            job = watched.pop(remote.get("jobId"), None)
+            if job is not None:
+                _store(task, job, remote)
+    except RateLimited:
+        return  # the whole fleet is pausing; the next sweep picks up from the same cursor
+    except ScenarioError as exc:
+        listed = False
+        event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
+    if listed:
+        rt.coordination.set_cursor(newest)
+    _look_at_stragglers(task, watched.values(), everyone=not listed)
+
+
+def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
+    """Jobs the list did not show: those unseen for too long (or all, if the list failed) get a GET."""
+    rt = runtime.current()
+    now = datetime.now(timezone.utc)
+    stale_after = timedelta(seconds=rt.settings.sweep_stale_after_s)
+    looked = 0
+    for job in jobs:
+        if _past_deadline(job, now):
+            from worker.tasks.generation import give_up
+
+            give_up(task, job)
+            continue
+        if looked >= SINGLE_LOOKS_PER_SWEEP or (not everyone and now - job.updated_at < stale_after):
+            continue
+        looked += 1
+        try:
+            remote = rt.client.get_job(job.scenario_job_id)
+        except RateLimited:
+            return
+        except ScenarioError as exc:
+            event(logging.WARNING, "could not look at the job", job.id, task, error=str(exc))
+            continue
+        _store(task, job, remote)
+
+
+def _store(task: SweepTask, job: JobView, remote: dict[str, Any]) -> None:
+    rt = runtime.current()
+    if not rt.jobs.apply_snapshot(job.id, remote):
+        return
+    status = JobStatus.from_scenario(str(remote.get("status")))
+    if status is not None and status.is_final:
+        finish(task, job.id, status, remote)
+        if status is JobStatus.SUCCESS:
+            from worker.tasks.downloads import request_downloads
+
+            request_downloads(job.batch_id)
+
+
+def _since(cursor: str | None, jobs: Any) -> str:
+    """Where this sweep's list starts, less the overlap: the last change seen, or the oldest
+    submission among the watched jobs if that is later (nothing of theirs changed before it)."""
+    start = min(job.submitted_at or job.created_at for job in jobs)
+    if cursor:
+        start = max(start, datetime.fromisoformat(cursor.replace("Z", "+00:00")))
+    return iso_timestamp(start - timedelta(seconds=CURSOR_OVERLAP_S))
+
+
+def _past_deadline(job: JobView, now: datetime) -> bool:
+    started = job.submitted_at or job.created_at
+    deadline = job.deadline_at or started + timedelta(seconds=runtime.current().settings.job_deadline_s)
+    return now >= deadline
