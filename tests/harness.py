@@ -200,6 +200,13 @@ class System:
     def dead_letters(self):
         return runtime.current().dead_letters
 
+    def batches_named(self, name: str):
+        return runtime.current().batches.find(name)
+
+    def batch_jobs(self, name: str):
+        batch = self.batches_named(name)
+        return [] if batch is None else runtime.current().batches.jobs(batch.id)
+
     def start_worker(self, *, concurrency: int = 2, name: str | None = None, **env: str) -> WorkerProcess:
         name = name or f"w{len(self.workers) + 1}"
         worker = WorkerProcess({**self.env, **env}, self.workdir / f"{name}.log", concurrency, name)

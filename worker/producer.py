@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from worker import runtime
@@ -55,8 +56,11 @@ def enqueue_request(
     batch_id: str | None = None,
     item_key: str | None = None,
     deadline_at: datetime | None = None,
+    job_id: str | None = None,
+    item_name: str | None = None,
+    tags: Sequence[str] = (),
 ) -> JobView:
-    """Record a checked request as a job and queue its submission."""
+    """Record a checked request as a job and queue its submission; `job_id` picks the job's id."""
     from worker.tasks import submit_generation
 
     rt = runtime.current()
@@ -66,6 +70,9 @@ def enqueue_request(
         batch_id=batch_id,
         item_key=item_key,
         deadline_at=deadline_at,
+        job_id=job_id,
+        item_name=item_name,
+        tags=tags,
     )
     try:
         submit_generation.apply_async((job.id,))

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from worker.cli import database, jobs
+from worker.cli import batch, database, dlq, jobs, jobs_admin
 from worker.settings import SettingsError
 
 
@@ -19,7 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", help="log level for this command (default WARNING)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     jobs.register(commands)
+    jobs_admin.register(commands)
+    dlq.register(commands)
     database.register(commands)
+    batch.register(commands)
     commands.add_parser(
         "simulator",
         help="run the Scenario API simulator (see 'scenario-worker simulator --help')",

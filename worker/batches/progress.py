@@ -1,0 +1,31 @@
+"""How a batch's progress reads on a terminal: pure text, no I/O."""
+
+from __future__ import annotations
+
+from worker.batches.runs import BatchProgress
+
+# The states worth a count on the progress line, in the order a job passes them.
+SHOWN = ("created", "queued", "warming-up", "in-progress", "success", "failure", "canceled", "dead")
+
+
+def bar(done: int, total: int, width: int = 28) -> str:
+    filled = 0 if total <= 0 else min(width, round(width * done / total))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def progress_line(progress: BatchProgress) -> str:
+    """`[#####.....] 12/30  success 10 · dead 2 · in-progress 18  0.8/min ... ETA 00:23`."""
+    counts = " · ".join(f"{state} {progress.counts[state]}" for state in SHOWN if progress.counts.get(state))
+    return (
+        f"{bar(progress.finished, progress.items)} {progress.finished}/{progress.items}  {counts or 'nothing yet'}  "
+        f"{progress.rate_per_s * 60:.1f}/min  elapsed {duration(progress.elapsed_s)}  ETA {duration(progress.eta_s)}"
+    )

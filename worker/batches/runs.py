@@ -1,0 +1,229 @@
+"""Batches from application code: submit a manifest, follow it, cancel it, export its library.
+
+Submitting is resumable: every item has a stable key from its batch and its
+inputs, and an item already done or in flight is never queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from worker import runtime
+from worker.batches.downloads import DownloadError, FileRecord, download_item, resolve_urls
+from worker.batches.index import IndexRow, write_index
+from worker.batches.manifest import Manifest
+from worker.db.views import BatchView, JobView
+from worker.scenario.errors import ScenarioError
+from worker.states import JobStatus
+
+log = logging.getLogger("worker.batches")
+
+# An item whose job ended this way is queued again on the next submit.
+RETRIED_ON_RESUBMIT = frozenset({JobStatus.DEAD, JobStatus.FAILURE, JobStatus.CANCELED})
+
+
+class BatchNotFound(LookupError):
+    """No batch has this name or id."""
+
+
+@dataclass(frozen=True)
+class SubmitReport:
+    batch: BatchView
+    created: bool
+    queued: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+    in_flight: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CostReport:
+    lines: list[tuple[str, float]]
+
+    @property
+    def total(self) -> float:
+        return sum(cost for _, cost in self.lines)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    batch: BatchView
+    items: int
+    counts: dict[str, int]
+    downloaded: int
+    elapsed_s: float
+
+    @property
+    def succeeded(self) -> int:
+        return self.counts.get(JobStatus.SUCCESS.value, 0)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.counts.get(s.value, 0) for s in (JobStatus.FAILURE, JobStatus.DEAD, JobStatus.CANCELED))
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def is_done(self) -> bool:
+        return self.finished >= self.items
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.finished / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        left = self.items - self.finished
+        if left <= 0:
+            return 0.0
+        return left / self.rate_per_s if self.rate_per_s > 0 else None
+
+    def as_dict(self) -> dict:
+        return {
+            "batch": self.batch.name,
+            "batch_id": self.batch.id,
+            "items": self.items,
+            "counts": self.counts,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "finished": self.finished,
+            "downloaded": self.downloaded,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rate_per_s": round(self.rate_per_s, 4),
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "done": self.is_done,
+            "canceled": self.batch.canceled_at is not None,
+        }
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    out_dir: Path
+    files: int
+    items: int
+    missing: list[str]
+    index_json: Path
+    index_csv: Path
+
+
+def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitReport:
+    """Queue every item of the manifest that is not already done or in flight."""
+    from worker.producer import enqueue_request
+
+    rt = runtime.current()
+    folder = str(Path(out_dir).resolve()) if out_dir is not None else None
+    batch, created = rt.batches.open(name=manifest.name, source=manifest.source, out_dir=folder, item_count=len(manifest.items))
+    current = rt.batches.current_jobs(batch.id)
+    report = SubmitReport(batch=batch, created=created)
+    for item in manifest.items:
+        key = item.key(manifest.name)
+        job = current.get(key)
+        if job is not None and job.status not in RETRIED_ON_RESUBMIT:
+            (report.done if job.status is JobStatus.SUCCESS else report.in_flight).append(item.name)
+            continue
+        enqueue_request(item.request, batch_id=batch.id, item_key=key, item_name=item.name, tags=item.tags)
+        (report.requeued if job is not None else report.queued).append(item.name)
+    log.info("batch %s: %d queued, %d requeued, %d done, %d in flight", batch.name, len(report.queued),
+             len(report.requeued), len(report.done), len(report.in_flight))
+    return report
+
+
+def estimate_batch(manifest: Manifest) -> CostReport:
+    """What each item would cost in creative units, from Scenario's dry run; queues nothing."""
+    client = runtime.current().client
+    known: dict[str, float] = {}
+    lines = []
+    for item in manifest.items:
+        params = item.request.to_params()
+        fingerprint = repr(sorted(params.items()))
+        if fingerprint not in known:
+            known[fingerprint] = client.estimate_cost(params)
+        lines.append((item.name, known[fingerprint]))
+    return CostReport(lines)
+
+
+def find_batch(name_or_id: str) -> BatchView:
+    batch = runtime.current().batches.find(name_or_id)
+    if batch is None:
+        raise BatchNotFound(f"no batch named {name_or_id!r}")
+    return batch
+
+
+def batch_progress(name_or_id: str) -> BatchProgress:
+    rt = runtime.current()
+    batch = find_batch(name_or_id)
+    jobs = list(rt.batches.current_jobs(batch.id).values())
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.status.value] = counts.get(job.status.value, 0) + 1
+    started = min((job.created_at for job in jobs), default=batch.created_at)
+    ended = max((job.finished_at for job in jobs if job.finished_at), default=None)
+    finished_all = jobs and all(job.status.is_final for job in jobs)
+    until = ended if finished_all and ended else datetime.now(timezone.utc)
+    return BatchProgress(
+        batch=batch,
+        items=max(batch.item_count, len(jobs)),
+        counts=counts,
+        downloaded=sum(1 for job in jobs if job.files),
+        elapsed_s=max(0.0, (until - started).total_seconds()),
+    )
+
+
+def cancel_batch(name_or_id: str) -> int:
+    """Cancel every unfinished item, on Scenario too; returns how many were canceled."""
+    rt = runtime.current()
+    batch = find_batch(name_or_id)
+    rt.batches.mark_canceled(batch.id)
+    canceled = 0
+    for job in rt.batches.current_jobs(batch.id).values():
+        if job.status.is_final:
+            continue
+        if job.scenario_job_id:
+            try:
+                rt.client.cancel_job(job.scenario_job_id)
+            except ScenarioError as exc:
+                log.warning("could not cancel job_id=%s on Scenario: %s", job.id, exc)
+        if rt.jobs.mark_status(job.id, JobStatus.CANCELED, error={"status": None, "code": "CANCELED",
+                                                                 "message": "the batch was canceled"}):
+            canceled += 1
+    return canceled
+
+
+def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:
+    """Every finished image of the batch in `out_dir` (fetched if missing), with index.json and index.csv."""
+    rt = runtime.current()
+    batch = find_batch(name_or_id)
+    out_dir = Path(out_dir)
+    succeeded = [j for j in rt.batches.current_jobs(batch.id).values() if j.status is JobStatus.SUCCESS]
+    try:
+        urls: dict[str, str] | None = resolve_urls(rt.client, [a for job in succeeded for a in job.asset_ids])
+    except DownloadError:
+        urls = None  # each item resolves its own below
+    rows: list[IndexRow] = []
+    missing: list[str] = []
+    for job in sorted(succeeded, key=lambda j: j.item_name or j.id):
+        name = job.item_name or job.id
+        try:
+            records = download_item(rt.client, item_name=name, asset_ids=job.asset_ids, out_dir=out_dir, urls=urls,
+                                    expected_size=(job.params.get("width"), job.params.get("height")))
+        except DownloadError as exc:
+            log.warning("could not export %s: %s", name, exc)
+            missing.append(name)
+            continue
+        rows.extend(_index_rows(job, name, records))
+    json_path, csv_path = write_index(out_dir, batch.name, rows)
+    return ExportReport(out_dir, len(rows), len(succeeded) - len(missing), missing, json_path, csv_path)
+
+
+def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[IndexRow]:
+    return [
+        IndexRow(item=name, prompt=str(job.params.get("prompt", "")), inputs=job.params,
+                 scenario_job_id=job.scenario_job_id, asset_id=r.asset_id, file=r.file, bytes=r.bytes,
+                 sha256=r.sha256, width=r.width, height=r.height, tags=tuple(job.tags))
+        for r in records
+    ]

@@ -1,0 +1,136 @@
+"""`scenario-worker batch ...`: whole asset libraries from a manifest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from worker.batches.manifest import ManifestError, load_manifest
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    batch = commands.add_parser("batch", help="generate a whole library from a manifest")
+    sub = batch.add_subparsers(dest="batch_command", metavar="ACTION", required=True)
+
+    submit = sub.add_parser("submit", help="check a manifest and queue what is not done yet")
+    submit.add_argument("manifest", metavar="MANIFEST", type=Path, help="a .yaml, .yml or .csv file")
+    submit.add_argument("--out", type=Path, help="folder the images are downloaded to as they finish")
+    submit.add_argument("--name", help="batch name (default: the manifest's, or a CSV file's stem)")
+    submit.add_argument("--dry-run", action="store_true", help="print what each item would cost; queue nothing")
+    submit.add_argument("--json", action="store_true", help="print the result as JSON")
+    submit.set_defaults(func=_submit)
+
+    status = sub.add_parser("status", help="counts per state, rate and time left")
+    status.add_argument("batch", metavar="BATCH", help="batch name or id")
+    status.add_argument("--watch", action="store_true", help="show live progress until the batch is finished")
+    status.add_argument("--interval", type=_positive, default=1.0, help="seconds between updates (default 1)")
+    status.add_argument("--json", action="store_true", help="print the summary as JSON")
+    status.set_defaults(func=_status)
+
+    export = sub.add_parser("export", help="write the finished images and index.json / index.csv")
+    export.add_argument("batch", metavar="BATCH")
+    export.add_argument("--out", type=Path, required=True, help="folder to write to")
+    export.set_defaults(func=_export)
+
+    cancel = sub.add_parser("cancel", help="cancel every unfinished item, on Scenario too")
+    cancel.add_argument("batch", metavar="BATCH")
+    cancel.set_defaults(func=_cancel)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from worker.batches.runs import estimate_batch, submit_batch
+
+    try:
+        manifest = load_manifest(args.manifest, batch_name=args.name)
+    except ManifestError as exc:
+        print(f"scenario-worker: the manifest has problems; nothing was queued:\n{exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        report = estimate_batch(manifest)
+        if args.json:
+            print(json.dumps({"batch": manifest.name, "items": dict(report.lines), "total": report.total}))
+            return 0
+        width = max(len(name) for name, _ in report.lines)
+        for name, cost in report.lines:
+            print(f"{name:<{width}}  {cost:>8g} CU")
+        print(f"{'total':<{width}}  {report.total:>8g} CU for {len(report.lines)} items (dry run: nothing queued)")
+        return 0
+    report = submit_batch(manifest, out_dir=args.out)
+    summary = {
+        "batch": report.batch.name,
+        "batch_id": report.batch.id,
+        "queued": len(report.queued),
+        "requeued": len(report.requeued),
+        "done": len(report.done),
+        "in_flight": len(report.in_flight),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"batch {report.batch.name}: {summary['queued']} queued, {summary['requeued']} queued again, "
+              f"{summary['done']} already done, {summary['in_flight']} in flight")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from worker.batches.progress import progress_line
+    from worker.batches.runs import BatchNotFound, batch_progress
+
+    try:
+        progress = batch_progress(args.batch)
+        if args.watch:
+            live = sys.stdout.isatty()
+            while not progress.is_done:
+                print(("\r" if live else "") + progress_line(progress), end="" if live else "\n", flush=True)
+                time.sleep(args.interval)
+                progress = batch_progress(args.batch)
+            print(("\r" if live else "") + progress_line(progress))
+    except BatchNotFound as exc:
+        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(progress.as_dict()))
+    elif not args.watch:
+        print(progress_line(progress))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from worker.batches.runs import BatchNotFound, export_batch
+
+    try:
+        report = export_batch(args.batch, args.out)
+    except BatchNotFound as exc:
+        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"{report.files} files for {report.items} items in {report.out_dir}; index: {report.index_json.name}, "
+          f"{report.index_csv.name}")
+    if report.missing:
+        print("not exported: " + ", ".join(report.missing), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from worker.batches.runs import BatchNotFound, cancel_batch
+
+    try:
+        canceled = cancel_batch(args.batch)
+    except BatchNotFound as exc:
+        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
+        return 1
+    print(f"canceled {canceled} unfinished items")
+    return 0
