@@ -1,0 +1,58 @@
+"""Dead letters made for real: a job goes through the worker and the simulator refuses or fails it."""
+
+from __future__ import annotations
+
+import uuid
+
+from worker import runtime
+from worker.db.batches import BatchRepository
+from worker.db.views import DeadLetterView
+from worker.generation import GenerationRequest
+from worker.producer import enqueue_request
+
+PRIVATE_MODEL = "model_private-other-team"  # the simulator answers 403 for it
+
+
+def refused_once(system, prompt: str, *, status: int = 400, code: str | None = None, **enqueue) -> str:
+    """Enqueue a generation whose first submit the simulator refuses; returns the job id."""
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=status, code=code, times=1)
+    return enqueue_request(GenerationRequest(prompt=prompt), **enqueue).id
+
+
+def failing(system, prompt: str, error: str = "NSFW content detected") -> str:
+    """Enqueue a generation that Scenario accepts and then fails; returns the job id."""
+    system.sim.faults.fail_jobs(prompt_contains=prompt, error=error, times=1)
+    return enqueue_request(GenerationRequest(prompt=prompt)).id
+
+
+def forbidden(prompt: str) -> str:
+    """Enqueue a generation on a model this key may not use (403); returns the job id."""
+    return enqueue_request(GenerationRequest(prompt=prompt, model_id=PRIVATE_MODEL)).id
+
+
+def letters_for(system, *job_ids: str) -> list[DeadLetterView]:
+    """Wait for each job to end, then its dead letter, in the order given."""
+    found = []
+    for job_id in job_ids:
+        system.wait_for(job_id)
+        letter = system.dead_letters.get_for_job(job_id)
+        assert letter is not None, f"job {job_id} ended {system.jobs.get(job_id).status} without a dead letter"
+        found.append(letter)
+    return found
+
+
+def new_batch(items: int = 1) -> str:
+    """A batch row for jobs to belong to; returns its id."""
+    batch, _ = BatchRepository(runtime.current().database).open(
+        name=f"test-{uuid.uuid4().hex[:12]}", source="tests", out_dir=None, item_count=items
+    )
+    return batch.id
+
+
+def unique(text: str) -> str:
+    """A prompt no other test uses, so simulator rules and counts are this test's alone."""
+    return f"{text} {uuid.uuid4().hex[:8]}"
+
+
+def submissions(system, prompt: str) -> int:
+    return system.sim.stats()["submissions_by_prompt"].get(prompt, 0)

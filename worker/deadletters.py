@@ -1,0 +1,199 @@
+"""Dead letters from code: list them, look at one, replay them, purge old ones."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from worker import runtime
+from worker.db.models import DeadLetterReason
+from worker.db.views import DeadLetterView, JobView
+from worker.generation import GenerationRequest
+from worker.producer import enqueue_request
+
+log = logging.getLogger("worker.deadletters")
+
+# A replay claims its letter for a new job id, then records and queues that job.
+# A claim older than this whose job never appeared was cut short (a crash in
+# between), and the next replay finishes it with the same id.
+REPLAY_INTERRUPTED_AFTER_S = 60.0
+# Letters one `replay_matching` call takes on; run it again for the rest.
+MATCHING_LIMIT = 10_000
+
+
+class DeadLetterNotFound(LookupError):
+    """No dead letter has this id."""
+
+
+@dataclass(frozen=True)
+class DeadLetterDetail:
+    """A letter with the job it gave up on and, once replayed, the job that replays it."""
+
+    letter: DeadLetterView
+    job: JobView | None
+    replayed_job: JobView | None
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay did: the new job's id, or why the letter was left alone.
+
+    In a dry run both are None for a letter that would be replayed.
+    """
+
+    dead_letter_id: int
+    new_job_id: str | None
+    skipped_reason: str | None
+    dry_run: bool = False
+
+
+def list_dead_letters(
+    *,
+    since: datetime | None = None,
+    code: str | None = None,
+    http_status: int | None = None,
+    reason: str | None = None,
+    replayed: bool | None = None,
+    limit: int = 100,
+) -> list[DeadLetterView]:
+    """Newest first; each filter given narrows the list."""
+    if since is not None:
+        _require_aware("since", since)
+    if reason is not None and reason not in DeadLetterReason._value2member_map_:
+        raise ValueError(f"reason: {reason!r} is not one of {', '.join(r.value for r in DeadLetterReason)}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit: must be a whole number of at least 1, got {limit!r}")
+    return runtime.current().dead_letters.list(
+        since=since, code=code, http_status=http_status, reason=reason, replayed=replayed, limit=limit
+    )
+
+
+def show_dead_letter(dead_letter_id: int) -> DeadLetterDetail:
+    """The letter, its job as stored now, and the job that replays it if any."""
+    rt = runtime.current()
+    letter = _get(dead_letter_id)
+    replayed_job = rt.jobs.get(letter.replayed_job_id) if letter.replayed_job_id else None
+    return DeadLetterDetail(letter=letter, job=rt.jobs.get(letter.job_id), replayed_job=replayed_job)
+
+
+def replay(dead_letter_id: int, *, dry_run: bool = False) -> ReplayResult:
+    """Enqueue the letter's generation again as a new job and link it; a replayed letter is skipped."""
+    return _replay(_get(dead_letter_id), dry_run=dry_run)
+
+
+def replay_matching(*, code: str | None = None, all: bool = False, dry_run: bool = False) -> list[ReplayResult]:
+    """Replay every letter not yet replayed that has this error code, or every one with `all`; oldest first."""
+    if (code is None) == (not all):
+        raise ValueError("give either code or all=True, not both and not neither")
+    letters = runtime.current().dead_letters.list(code=code, replayed=False, limit=MATCHING_LIMIT)
+    return [_replay(letter, dry_run=dry_run) for letter in reversed(letters)]
+
+
+def purge(before: datetime, *, dry_run: bool = False) -> int:
+    """Delete the letters written before `before` (or, dry, count them); returns how many."""
+    _require_aware("before", before)
+    letters = runtime.current().dead_letters
+    return letters.count_before(before) if dry_run else letters.purge(before)
+
+
+def replay_request(payload: Mapping[str, Any]) -> tuple[GenerationRequest, str | None, str | None]:
+    """The generation a letter's payload asked for, with its batch id and item key; ValueError if it cannot be rebuilt."""
+    params = payload.get("params")
+    if not isinstance(params, Mapping):
+        raise ValueError("params: the payload holds no generation parameters")
+    batch_id, item_key = payload.get("batch_id"), payload.get("item_key")
+    for name, value in (("batch_id", batch_id), ("item_key", item_key)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name}: must be a string, got {value!r}")
+    return GenerationRequest.from_params(params), batch_id, item_key
+
+
+def _replay(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
+    if letter.replayed_job_id is not None:
+        return _replay_claimed(letter, dry_run=dry_run)
+    try:
+        request, batch_id, item_key = replay_request(letter.payload)
+    except ValueError as exc:
+        return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
+    if dry_run:
+        return ReplayResult(letter.id, None, None, dry_run=True)
+    rt = runtime.current()
+    new_job_id = uuid.uuid4().hex
+    # Claim first, then make the job: a crash in between leaves the letter
+    # pointing at a job id that was never recorded (visible, and finished by
+    # the next replay), never a second job nobody links to the letter.
+    if not rt.dead_letters.mark_replayed(letter.id, new_job_id):
+        return _replay_claimed(_get(letter.id), dry_run=dry_run)  # another replay got there first
+    try:
+        enqueue_request(request, batch_id=batch_id, item_key=item_key, job_id=new_job_id)
+    except Exception:
+        _release(letter.id, new_job_id)
+        raise
+    log.info("replayed dead_letter_id=%s job_id=%s new_job_id=%s", letter.id, letter.job_id, new_job_id)
+    return ReplayResult(letter.id, new_job_id, None)
+
+
+def _replay_claimed(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
+    """A letter already claimed by a replay: skipped, unless that replay was cut short before its job existed."""
+    assert letter.replayed_job_id is not None and letter.replayed_at is not None
+    new_job_id = letter.replayed_job_id
+    job = runtime.current().jobs.get(new_job_id)
+    if job is not None:
+        reason = f"already replayed as job {new_job_id} at {_when(letter.replayed_at)} (that job is {job.status.value})"
+        return ReplayResult(letter.id, None, reason, dry_run)
+    age_s = (datetime.now(timezone.utc) - letter.replayed_at).total_seconds()
+    if age_s < REPLAY_INTERRUPTED_AFTER_S:
+        reason = f"a replay as job {new_job_id} began {age_s:.0f} s ago and has not recorded its job yet"
+        return ReplayResult(letter.id, None, reason, dry_run)
+    try:
+        request, batch_id, item_key = replay_request(letter.payload)
+    except ValueError as exc:
+        return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
+    if dry_run:
+        return ReplayResult(letter.id, None, None, dry_run=True)
+    enqueue_request(request, batch_id=batch_id, item_key=item_key, job_id=new_job_id)
+    log.warning("finished an interrupted replay dead_letter_id=%s new_job_id=%s", letter.id, new_job_id)
+    return ReplayResult(letter.id, new_job_id, None)
+
+
+def _release(dead_letter_id: int, new_job_id: str) -> None:
+    # The job could not be queued: free the letter so that a later replay can try again.
+    try:
+        runtime.current().dead_letters.unmark_replayed(dead_letter_id, new_job_id)
+    except Exception:  # the database may be what failed; the claim then ages into an interrupted replay
+        log.exception("could not release the replay claim dead_letter_id=%s new_job_id=%s", dead_letter_id, new_job_id)
+
+
+def _get(dead_letter_id: int) -> DeadLetterView:
+    if isinstance(dead_letter_id, bool) or not isinstance(dead_letter_id, int):
+        raise ValueError(f"dead_letter_id: must be a whole number, got {dead_letter_id!r}")
+    letter = runtime.current().dead_letters.get(dead_letter_id)
+    if letter is None:
+        raise DeadLetterNotFound(dead_letter_id)
+    return letter
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValueError(f"{name}: must be a datetime with a time zone, got {value!r}")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+__all__ = [
+    "DeadLetterDetail",
+    "DeadLetterNotFound",
+    "ReplayResult",
+    "list_dead_letters",
+    "purge",
+    "replay",
+    "replay_matching",
+    "replay_request",
+    "show_dead_letter",
+]
