@@ -6,6 +6,7 @@ at import, through the `on_configure` hook.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -21,6 +22,8 @@ app = Celery("worker", include=["worker.tasks"])
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's settings for this system, from ours."""
+    if settings.broker_url.startswith("filesystem://"):
+        return {**_common(settings), "broker_transport_options": _folder_transport(settings.broker_url)}
     transport = {
         "visibility_timeout": settings.visibility_timeout_s,
         # Messages of a worker that died come back once they are older than
@@ -30,11 +33,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "unacked_restore_throttle": 1,
     }
     return {
-        "broker_url": settings.broker_url,
+        **_common(settings),
         # Every place Celery reads a visibility timeout gets the same one, so a
         # countdown task is never handed to a second worker while the first waits.
         "broker_transport_options": transport,
         "result_backend_transport_options": transport,
+    }
+
+
+def _folder_transport(url: str) -> dict[str, Any]:
+    """The embedded broker: messages are files in the folder the URL names (`filesystem:///path`)."""
+    root = Path(url[len("filesystem://"):] or ".broker")
+    for sub in ("queue", "processed", "control"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "data_folder_in": str(root / "queue"),
+        "data_folder_out": str(root / "queue"),
+        "processed_folder": str(root / "processed"),
+        "control_folder": str(root / "control"),
+        "store_processed": False,
+    }
+
+
+def _common(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.broker_url,
         "task_ignore_result": True,
         "task_serializer": "json",
         "result_serializer": "json",

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from worker.cli import batch, database, dlq, jobs, jobs_admin
+from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
 from worker.settings import SettingsError
 
 
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.register(commands)
     database.register(commands)
     batch.register(commands)
+    demo.register(commands)
     commands.add_parser(
         "simulator",
         help="run the Scenario API simulator (see 'scenario-worker simulator --help')",

@@ -1,0 +1,80 @@
+"""The whole system on one machine: the simulator (or the real service), a broker and a worker.
+
+Used by the demo and the benchmark; everything it starts it also stops.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from worker.settings import Settings, SettingsError
+
+
+def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "localhost", parts.port or 6379), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class WorkerProcess:
+    """`celery -A worker worker` in its own process group, its output in a log file."""
+
+    env: dict[str, str]
+    log_path: Path
+    concurrency: int = 4
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def start(self, timeout_s: float = 60.0) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "worker", "worker", f"--concurrency={self.concurrency}",
+                 "--loglevel=INFO", "--without-mingle", "--without-gossip", "--hostname=local@%h"],
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while b"ready." not in self.log_path.read_bytes()[offset:]:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the worker did not start; see {self.log_path}")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def local_settings(env: dict[str, str], *, workdir: Path, say) -> tuple[Settings, dict[str, str]]:
+    """Settings for a local run, with the embedded broker when Redis does not answer."""
+    settings = Settings.from_env(env)
+    if settings.uses_redis and not redis_answers(settings.broker_url):
+        folder = workdir / "broker"
+        say(f"Redis does not answer at {settings.describe()['CELERY_BROKER_URL']}; "
+            f"using the embedded broker in {folder} instead")
+        env = {**env, "CELERY_BROKER_URL": f"filesystem://{folder.resolve()}"}
+        settings = Settings.from_env(env)
+    return settings, env
+
+
+__all__ = ["WorkerProcess", "local_settings", "redis_answers", "SettingsError"]
