@@ -1,0 +1,1 @@
+"""Benchmarks of the whole system, run with `make bench`."""
