@@ -6,11 +6,12 @@ at import, through the `on_configure` hook.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown
 
 from worker import runtime
 from worker.settings import Settings
@@ -85,6 +86,11 @@ def _common(settings: Settings) -> dict[str, Any]:
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
     sender.config_from_object(celery_config(runtime.current_settings()))
+
+
+@after_setup_logger.connect
+def _worker_log_level(**_: Any) -> None:
+    logging.getLogger("worker").setLevel(runtime.current_settings().log_level.upper())
 
 
 @worker_process_init.connect

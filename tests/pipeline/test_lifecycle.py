@@ -55,3 +55,15 @@ def test_bad_parameters_are_refused_before_anything_is_recorded_or_sent(system):
         raise AssertionError("width=1000 was accepted")
     assert len(system.jobs.list(limit=100_000)) == jobs_before
     assert system.sim.stats()["requests_total"] == before
+
+
+def test_the_api_secret_never_reaches_the_worker_logs_even_at_debug(system):
+    import base64
+
+    job = system.wait_for(enqueue_generation("a quiet owl, logged at debug"))
+
+    logs = system.logs()
+    assert job.status is JobStatus.SUCCESS
+    assert f"job_id={job.id}" in logs  # the logs are really there, at DEBUG
+    assert SECRET not in logs
+    assert base64.b64encode(f"{KEY}:{SECRET}".encode()).decode() not in logs
