@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.harness import wait_until
 from worker import enqueue_generation
+from worker.db.models import DeadLetterReason
 from worker.states import JobStatus
 
 
@@ -23,3 +24,34 @@ def test_a_worker_killed_while_polling_leaves_no_job_behind_and_submits_nothing_
     stats = system.sim.stats()
     assert stats["submissions_by_prompt"][prompt] == 1
     assert stats["duplicate_submissions"] == 0
+
+
+def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_as_poison(system):
+    prompt = "a cursed mirror, every worker that looks at it dies"
+    system.sim.faults.job_duration(prompt_contains=prompt, seconds=120)
+    job_id = enqueue_generation(prompt)
+    submitted = wait_until(lambda: (j := system.jobs.get(job_id)) and j.scenario_job_id and j, 20, "the submit")
+    # Each look at the job now hangs long enough to be caught in the act.
+    system.sim.faults.add_rule(endpoint="get_job", job_id=submitted.scenario_job_id, action="slow", delay_s=2.5)
+    system.workers[-1].kill()
+    before = claim_of(system, job_id)
+    worker = system.start_worker(name="poison-1", SCENARIO_MAX_DELIVERIES="2")
+
+    # The new worker takes the poll and dies in the middle of it, twice.
+    first = wait_until(lambda: (c := claim_of(system, job_id)) != before and c, 30, "the poll to be taken", every_s=0.02)
+    worker.kill()
+    worker = system.start_worker(name="poison-2", SCENARIO_MAX_DELIVERIES="2")
+    wait_until(lambda: claim_of(system, job_id) == (first[0], 2), 30, "the same poll to come back", every_s=0.02)
+    worker.kill()
+    system.start_worker(name="poison-3", SCENARIO_MAX_DELIVERIES="2")
+
+    job = system.wait_for(job_id, timeout_s=40)
+    assert job.status is JobStatus.DEAD
+    letter = system.dead_letters.get_for_job(job_id)
+    assert letter.reason == DeadLetterReason.POISON
+    assert "delivered 3 times" in letter.error_message
+
+
+def claim_of(system, job_id: str) -> tuple[str | None, int]:
+    job = system.jobs.get(job_id)
+    return job.last_task_id, job.deliveries
