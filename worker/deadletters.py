@@ -51,6 +51,17 @@ class ReplayResult:
     dry_run: bool = False
 
 
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What a replay enqueues: the original generation and the batch item it stands for."""
+
+    request: GenerationRequest
+    batch_id: str | None = None
+    item_key: str | None = None
+    item_name: str | None = None
+    tags: tuple[str, ...] = ()
+
+
 def list_dead_letters(
     *,
     since: datetime | None = None,
@@ -100,39 +111,58 @@ def purge(before: datetime, *, dry_run: bool = False) -> int:
     return letters.count_before(before) if dry_run else letters.purge(before)
 
 
-def replay_request(payload: Mapping[str, Any]) -> tuple[GenerationRequest, str | None, str | None]:
-    """The generation a letter's payload asked for, with its batch id and item key; ValueError if it cannot be rebuilt."""
+def replay_request(payload: Mapping[str, Any]) -> ReplayPlan:
+    """What a letter's payload asks to enqueue again; ValueError naming the field when it cannot be rebuilt."""
     params = payload.get("params")
     if not isinstance(params, Mapping):
         raise ValueError("params: the payload holds no generation parameters")
-    batch_id, item_key = payload.get("batch_id"), payload.get("item_key")
-    for name, value in (("batch_id", batch_id), ("item_key", item_key)):
-        if value is not None and not isinstance(value, str):
-            raise ValueError(f"{name}: must be a string, got {value!r}")
-    return GenerationRequest.from_params(params), batch_id, item_key
+    for name in ("batch_id", "item_key", "item_name"):
+        if payload.get(name) is not None and not isinstance(payload.get(name), str):
+            raise ValueError(f"{name}: must be a string, got {payload.get(name)!r}")
+    tags = payload.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise ValueError(f"tags: must be a list of strings, got {tags!r}")
+    return ReplayPlan(
+        request=GenerationRequest.from_params(params),
+        batch_id=payload.get("batch_id"),
+        item_key=payload.get("item_key"),
+        item_name=payload.get("item_name"),
+        tags=tuple(tags),
+    )
+
+
+def _enqueue(dead_letter_id: int, plan: ReplayPlan, job_id: str) -> None:
+    """Record and queue the job the letter was claimed for; if that fails, free the letter again."""
+    try:
+        enqueue_request(
+            plan.request,
+            batch_id=plan.batch_id,
+            item_key=plan.item_key,
+            item_name=plan.item_name,
+            tags=plan.tags,
+            job_id=job_id,
+        )
+    except Exception:
+        _release(dead_letter_id, job_id)
+        raise
 
 
 def _replay(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
     if letter.replayed_job_id is not None:
         return _replay_claimed(letter, dry_run=dry_run)
     try:
-        request, batch_id, item_key = replay_request(letter.payload)
+        plan = replay_request(letter.payload)
     except ValueError as exc:
         return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
     if dry_run:
         return ReplayResult(letter.id, None, None, dry_run=True)
-    rt = runtime.current()
     new_job_id = uuid.uuid4().hex
     # Claim first, then make the job: a crash in between leaves the letter
     # pointing at a job id that was never recorded (visible, and finished by
     # the next replay), never a second job nobody links to the letter.
-    if not rt.dead_letters.mark_replayed(letter.id, new_job_id):
+    if not runtime.current().dead_letters.mark_replayed(letter.id, new_job_id):
         return _replay_claimed(_get(letter.id), dry_run=dry_run)  # another replay got there first
-    try:
-        enqueue_request(request, batch_id=batch_id, item_key=item_key, job_id=new_job_id)
-    except Exception:
-        _release(letter.id, new_job_id)
-        raise
+    _enqueue(letter.id, plan, new_job_id)
     log.info("replayed dead_letter_id=%s job_id=%s new_job_id=%s", letter.id, letter.job_id, new_job_id)
     return ReplayResult(letter.id, new_job_id, None)
 
@@ -150,12 +180,12 @@ def _replay_claimed(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
         reason = f"a replay as job {new_job_id} began {age_s:.0f} s ago and has not recorded its job yet"
         return ReplayResult(letter.id, None, reason, dry_run)
     try:
-        request, batch_id, item_key = replay_request(letter.payload)
+        plan = replay_request(letter.payload)
     except ValueError as exc:
         return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
     if dry_run:
         return ReplayResult(letter.id, None, None, dry_run=True)
-    enqueue_request(request, batch_id=batch_id, item_key=item_key, job_id=new_job_id)
+    _enqueue(letter.id, plan, new_job_id)
     log.warning("finished an interrupted replay dead_letter_id=%s new_job_id=%s", letter.id, new_job_id)
     return ReplayResult(letter.id, new_job_id, None)
 
@@ -189,6 +219,7 @@ def _when(moment: datetime) -> str:
 __all__ = [
     "DeadLetterDetail",
     "DeadLetterNotFound",
+    "ReplayPlan",
     "ReplayResult",
     "list_dead_letters",
     "purge",

@@ -11,10 +11,18 @@ from worker.generation import GenerationRequest
 from worker.producer import enqueue_request
 
 PRIVATE_MODEL = "model_private-other-team"  # the simulator answers 403 for it
+QUICK_JOB_S = 0.2
+
+
+def quick(system, prompt: str) -> str:
+    """Let Scenario finish jobs with this prompt in a moment, so waiting for a success stays short."""
+    system.sim.faults.job_duration(prompt_contains=prompt, seconds=QUICK_JOB_S)
+    return prompt
 
 
 def refused_once(system, prompt: str, *, status: int = 400, code: str | None = None, **enqueue) -> str:
-    """Enqueue a generation whose first submit the simulator refuses; returns the job id."""
+    """Enqueue a generation whose first submit the simulator refuses (a replay then succeeds quickly); returns the job id."""
+    quick(system, prompt)
     system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=status, code=code, times=1)
     return enqueue_request(GenerationRequest(prompt=prompt), **enqueue).id
 

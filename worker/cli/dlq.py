@@ -66,12 +66,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     list_cmd.add_argument("--code", help="only this error code, e.g. INVALID_PARAMETER")
     list_cmd.add_argument("--status", dest="http_status", type=_http_status_arg, metavar="HTTP_STATUS",
                           help="only this HTTP status, e.g. 400")
-    list_cmd.add_argument("--reason", choices=[r.value for r in DeadLetterReason], help="only this reason")
+    reasons = [r.value for r in DeadLetterReason]
+    list_cmd.add_argument("--reason", choices=reasons, metavar="REASON", help="only this reason: " + ", ".join(reasons))
     replayed = list_cmd.add_mutually_exclusive_group()
     replayed.add_argument("--replayed", dest="replayed", action="store_const", const=True, help="only replayed ones")
     replayed.add_argument("--not-replayed", dest="replayed", action="store_const", const=False,
                           help="only ones not replayed yet")
-    list_cmd.add_argument("--limit", type=positive_int, default=50, help="at most N letters (default 50)")
+    list_cmd.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N letters (default 50)")
     list_cmd.add_argument("--json", action="store_true", help="print the letters as JSON")
     list_cmd.set_defaults(func=_list)
 

@@ -88,9 +88,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     jobs = commands.add_parser("jobs", help="list jobs")
     sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="the newest jobs, with filters")
-    listing.add_argument("--status", choices=[s.value for s in JobStatus], help="only jobs in this status")
+    statuses = [s.value for s in JobStatus]
+    listing.add_argument("--status", choices=statuses, metavar="STATUS", help="only jobs in this status: " + ", ".join(statuses))
     listing.add_argument("--batch", dest="batch_id", metavar="BATCH_ID", help="only jobs of this batch")
-    listing.add_argument("--limit", type=positive_int, default=50, help="at most N jobs (default 50)")
+    listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     listing.set_defaults(func=_list)
 
