@@ -21,7 +21,10 @@ def quick(system, prompt: str) -> str:
 
 
 def refused_once(system, prompt: str, *, status: int = 400, code: str | None = None, **enqueue) -> str:
-    """Enqueue a generation whose first submit the simulator refuses (a replay then succeeds quickly); returns the job id."""
+    """Enqueue a generation whose first submit the simulator refuses; returns the job id.
+
+    A replay of it then succeeds, and quickly.
+    """
     quick(system, prompt)
     system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=status, code=code, times=1)
     return enqueue_request(GenerationRequest(prompt=prompt), **enqueue).id

@@ -41,7 +41,8 @@ def cancel_job(job_id: str) -> CancelResult:
     """Cancel a job on Scenario if it is there, then record it CANCELED; a final job is left as it is.
 
     Raises JobNotFound for an unknown id, and ScenarioError when Scenario
-    refuses or cannot be reached (nothing is recorded then).
+    refuses or cannot be reached (the job is then left as it was, unless it
+    had not reached Scenario when the cancel began).
     """
     rt = runtime.current()
     job = rt.jobs.get(job_id)
@@ -89,7 +90,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="the newest jobs, with filters")
     statuses = [s.value for s in JobStatus]
-    listing.add_argument("--status", choices=statuses, metavar="STATUS", help="only jobs in this status: " + ", ".join(statuses))
+    listing.add_argument(
+        "--status", choices=statuses, metavar="STATUS", help="only jobs in this status: " + ", ".join(statuses)
+    )
     listing.add_argument("--batch", dest="batch_id", metavar="BATCH_ID", help="only jobs of this batch")
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
@@ -129,10 +132,11 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"scenario-worker: no job with id {args.job_id!r}", file=sys.stderr)
         return 1
     except ScenarioError as exc:
-        print(f"scenario-worker: Scenario did not cancel job {args.job_id}: {exc}; nothing was changed", file=sys.stderr)
+        print(f"scenario-worker: Scenario did not cancel job {args.job_id}: {exc}", file=sys.stderr)
         return 1
     if result.outcome is CancelOutcome.ALREADY_FINAL:
-        print(f"scenario-worker: job {args.job_id} is already {result.status.value}; nothing to cancel", file=sys.stderr)
+        message = f"job {args.job_id} is already {result.status.value}; nothing to cancel"
+        print(f"scenario-worker: {message}", file=sys.stderr)
         return 1
     if result.outcome is CancelOutcome.CANCELED_LOCALLY:
         print(f"job {args.job_id} canceled before it reached Scenario")
