@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy.exc
@@ -14,7 +15,7 @@ from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
 from worker.ratelimit import RateLimiterUnavailable
 from worker.retrying import error_details, is_permanent, retry_countdown_s
-from worker.scenario.errors import RateLimited, TransientError
+from worker.scenario.errors import RateLimited, ScenarioError, TransientError
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.tasks")
@@ -163,3 +164,31 @@ def event(level: int, what: str, job_id: str | None, task: Task, **fields: Any) 
     parts = [what, f"job_id={job_id}", f"task_id={task.request.id}", f"attempt={(task.request.retries or 0) + 1}"]
     parts += [f"{k}={v}" for k, v in fields.items() if v is not None]
     log.log(level, " ".join(parts))
+
+
+def give_up(task: Any, job: JobView) -> None:
+    """The job passed its deadline: cancel it on Scenario and dead-letter it."""
+    rt = runtime.current()
+    assert job.scenario_job_id is not None
+    try:
+        rt.client.cancel_job(job.scenario_job_id)
+    except ScenarioError as exc:
+        # The deadline stands either way; a job Scenario finishes late is not paid twice.
+        event(logging.WARNING, "could not cancel at the deadline", job.id, task, error=str(exc))
+    message = f"not finished {deadline_s(job):.0f} s after it was submitted; canceled on Scenario"
+    dead_letter(task, job.id, DeadLetterReason.DEADLINE, {"status": None, "code": "DEADLINE", "message": message})
+
+
+def started_at(job: JobView) -> datetime:
+    return job.submitted_at or job.created_at
+
+
+def elapsed_s(job: JobView) -> float:
+    return (datetime.now(timezone.utc) - started_at(job)).total_seconds()
+
+
+def deadline_s(job: JobView) -> float:
+    """Seconds from the job's start to its deadline: the one it was given, or the default."""
+    if job.deadline_at is not None:
+        return (job.deadline_at - started_at(job)).total_seconds()
+    return runtime.current().settings.job_deadline_s

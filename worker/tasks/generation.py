@@ -21,7 +21,7 @@ from worker.polling import PollOutcome, plan_next_poll
 from worker.retrying import error_details, same_generation
 from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, SubmitsPaused, Unauthorized
 from worker.states import JobStatus
-from worker.tasks.base import GenerationTask, begin, dead_letter, event, finish
+from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
 
 # How far back to look for a job an earlier attempt may have created.
 ORPHAN_LOOKBACK_S = 5.0
@@ -82,8 +82,8 @@ def poll_job(self: GenerationTask, job_id: str, seq: int) -> None:
     settings = rt.settings
     plan = plan_next_poll(
         status,
-        elapsed_s=_elapsed_s(job),
-        deadline_s=_deadline_s(job),
+        elapsed_s=elapsed_s(job),
+        deadline_s=deadline_s(job),
         initial_s=settings.poll_initial_s,
         growth=settings.poll_growth,
         max_s=settings.poll_max_s,
@@ -108,19 +108,6 @@ def poll_job(self: GenerationTask, job_id: str, seq: int) -> None:
             request_downloads(job.batch_id)
     elif plan.outcome is PollOutcome.DEADLINE:
         give_up(self, job)
-
-
-def give_up(task: Any, job: JobView) -> None:
-    """The job passed its deadline: cancel it on Scenario and dead-letter it."""
-    rt = runtime.current()
-    assert job.scenario_job_id is not None
-    try:
-        rt.client.cancel_job(job.scenario_job_id)
-    except ScenarioError as exc:
-        # The deadline stands either way; a job Scenario finishes late is not paid twice.
-        event(logging.WARNING, "could not cancel at the deadline", job.id, task, error=str(exc))
-    message = f"not finished {_deadline_s(job):.0f} s after it was submitted; canceled on Scenario"
-    dead_letter(task, job.id, DeadLetterReason.DEADLINE, {"status": None, "code": "DEADLINE", "message": message})
 
 
 def _watch(job: JobView) -> None:
@@ -195,21 +182,6 @@ def _find_earlier_submission(job: JobView) -> dict[str, Any] | None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _started(job: JobView) -> datetime:
-    return job.submitted_at or job.created_at
-
-
-def _elapsed_s(job: JobView) -> float:
-    return (_now() - _started(job)).total_seconds()
-
-
-def _deadline_s(job: JobView) -> float:
-    """Seconds from the job's start to its deadline: the one it was given, or the default."""
-    if job.deadline_at is not None:
-        return (job.deadline_at - _started(job)).total_seconds()
-    return runtime.current().settings.job_deadline_s
 
 
 def _number(value: Any) -> float | None:

@@ -19,7 +19,7 @@ from worker.db.jobs import JobView
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
-from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, event, finish
+from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, deadline_s, event, finish, give_up, started_at
 
 log = logging.getLogger("worker.tasks")
 
@@ -96,8 +96,6 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
     looked = 0
     for job in jobs:
         if _past_deadline(job, now):
-            from worker.tasks.generation import give_up
-
             give_up(task, job)
             continue
         if looked >= SINGLE_LOOKS_PER_SWEEP or (not everyone and now - job.updated_at < stale_after):
@@ -136,6 +134,4 @@ def _since(cursor: str | None, jobs: Any) -> str:
 
 
 def _past_deadline(job: JobView, now: datetime) -> bool:
-    started = job.submitted_at or job.created_at
-    deadline = job.deadline_at or started + timedelta(seconds=runtime.current().settings.job_deadline_s)
-    return now >= deadline
+    return (now - started_at(job)).total_seconds() >= deadline_s(job)
