@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from worker import runtime
+from worker.cli.localstack import WorkerProcess
 from worker.db.jobs import JobView
 from worker.settings import Settings
 from worker.states import JobStatus
@@ -53,53 +54,6 @@ def system_env(*, broker_url: str, database_url: str, api_url: str, key: str, se
     }
     env.update(extra)
     return env
-
-
-@dataclass
-class WorkerProcess:
-    """A `celery -A worker worker` in its own process group, logging to a file."""
-
-    env: dict[str, str]
-    log_path: Path
-    concurrency: int = 2
-    name: str = "w1"
-    proc: subprocess.Popen | None = field(default=None, init=False)
-
-    def start(self, timeout_s: float = 30.0) -> WorkerProcess:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        self._log = open(self.log_path, "ab")
-        self._ready_offset = self.log_path.stat().st_size
-        self.proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "worker", "worker",
-                f"--concurrency={self.concurrency}", f"--hostname={self.name}@%h",
-                f"--loglevel={self.env.get('SCENARIO_LOG_LEVEL', 'INFO')}",
-                "--without-mingle", "--without-gossip",
-            ],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        wait_until(lambda: b"ready." in self.log_path.read_bytes()[self._ready_offset :], timeout_s,
-                   f"worker {self.name} to be ready", on_timeout=self.tail)
-        return self
-
-    def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker: the main process and every pool child."""
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if getattr(self, "_log", None):
-            self._log.close()
 
 
 @dataclass
@@ -209,7 +163,9 @@ class System:
 
     def start_worker(self, *, concurrency: int = 2, name: str | None = None, **env: str) -> WorkerProcess:
         name = name or f"w{len(self.workers) + 1}"
-        worker = WorkerProcess({**self.env, **env}, self.workdir / f"{name}.log", concurrency, name)
+        merged = {**self.env, **env}
+        worker = WorkerProcess(merged, self.workdir / f"{name}.log", concurrency, name,
+                               loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO"))
         self.workers.append(worker)
         return worker.start()
 

@@ -33,6 +33,11 @@ class Coordination:
         """Whether this run may go ahead: no other run of `what` holds it."""
         return bool(self._redis.set(f"{PREFIX}:running:{what}", token, nx=True, px=int(hold_s * 1000)))
 
+    def held_for(self, what: str) -> float:
+        """Seconds until the current hold on `what` lapses (0 when nobody holds it)."""
+        ms = self._redis.pttl(f"{PREFIX}:running:{what}")
+        return max(0.0, ms / 1000.0) if ms and ms > 0 else 0.0
+
     def release(self, what: str, token: str) -> None:
         key = f"{PREFIX}:running:{what}"
         if self._redis.get(key) == token.encode():

@@ -34,6 +34,8 @@ class WorkerProcess:
     env: dict[str, str]
     log_path: Path
     concurrency: int = 4
+    name: str = "local"
+    loglevel: str = "INFO"
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self, timeout_s: float = 60.0) -> WorkerProcess:
@@ -42,7 +44,8 @@ class WorkerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "worker", "worker", f"--concurrency={self.concurrency}",
-                 "--loglevel=INFO", "--without-mingle", "--without-gossip", "--hostname=local@%h"],
+                 f"--loglevel={self.loglevel}", "--without-mingle", "--without-gossip",
+                 f"--hostname={self.name}@%h"],
                 env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -50,19 +53,29 @@ class WorkerProcess:
         while b"ready." not in self.log_path.read_bytes()[offset:]:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"the worker did not start; see {self.log_path}")
-            time.sleep(0.2)
+                raise RuntimeError(f"worker {self.name} did not start:\n{self.tail()}")
+            time.sleep(0.1)
         return self
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
+    def tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker at once: the main process and every pool child."""
+        if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """A warm shutdown: the main process lets running tasks finish, then stops its children."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 def local_settings(env: dict[str, str], *, workdir: Path, say) -> tuple[Settings, dict[str, str]]:

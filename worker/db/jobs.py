@@ -146,6 +146,16 @@ class JobRepository:
         )
         return self._update_one(job_id, statement)
 
+    def take_back_attempt(self, job_id: str, error: dict[str, Any] | None) -> None:
+        """An attempt that never left this machine (the fleet's budget said wait) does not count."""
+        statement = (
+            _update_jobs()
+            .where(Job.id == job_id, Job.attempts > 0)
+            .values(attempts=Job.attempts - 1, last_error=error, updated_at=utcnow())
+        )
+        with self._db.session() as session:
+            session.execute(statement)
+
     def record_error(self, job_id: str, error: dict[str, Any] | None) -> None:
         """Keep the error of the attempt `record_attempt` counted before it was sent."""
         self._update_if(job_id, _update_jobs().where(Job.id == job_id).values(last_error=error, updated_at=utcnow()))

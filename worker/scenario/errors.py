@@ -93,6 +93,10 @@ class SubmitsPaused(TransientError):
     """Nothing was sent: submits are paused fleet-wide after Scenario refused the credentials."""
 
 
+class SubmitInProgress(TransientError):
+    """Nothing was sent: another delivery of the same task is submitting this job right now."""
+
+
 class PermanentError(ScenarioError):
     """A retry cannot help until a person changes something."""
 

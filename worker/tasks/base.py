@@ -15,7 +15,14 @@ from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
 from worker.ratelimit import RateLimiterUnavailable
 from worker.retrying import error_details, is_permanent, retry_countdown_s
-from worker.scenario.errors import RateLimited, ScenarioError, TransientError
+from worker.scenario.errors import (
+    RateLimited,
+    ScenarioError,
+    SubmitInProgress,
+    SubmitsPaused,
+    Throttled,
+    TransientError,
+)
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.tasks")
@@ -59,6 +66,9 @@ class GenerationTask(Task):
         countdown = retry_countdown_s(countdown, exc)
         if isinstance(exc, RateLimited):
             _slow_the_fleet(exc, countdown)
+        if isinstance(exc, (Throttled, SubmitsPaused, SubmitInProgress)):
+            # Waiting for the fleet's budget, a pause or another worker sent nothing: it spends no retry.
+            max_retries = (self.request.retries or 0) + 1
         job_id = (self.request.args or [None])[0]
         event(logging.WARNING, "retrying", job_id, self, delay_s=round(countdown, 3), error=str(exc) if exc else None)
         return super().retry(
@@ -69,6 +79,9 @@ class GenerationTask(Task):
         job_id = args[0] if args else kwargs.get("job_id")
         if job_id is None or self.name not in JOB_TASKS:
             return
+        job = runtime.current().jobs.get(job_id)
+        if job is None or job.status.is_final:
+            return  # e.g. a worker stopped in the middle of a task whose job had already ended
         reason = DeadLetterReason.PERMANENT_ERROR if is_permanent(exc) else DeadLetterReason.RETRIES_EXHAUSTED
         try:
             dead_letter(self, job_id, reason, error_details(exc))

@@ -9,6 +9,9 @@ watched by the shared sweep instead; its own poll then only stands guard.
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -19,7 +22,8 @@ from worker.db.models import DeadLetterReason
 from worker.pause import PauseUnavailable
 from worker.polling import PollOutcome, plan_next_poll
 from worker.retrying import error_details, same_generation
-from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, SubmitsPaused, Unauthorized
+from worker.runtime import BUDGET_WAIT_MAX_S
+from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, SubmitInProgress, SubmitsPaused, Throttled, Unauthorized
 from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
 
@@ -49,17 +53,53 @@ def submit_generation(self: GenerationTask, job_id: str) -> None:
             event(logging.INFO, "adopted an earlier submission", job_id, self, scenario_job_id=job.scenario_job_id)
     if job.scenario_job_id is None:
         _wait_out_an_auth_pause()
-        rt.jobs.record_attempt(job_id, None)
-        try:
-            accepted = rt.client.generate(job.params)
-        except ScenarioError as exc:
-            rt.jobs.record_error(job_id, error_details(exc))
-            if isinstance(exc, (Unauthorized, Forbidden)):
-                _pause_submits(self, job_id, exc)
-            raise
-        job = rt.jobs.record_submitted(job_id, accepted)
-        event(logging.INFO, "submitted", job_id, self, scenario_job_id=job.scenario_job_id)
+        with _submit_lease(job_id) as ours:
+            if not ours:
+                # Another delivery of this message holds the job. Come back when its hold
+                # lapses: by then it has submitted, or it died and this one takes over.
+                wait_s = (rt.coordination.held_for(f"submit:{job_id}") if rt.coordination else 0.0) + 0.5
+                raise SubmitInProgress("another worker is submitting this job", retry_after_s=wait_s)
+            job = rt.jobs.get(job_id) or job
+            if job.scenario_job_id is None:
+                job = _submit(self, job)
     _watch(job)
+
+
+def _submit(task: GenerationTask, job: JobView) -> JobView:
+    rt = runtime.current()
+    # Recorded before the request leaves, so a lost answer is looked for next time.
+    rt.jobs.record_attempt(job.id, None)
+    try:
+        accepted = rt.client.generate(job.params)
+    except Throttled as exc:
+        rt.jobs.take_back_attempt(job.id, error_details(exc))
+        raise
+    except ScenarioError as exc:
+        rt.jobs.record_error(job.id, error_details(exc))
+        if isinstance(exc, (Unauthorized, Forbidden)):
+            _pause_submits(task, job.id, exc)
+        raise
+    job = rt.jobs.record_submitted(job.id, accepted)
+    event(logging.INFO, "submitted", job.id, task, scenario_job_id=job.scenario_job_id)
+    return job
+
+
+@contextmanager
+def _submit_lease(job_id: str) -> Iterator[bool]:
+    """At most one worker sends a given job at a time, even if its message was handed out twice."""
+    rt = runtime.current()
+    if rt.coordination is None:
+        yield True
+        return
+    settings = rt.settings
+    hold_s = settings.connect_timeout_s + settings.read_timeout_s + BUDGET_WAIT_MAX_S + 5.0
+    token = uuid.uuid4().hex
+    ours = rt.coordination.claim(f"submit:{job_id}", token, hold_s=hold_s)
+    try:
+        yield ours
+    finally:
+        if ours:
+            rt.coordination.release(f"submit:{job_id}", token)
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")

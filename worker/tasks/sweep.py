@@ -16,7 +16,7 @@ from typing import Any
 from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
-from worker.scenario.errors import RateLimited, ScenarioError
+from worker.scenario.errors import RateLimited, ScenarioError, Throttled
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
 from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, deadline_s, event, finish, give_up, started_at
@@ -78,8 +78,8 @@ def _sweep_once(task: SweepTask) -> None:
             job = watched.pop(remote.get("jobId"), None)
             if job is not None:
                 _store(task, job, remote)
-    except RateLimited:
-        return  # the whole fleet is pausing; the next sweep picks up from the same cursor
+    except (RateLimited, Throttled):
+        return  # the fleet is pausing or out of budget; the next sweep picks up from the same cursor
     except ScenarioError as exc:
         listed = False
         event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
@@ -103,7 +103,7 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         looked += 1
         try:
             remote = rt.client.get_job(job.scenario_job_id)
-        except RateLimited:
+        except (RateLimited, Throttled):
             return
         except ScenarioError as exc:
             event(logging.WARNING, "could not look at the job", job.id, task, error=str(exc))
