@@ -1,13 +1,15 @@
-"""What application code calls: enqueue a generation, read a job back."""
+"""What application code calls: enqueue a generation, read a job back, cancel it."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from enum import StrEnum
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from worker import runtime
-from worker.db.jobs import JobView
+from worker.db.jobs import JobNotFound, JobView
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
 from worker.states import JobStatus
 
@@ -89,3 +91,67 @@ def enqueue_request(
 def get_job(job_id: str) -> JobView | None:
     """The job as stored now: status, Scenario's status history, asset ids, last error."""
     return runtime.current().jobs.get(job_id)
+
+
+CANCELED_BY_REQUEST = {"status": None, "code": "CANCELED", "message": "canceled on request"}
+
+
+class CancelOutcome(StrEnum):
+    """How a cancel ended."""
+
+    CANCELED = "canceled"  # on Scenario, then here
+    CANCELED_LOCALLY = "canceled_locally"  # it had not reached Scenario; its submit will skip it
+    ALREADY_FINAL = "already_final"  # nothing to cancel
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    job_id: str
+    outcome: CancelOutcome
+    status: JobStatus
+    scenario_job_id: str | None
+
+
+def cancel_job(job_id: str) -> CancelResult:
+    """Cancel a job on Scenario if it is there, then record it CANCELED; a final job is left as it is.
+
+    Raises JobNotFound for an unknown id, and ScenarioError when Scenario
+    refuses or cannot be reached (the job is then left as it was, unless it
+    had not reached Scenario when the cancel began).
+    """
+    rt = runtime.current()
+    job = rt.jobs.get(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if job.is_final:
+        return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
+    if job.scenario_job_id is None:
+        if not rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST):
+            return _as_it_stands(job_id)
+        job = _reload(job_id)
+        if job.scenario_job_id is None:
+            return CancelResult(job_id, CancelOutcome.CANCELED_LOCALLY, job.status, None)
+        # A submit already past its check sent it meanwhile: stop that one too.
+    answer = rt.client.cancel_job(job.scenario_job_id)
+    remote = JobStatus.from_scenario(str(answer.get("status")))
+    if remote is not None and remote.is_final and remote is not JobStatus.CANCELED:
+        # Scenario finished it first; the poller records that result.
+        return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, remote, job.scenario_job_id)
+    if answer.get("jobId") == job.scenario_job_id:
+        rt.jobs.apply_snapshot(job_id, answer)  # keeps Scenario's status history, "canceled" included
+    rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST)
+    job = _reload(job_id)
+    outcome = CancelOutcome.CANCELED if job.status is JobStatus.CANCELED else CancelOutcome.ALREADY_FINAL
+    return CancelResult(job_id, outcome, job.status, job.scenario_job_id)
+
+
+def _reload(job_id: str) -> JobView:
+    job = runtime.current().jobs.get(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def _as_it_stands(job_id: str) -> CancelResult:
+    job = _reload(job_id)
+    return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)

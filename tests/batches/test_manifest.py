@@ -390,3 +390,20 @@ def test_defaults_given_by_the_caller_are_checked_like_the_files_own():
     problems = problems_of(one_item(), defaults={"sampels": 2, "width": 7})
     assert [(p.line, p.field) for p in problems] == [(None, "defaults.sampels"), (None, "defaults.width")]
     assert "did you mean 'samples'?" in problems[0].message
+
+
+def test_items_whose_image_files_would_share_a_name_are_refused():
+    text = (
+        "batch: clash\n"
+        "items:\n"
+        "  - name: gem\n"
+        "    prompt: a gem\n"
+        "    samples: 2\n"
+        "  - name: gem_1\n"
+        "    prompt: another gem\n"
+    )
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(text, kind="yaml", source="clash.yaml")
+    [problem] = caught.value.problems
+    assert (problem.line, problem.item, problem.field) == (6, "gem_1", "name")
+    assert "gem_1.png" in problem.message and "'gem'" in problem.message
