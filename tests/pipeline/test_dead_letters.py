@@ -66,3 +66,21 @@ def test_a_job_that_passes_its_deadline_is_canceled_on_scenario_and_dead_lettere
     assert letter.reason == DeadLetterReason.DEADLINE
     assert "canceled on Scenario" in letter.error_message
     assert system.sim.stats()["requests"]["cancel"].get("200", 0) >= 1
+
+
+def test_a_401_pauses_every_submit_instead_of_letting_each_burn_its_attempts(system):
+    refused = "a brass key, refused credentials"
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=refused, status=401, times=1)
+    first = enqueue_generation(refused)
+    system.wait_for(first)
+    before = total_submits(system)
+
+    others = [enqueue_generation(f"a brass lock number {n}, submitted during the pause") for n in range(3)]
+    jobs = [system.wait_for(job_id) for job_id in others]
+
+    assert system.jobs.get(first).status is JobStatus.DEAD
+    assert all(job.status is JobStatus.SUCCESS and job.attempts == 1 for job in jobs)
+    assert total_submits(system) - before == 3  # nothing was sent while submits were paused
+    logs = system.logs()
+    assert "pausing submits fleet-wide" in logs
+    assert "submits are paused fleet-wide" in logs
