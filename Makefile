@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test demo bench worker flower migrate simulator clean
+.PHONY: install lint test demo bench worker flower migrate simulator clean
 
 install: $(STAMP)
 
@@ -17,7 +17,11 @@ $(STAMP): pyproject.toml
 # The system tests mostly wait on the network, so two test processes halve the time.
 TEST_PROCESSES ?= 2
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check worker bench tests
+	$(BIN)/ruff format --check --quiet worker bench tests migrations
+
+test: lint
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -43,7 +43,9 @@ FAST_ENV = {
 }
 
 
-def system_env(*, broker_url: str, database_url: str, api_url: str, key: str, secret: str, **extra: str) -> dict[str, str]:
+def system_env(
+    *, broker_url: str, database_url: str, api_url: str, key: str, secret: str, **extra: str
+) -> dict[str, str]:
     env = {
         "CELERY_BROKER_URL": broker_url,
         "DATABASE_URL": database_url,
@@ -81,11 +83,21 @@ class FlowerProcess:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "worker", "flower",
-                f"--port={self.port}", "--address=127.0.0.1",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "flower",
+                f"--port={self.port}",
+                "--address=127.0.0.1",
                 f"--basic-auth={self.user}:{self.password}",
             ],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         # /healthcheck needs no credentials: it says only that Flower's web server is up.
         wait_until(self._answers, timeout_s, "Flower to answer", every_s=0.2, on_timeout=self.tail)
@@ -123,8 +135,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check: Callable[[], Any], timeout_s: float, what: str, *, every_s: float = 0.1,
-               on_timeout: Callable[[], str] | None = None) -> Any:
+def wait_until(
+    check: Callable[[], Any],
+    timeout_s: float,
+    what: str,
+    *,
+    every_s: float = 0.1,
+    on_timeout: Callable[[], str] | None = None,
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
@@ -164,8 +182,9 @@ class System:
     def start_worker(self, *, concurrency: int = 2, name: str | None = None, **env: str) -> WorkerProcess:
         name = name or f"w{len(self.workers) + 1}"
         merged = {**self.env, **env}
-        worker = WorkerProcess(merged, self.workdir / f"{name}.log", concurrency, name,
-                               loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO"))
+        worker = WorkerProcess(
+            merged, self.workdir / f"{name}.log", concurrency, name, loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO")
+        )
         self.workers.append(worker)
         return worker.start()
 
@@ -183,8 +202,12 @@ class System:
                 return job if job.status.is_final else None
             return job if job.status in wanted else None
 
-        return wait_until(done, timeout_s, f"job {job_id} to reach {wanted or 'a final state'}",
-                          on_timeout=lambda: f"job now: {self.jobs.get(job_id)}\n{self.workers[-1].tail() if self.workers else ''}")
+        return wait_until(
+            done,
+            timeout_s,
+            f"job {job_id} to reach {wanted or 'a final state'}",
+            on_timeout=lambda: f"job now: {self.jobs.get(job_id)}\n{self.workers[-1].tail() if self.workers else ''}",
+        )
 
     def stop(self) -> None:
         for worker in self.workers:

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from worker.retrying import RETRY_AFTER_MARGIN_S, backoff_s, error_details, is_permanent, retry_countdown_s, same_generation
+from worker.retrying import (
+    RETRY_AFTER_MARGIN_S,
+    backoff_s,
+    error_details,
+    is_permanent,
+    retry_countdown_s,
+    same_generation,
+)
 from worker.scenario.errors import BadRequest, NetworkError, RateLimited, ServerError
 
 

@@ -15,8 +15,13 @@ def test_defaults_point_at_the_real_service_a_local_redis_and_a_sqlite_file():
 
 def test_values_are_read_from_the_environment_with_their_types():
     settings = Settings.from_env(
-        {"SCENARIO_API_KEY": "k", "SCENARIO_API_SECRET": "s", "SCENARIO_MAX_RETRIES": "3",
-         "SCENARIO_POLL_GROWTH": "2.5", "SCENARIO_RETRY_JITTER": "off"}
+        {
+            "SCENARIO_API_KEY": "k",
+            "SCENARIO_API_SECRET": "s",
+            "SCENARIO_MAX_RETRIES": "3",
+            "SCENARIO_POLL_GROWTH": "2.5",
+            "SCENARIO_RETRY_JITTER": "off",
+        }
     )
     assert settings.has_credentials
     assert settings.max_retries == 3

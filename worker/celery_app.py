@@ -44,7 +44,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def _folder_transport(url: str) -> dict[str, Any]:
     """The embedded broker: messages are files in the folder the URL names (`filesystem:///path`)."""
-    root = Path(url[len("filesystem://"):] or ".broker")
+    root = Path(url[len("filesystem://") :] or ".broker")
     for sub in ("queue", "processed", "control"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     return {

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from enum import StrEnum
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 
 from worker import runtime
 from worker.db.jobs import JobNotFound, JobView
@@ -35,7 +35,9 @@ def enqueue_generation(
     (default: SCENARIO_JOB_DEADLINE_S from its submission). Raises ValueError
     naming the field when a parameter is wrong; nothing is recorded or queued then.
     """
-    if deadline_s is not None and (isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or deadline_s <= 0):
+    if deadline_s is not None and (
+        isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or deadline_s <= 0
+    ):
         raise ValueError(f"deadline_s: must be a number of seconds greater than 0, got {deadline_s!r}")
     request = GenerationRequest(
         prompt=prompt,
@@ -81,7 +83,9 @@ def enqueue_request(
     except Exception as exc:
         # The caller learns of it now; the row must not look queued to anyone else.
         rt.jobs.mark_status(
-            job.id, JobStatus.DEAD, error={"status": None, "code": "NOT_QUEUED", "message": f"could not be queued: {exc}"}
+            job.id,
+            JobStatus.DEAD,
+            error={"status": None, "code": "NOT_QUEUED", "message": f"could not be queued: {exc}"},
         )
         raise
     log.info("enqueued job_id=%s model_id=%s", job.id, request.model_id)

@@ -116,9 +116,7 @@ class FleetRateLimiter:
             if timeout_s is not None:
                 # Give up now rather than sleep through a wait already known to be too long.
                 if waited_s + wait_s > timeout_s:
-                    raise RateLimitTimeout(
-                        f"no request slot within {timeout_s:g} s (next one in {wait_s:.3f} s)"
-                    )
+                    raise RateLimitTimeout(f"no request slot within {timeout_s:g} s (next one in {wait_s:.3f} s)")
             # Another worker may take the slot we waited for; the loop asks again.
             time.sleep(wait_s)
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.coordination import Coordination
 from worker.db.batches import BatchRepository
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
-from worker.coordination import Coordination
 from worker.db.session import Database
 from worker.pause import AuthPause
 from worker.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout

@@ -70,11 +70,17 @@ class Settings:
             raise SettingsError(
                 f"SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s}) must be at least twice "
                 f"the longest countdown ({longest:g} s from SCENARIO_RETRY_BACKOFF_MAX_S, "
-                "SCENARIO_POLL_MAX_S or SCENARIO_SWEEP_STALE_AFTER_S), or the broker would hand a waiting task to a second worker"
+                "SCENARIO_POLL_MAX_S or SCENARIO_SWEEP_STALE_AFTER_S), or the broker would hand a waiting task "
+                "to a second worker"
             )
         for name in (
-            "connect_timeout_s", "read_timeout_s", "poll_initial_s", "poll_max_s", "job_deadline_s",
-            "sweep_interval_s", "sweep_stale_after_s",
+            "connect_timeout_s",
+            "read_timeout_s",
+            "poll_initial_s",
+            "poll_max_s",
+            "job_deadline_s",
+            "sweep_interval_s",
+            "sweep_stale_after_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")

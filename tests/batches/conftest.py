@@ -30,11 +30,24 @@ def limited_system(redis_url, tmp_path_factory) -> Iterator[System]:
     with throwaway_postgres() as database_url:
         upgrade(database_url)
         flush_broker(redis_url)
-        config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=0.5, seed=11,
-                                 rate_limit_per_s=SIM_RATE_PER_S, rate_limit_burst=SIM_RATE_PER_S)
+        config = SimulatorConfig(
+            api_key=KEY,
+            api_secret=SECRET,
+            job_duration_s=0.5,
+            seed=11,
+            rate_limit_per_s=SIM_RATE_PER_S,
+            rate_limit_burst=SIM_RATE_PER_S,
+        )
         with Simulator(config, port=0) as sim:
-            env = system_env(broker_url=redis_url, database_url=database_url, api_url=sim.api_url, key=KEY,
-                             secret=SECRET, SCENARIO_FLEET_REQUESTS_PER_S=str(FLEET_BUDGET_PER_S), **BUDGET_ENV)
+            env = system_env(
+                broker_url=redis_url,
+                database_url=database_url,
+                api_url=sim.api_url,
+                key=KEY,
+                secret=SECRET,
+                SCENARIO_FLEET_REQUESTS_PER_S=str(FLEET_BUDGET_PER_S),
+                **BUDGET_ENV,
+            )
             settings = Settings.from_env(env)
             runtime.install(settings)
             system = System(settings=settings, sim=sim, env=env, workdir=tmp_path_factory.mktemp("fleet"))

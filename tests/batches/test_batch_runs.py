@@ -31,8 +31,9 @@ def wait_for_batch(name: str, *, downloads: bool = False, timeout_s: float = 60.
         ready = progress.is_done and (not downloads or progress.downloaded == progress.succeeded)
         return progress if ready else None
 
-    return wait_until(done, timeout_s, f"batch {name} to finish", every_s=0.25,
-                      on_timeout=lambda: str(batch_progress(name).as_dict()))
+    return wait_until(
+        done, timeout_s, f"batch {name} to finish", every_s=0.25, on_timeout=lambda: str(batch_progress(name).as_dict())
+    )
 
 
 def test_a_thirty_item_manifest_ends_as_thirty_named_images_and_a_correct_index(system, tmp_path):
@@ -85,8 +86,9 @@ def test_a_malformed_manifest_enqueues_nothing_and_names_every_problem(system, t
     env = {**os.environ, **system.env}
 
     bad_run = subprocess.run([SCRIPT, "batch", "submit", str(bad)], env=env, capture_output=True, text=True, timeout=60)
-    yaml_run = subprocess.run([SCRIPT, "batch", "submit", str(broken_yaml)], env=env, capture_output=True, text=True,
-                              timeout=60)
+    yaml_run = subprocess.run(
+        [SCRIPT, "batch", "submit", str(broken_yaml)], env=env, capture_output=True, text=True, timeout=60
+    )
 
     assert bad_run.returncode == 2 and yaml_run.returncode == 2
     assert "nothing was queued" in bad_run.stderr
@@ -104,8 +106,13 @@ def test_a_dry_run_prints_each_items_cost_and_creates_no_job(system, tmp_path):
     created_before = system.sim.stats()["jobs_created"]
     env = {**os.environ, **system.env}
 
-    run = subprocess.run([SCRIPT, "batch", "submit", str(path), "--dry-run", "--json"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [SCRIPT, "batch", "submit", str(path), "--dry-run", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert run.returncode == 0, run.stderr
     quote = json.loads(run.stdout)
@@ -121,8 +128,11 @@ def test_a_batch_stopped_halfway_and_resubmitted_finishes_with_no_item_submitted
     system.sim.faults.job_duration(prompt_contains=prompt, seconds=3)
     first = load_manifest(write_manifest(tmp_path / "runes.yaml", "rune-stones", 12, prompt=prompt))
     submit_batch(first)
-    wait_until(lambda: sum(1 for j in system.batch_jobs("rune-stones") if j.scenario_job_id) >= 4, 20,
-               "some items to be submitted")
+    wait_until(
+        lambda: sum(1 for j in system.batch_jobs("rune-stones") if j.scenario_job_id) >= 4,
+        20,
+        "some items to be submitted",
+    )
 
     system.workers[-1].kill()
     grown = load_manifest(write_manifest(tmp_path / "runes.yaml", "rune-stones", 15, prompt=prompt))

@@ -128,9 +128,7 @@ def test_write_atomically_cleans_its_temp_file_when_the_rename_fails(tmp_path):
 
 def test_a_job_with_two_samples_downloads_to_numbered_pngs_of_the_requested_size(sim, client, two_assets, tmp_path):
     out = tmp_path / "new" / "folder"
-    records = download_item(
-        client, item_name="sword", asset_ids=two_assets, out_dir=out, expected_size=(WIDTH, HEIGHT)
-    )
+    records = download_item(client, item_name="sword", asset_ids=two_assets, out_dir=out, expected_size=(WIDTH, HEIGHT))
     assert [r.file for r in records] == ["sword_1.png", "sword_2.png"]
     assert [r.asset_id for r in records] == two_assets
     assert sorted(os.listdir(out)) == ["sword_1.png", "sword_2.png"]

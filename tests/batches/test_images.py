@@ -23,6 +23,7 @@ def ihdr(width: int, height: int, *, depth: int = 8, colour: int = 2, interlace:
 
 def rgb_rows(width: int, height: int) -> bytes:
     """Unfiltered 8-bit RGB rows: a filter byte 0, then three bytes per pixel."""
+
     def row(y: int) -> bytes:
         return b"\x00" + bytes(v for x in range(width) for v in (x * 40 % 256, y * 70 % 256, 128))
 
@@ -48,22 +49,28 @@ GOOD = {
     "wide rgb": (build_png(40, 1), (40, 1)),
     "rgba 1x1": (assemble(ihdr(1, 1, colour=6), chunk(b"IDAT", zlib.compress(b"\x00\x01\x02\x03\x04")), IEND), (1, 1)),
     # 9 one-bit pixels pack into 2 bytes per row.
-    "1-bit grey": (assemble(ihdr(9, 2, depth=1, colour=0), chunk(b"IDAT", zlib.compress(b"\x00\xff\x80" * 2)), IEND),
-                   (9, 2)),
+    "1-bit grey": (
+        assemble(ihdr(9, 2, depth=1, colour=0), chunk(b"IDAT", zlib.compress(b"\x00\xff\x80" * 2)), IEND),
+        (9, 2),
+    ),
     "palette": (
-        assemble(ihdr(2, 1, colour=3), chunk(b"PLTE", b"\xff\x00\x00\x00\xff\x00"),
-                 chunk(b"IDAT", zlib.compress(b"\x00\x00\x01")), IEND),
+        assemble(
+            ihdr(2, 1, colour=3),
+            chunk(b"PLTE", b"\xff\x00\x00\x00\xff\x00"),
+            chunk(b"IDAT", zlib.compress(b"\x00\x00\x01")),
+            IEND,
+        ),
         (2, 1),
     ),
     "idat split in two, with a text chunk before": (
-        assemble(ihdr(3, 2), chunk(b"tEXt", b"Title\x00icon"), chunk(b"IDAT", RGB_3X2[:5]),
-                 chunk(b"IDAT", RGB_3X2[5:]), IEND),
+        assemble(
+            ihdr(3, 2), chunk(b"tEXt", b"Title\x00icon"), chunk(b"IDAT", RGB_3X2[:5]), chunk(b"IDAT", RGB_3X2[5:]), IEND
+        ),
         (3, 2),
     ),
     # Adam7 on a 3x3 greyscale image: passes 1, 4, 5, 6, 7 hold 1x1, 1x1, 2x1, 1x2 and 3x1 pixels,
     # so the rows take 2 + 2 + 3 + 2*2 + 4 = 15 bytes with their filter bytes.
-    "interlaced": (assemble(ihdr(3, 3, colour=0, interlace=1), chunk(b"IDAT", zlib.compress(bytes(15))), IEND),
-                   (3, 3)),
+    "interlaced": (assemble(ihdr(3, 3, colour=0, interlace=1), chunk(b"IDAT", zlib.compress(bytes(15))), IEND), (3, 3)),
 }
 
 
@@ -96,18 +103,23 @@ BROKEN = {
     "zero width": (assemble(ihdr(0, 2), chunk(b"IDAT", RGB_3X2), IEND), "size"),
     "short IHDR": (assemble(chunk(b"IHDR", b"\x00" * 12), chunk(b"IDAT", RGB_3X2), IEND), "13"),
     "RGB at 4 bits": (assemble(ihdr(3, 2, depth=4), chunk(b"IDAT", RGB_3X2), IEND), "bit depth"),
-    "palette without PLTE": (assemble(ihdr(2, 1, colour=3), chunk(b"IDAT", zlib.compress(b"\x00\x00\x01")), IEND),
-                             "PLTE"),
+    "palette without PLTE": (
+        assemble(ihdr(2, 1, colour=3), chunk(b"IDAT", zlib.compress(b"\x00\x00\x01")), IEND),
+        "PLTE",
+    ),
     "IDAT chunks apart": (
         assemble(ihdr(3, 2), chunk(b"IDAT", RGB_3X2[:5]), chunk(b"tEXt", b"a\x00b"), chunk(b"IDAT", RGB_3X2[5:]), IEND),
         "follow one another",
     ),
     "IDAT not zlib": (assemble(ihdr(3, 2), chunk(b"IDAT", b"not compressed at all"), IEND), "zlib"),
     "one row of data missing": (
-        assemble(ihdr(3, 2), chunk(b"IDAT", zlib.compress(rgb_rows(3, 1))), IEND), "inflates to 10 bytes"
+        assemble(ihdr(3, 2), chunk(b"IDAT", zlib.compress(rgb_rows(3, 1))), IEND),
+        "inflates to 10 bytes",
     ),
-    "one row of data too many": (assemble(ihdr(3, 2), chunk(b"IDAT", zlib.compress(rgb_rows(3, 3))), IEND),
-                                 "more than"),
+    "one row of data too many": (
+        assemble(ihdr(3, 2), chunk(b"IDAT", zlib.compress(rgb_rows(3, 3))), IEND),
+        "more than",
+    ),
     "zlib stream cut short": (assemble(ihdr(3, 2), chunk(b"IDAT", RGB_3X2[:-4]), IEND), "cut short"),
     "chunk type not letters": (assemble(ihdr(3, 2), chunk(b"ID4T", RGB_3X2), IEND), "invalid type"),
     "chunk length over the limit": (assemble(ihdr(3, 2), struct.pack(">I", 2**31) + b"IDAT" + RGB_3X2), "limit"),

@@ -100,7 +100,9 @@ def test_csv_rows_take_the_callers_defaults():
 
 
 def test_a_yaml_merge_key_brings_shared_values_into_an_item_without_counting_as_a_repeat():
-    text = "batch: b\nshared: &big {width: 1024, seed: 1}\nitems:\n  - name: a\n    prompt: p\n    <<: *big\n    seed: 2\n"
+    text = (
+        "batch: b\nshared: &big {width: 1024, seed: 1}\nitems:\n  - name: a\n    prompt: p\n    <<: *big\n    seed: 2\n"
+    )
     # `shared` is not a manifest key, so this text is refused; the item itself must not be.
     assert [(p.field, p.line) for p in problems_of(text)] == [("shared", 2)]
     text = "batch: b\nitems:\n  - &first {name: a, prompt: p, width: 768}\n  - <<: *first\n    name: b\n"
@@ -188,10 +190,28 @@ def test_guidance_written_as_a_whole_number_gives_the_same_key_as_its_decimal_fo
         (one_item(num_samples=2), 5, "a", "num_samples", "did you mean 'samples'?"),
         (one_item(num_inference_steps=2), 5, "a", "num_inference_steps", "did you mean 'steps'?"),
         ("batch: b\nitems:\n  - {name: a, prompt: p}\nitem: []\n", 4, None, "item", "did you mean 'items'?"),
-        ("batch: b\ndefaults:\n  heigth: 512\nitems:\n  - {name: a, prompt: p}\n", 3, None, "defaults.heigth", "did you mean 'height'?"),
-        ("batch: b\ndefaults:\n  prompt: x\nitems:\n  - {name: a, prompt: p}\n", 3, None, "defaults.prompt", "belongs on each item"),
+        (
+            "batch: b\ndefaults:\n  heigth: 512\nitems:\n  - {name: a, prompt: p}\n",
+            3,
+            None,
+            "defaults.heigth",
+            "did you mean 'height'?",
+        ),
+        (
+            "batch: b\ndefaults:\n  prompt: x\nitems:\n  - {name: a, prompt: p}\n",
+            3,
+            None,
+            "defaults.prompt",
+            "belongs on each item",
+        ),
         ("batch: b\ndefaults: 512\nitems:\n  - {name: a, prompt: p}\n", 2, None, "defaults", "must be a mapping"),
-        ("batch: b\ndefaults:\n  width: 500\nitems:\n  - {name: a, prompt: p}\n", 3, None, "defaults.width", "500 px is not allowed"),
+        (
+            "batch: b\ndefaults:\n  width: 500\nitems:\n  - {name: a, prompt: p}\n",
+            3,
+            None,
+            "defaults.width",
+            "500 px is not allowed",
+        ),
         (one_item(samples=9), 5, "a", "samples", "from 1 to 8, got 9"),
         (one_item(steps=0), 5, "a", "steps", "from 1 to 100, got 0"),
         (one_item(width=1001), 5, "a", "width", "1001 px is not allowed"),
@@ -297,7 +317,9 @@ def test_a_manifest_with_several_problems_reports_all_of_them_in_one_error():
     lines = str(caught.value).splitlines()
     assert len(lines) == len(found)
     source = str(MANIFESTS / "several-problems.yaml")
-    assert lines[3] == f"{source}:8: item 'sword': tags: must be a list of strings such as [weapon, common], not a string"
+    assert (
+        lines[3] == f"{source}:8: item 'sword': tags: must be a list of strings such as [weapon, common], not a string"
+    )
     assert lines[5].startswith(f"{source}:11: item 'sword': name: is used twice, on line 6 and line 11")
 
 

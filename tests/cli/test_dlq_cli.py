@@ -69,7 +69,7 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_are_refused_naming_the_argument():
     results = run_side_by_side(*(args for args, _ in BAD_ARGUMENTS), env={})
 
-    for (args, named), done in zip(BAD_ARGUMENTS, results):
+    for (args, named), done in zip(BAD_ARGUMENTS, results, strict=False):
         assert (done.returncode, named in done.stderr) == (2, True), f"{' '.join(args)}: {done.stderr}"
 
 
@@ -102,7 +102,9 @@ def test_show_prints_the_error_payload_scenario_id_and_history(system, letters):
     letter = letters[0]
 
     text, as_json, missing = run_side_by_side(
-        ("dlq", "show", str(letter.id)), ("dlq", "show", str(letter.id), "--json"), ("dlq", "show", "999999"),
+        ("dlq", "show", str(letter.id)),
+        ("dlq", "show", str(letter.id), "--json"),
+        ("dlq", "show", "999999"),
         env=system.env,
     )
 
@@ -163,7 +165,8 @@ def test_purge_deletes_only_letters_before_the_date_and_a_dry_run_only_counts(sy
     stored = len(system.dead_letters.list(limit=1000))
 
     past, dry = run_side_by_side(
-        ("dlq", "purge", "--before", "2000-01-01"), ("dlq", "purge", "--before", "2999-01-01", "--dry-run"),
+        ("dlq", "purge", "--before", "2000-01-01"),
+        ("dlq", "purge", "--before", "2999-01-01", "--dry-run"),
         env=system.env,
     )
 

@@ -16,7 +16,9 @@ def run(system, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_generate_with_wait_prints_the_finished_job_and_status_reads_it_back(system):
-    made = run(system, "generate", "a paper lantern, from the command line", "--width", "512", "--height", "512", "--wait")
+    made = run(
+        system, "generate", "a paper lantern, from the command line", "--width", "512", "--height", "512", "--wait"
+    )
 
     assert made.returncode == 0, made.stderr
     job_id = made.stdout.splitlines()[0]
@@ -40,7 +42,12 @@ def test_a_bad_argument_is_named_and_nothing_is_queued(system):
 
 
 def test_a_bad_setting_names_the_variable(system):
-    broken = subprocess.run([SCRIPT, "status", "x"], env={**os.environ, **system.env, "SCENARIO_MAX_RETRIES": "lots"},
-                            capture_output=True, text=True, timeout=60)
+    broken = subprocess.run(
+        [SCRIPT, "status", "x"],
+        env={**os.environ, **system.env, "SCENARIO_MAX_RETRIES": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert broken.returncode == 2 and "SCENARIO_MAX_RETRIES" in broken.stderr

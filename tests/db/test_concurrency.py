@@ -68,9 +68,7 @@ def test_racing_dead_letters_of_one_job_make_one_letter(jobs, letters):
 
     made = race(
         3,
-        lambda i: jobs.dead_letter(
-            job_id, reason="poison", task_name=f"task-{i}", payload={}, error=None, attempts=i
-        ),
+        lambda i: jobs.dead_letter(job_id, reason="poison", task_name=f"task-{i}", payload={}, error=None, attempts=i),
     )
 
     assert len({letter.id for letter in made}) == 1

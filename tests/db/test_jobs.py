@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 
 from tests.db.conftest import FLUX_PARAMS, scenario_job
-from worker.db.models import Batch
 from worker.db.jobs import JobNotFound
+from worker.db.models import Batch
 from worker.states import JobStatus
 
 HISTORY = [

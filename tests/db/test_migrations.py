@@ -99,11 +99,13 @@ def test_the_batches_revision_keeps_existing_jobs_and_gives_them_empty_item_fiel
     upgrade(database_url, "0001")
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO jobs (id, model_id, params, status, progress, status_history, asset_ids, attempts, "
-            "deliveries, poll_seq, polls, created_at, updated_at) VALUES ('j1', 'flux.1-dev', '{}', 'success', 1, "
-            "'[]', '[]', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, model_id, params, status, progress, status_history, asset_ids, attempts, "
+                "deliveries, poll_seq, polls, created_at, updated_at) VALUES ('j1', 'flux.1-dev', '{}', 'success', 1, "
+                "'[]', '[]', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
     upgrade(database_url)
     with engine.connect() as conn:
         row = conn.execute(text("SELECT tags, files, item_name FROM jobs WHERE id = 'j1'")).one()

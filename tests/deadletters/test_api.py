@@ -91,9 +91,9 @@ def test_showing_a_letter_gives_its_job_with_scenarios_status_history(system, th
 def test_replaying_a_letter_runs_the_generation_again_as_a_new_linked_job_once(system):
     prompt = unique("a lost compass")
     batch_id = new_batch()
-    (letter,) = letters_for(system, refused_once(
-        system, prompt, batch_id=batch_id, item_key="compass", item_name="compass", tags=["tools"]
-    ))
+    (letter,) = letters_for(
+        system, refused_once(system, prompt, batch_id=batch_id, item_key="compass", item_name="compass", tags=["tools"])
+    )
 
     result = replay(letter.id)
 
@@ -102,7 +102,10 @@ def test_replaying_a_letter_runs_the_generation_again_as_a_new_linked_job_once(s
     assert new_job.status is JobStatus.SUCCESS
     assert new_job.params == letter.payload["params"]
     assert (new_job.batch_id, new_job.item_key, new_job.item_name, new_job.tags) == (
-        batch_id, "compass", "compass", ["tools"]
+        batch_id,
+        "compass",
+        "compass",
+        ["tools"],
     )
     marked = system.dead_letters.get(letter.id)
     assert marked.replayed_job_id == result.new_job_id and marked.replayed_at is not None

@@ -15,12 +15,21 @@ REQUEST = GenerationRequest(prompt="a brass key", width=512, height=768, num_sam
     ("payload", "expected"),
     [
         (
-            {"params": PARAMS, "batch_id": "b1", "item_key": "k1", "item_name": "key", "tags": ["ui", "gold"],
-             "task": "scenario.submit_generation", "args": ["j1"]},
+            {
+                "params": PARAMS,
+                "batch_id": "b1",
+                "item_key": "k1",
+                "item_name": "key",
+                "tags": ["ui", "gold"],
+                "task": "scenario.submit_generation",
+                "args": ["j1"],
+            },
             ReplayPlan(REQUEST, batch_id="b1", item_key="k1", item_name="key", tags=("ui", "gold")),
         ),
-        ({"params": {"modelId": "flux.1-schnell", "prompt": "a moth"}},
-         ReplayPlan(GenerationRequest(prompt="a moth", model_id="flux.1-schnell"))),
+        (
+            {"params": {"modelId": "flux.1-schnell", "prompt": "a moth"}},
+            ReplayPlan(GenerationRequest(prompt="a moth", model_id="flux.1-schnell")),
+        ),
         ({"params": PARAMS, "batch_id": None, "item_key": None, "item_name": None, "tags": None}, ReplayPlan(REQUEST)),
     ],
 )

@@ -26,8 +26,13 @@ def flower(system: System) -> Iterator[FlowerProcess]:
         # Celery events are fanned out, never queued: what is sent before Flower
         # listens is lost to it. A worker heartbeat in Flower's state proves
         # that its event receiver is subscribed before any job is sent.
-        wait_until(lambda: any(alive for alive in workers_status(process).values()), 15,
-                   "Flower to hear a worker heartbeat", every_s=0.3, on_timeout=process.tail)
+        wait_until(
+            lambda: any(alive for alive in workers_status(process).values()),
+            15,
+            "Flower to hear a worker heartbeat",
+            every_s=0.3,
+            on_timeout=process.tail,
+        )
         yield process
     finally:
         process.stop()

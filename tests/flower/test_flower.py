@@ -30,12 +30,18 @@ def tasks_of(tasks: Tasks, job_id: str, name: str) -> list[dict[str, Any]]:
 
 def wait_for_flower(flower: FlowerProcess, job_id: str, seen, what: str) -> Tasks:
     """Flower's tasks once `seen(tasks)` holds; its events may trail the database a little."""
+
     def check() -> Tasks | None:
         tasks = flower_tasks(flower)
         return tasks if seen(tasks) else None
 
-    return wait_until(check, 15, f"Flower to show {what} of job {job_id}", every_s=0.3,
-                      on_timeout=lambda: repr({k: v for k, v in flower_tasks(flower).items() if job_id in (v["args"] or "")}))
+    return wait_until(
+        check,
+        15,
+        f"Flower to show {what} of job {job_id}",
+        every_s=0.3,
+        on_timeout=lambda: repr({k: v for k, v in flower_tasks(flower).items() if job_id in (v["args"] or "")}),
+    )
 
 
 def test_flower_refuses_its_api_without_the_right_credentials(flower):

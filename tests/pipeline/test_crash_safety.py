@@ -12,8 +12,11 @@ def test_a_worker_killed_while_polling_leaves_no_job_behind_and_submits_nothing_
     prompt = "a stone golem, the worker dies while it renders"
     system.sim.faults.job_duration(prompt_contains=prompt, seconds=4)
     job_id = enqueue_generation(prompt)
-    wait_until(lambda: (j := system.jobs.get(job_id)) and j.scenario_job_id and j.polls >= 1, 20,
-               "the job to be submitted and polled")
+    wait_until(
+        lambda: (j := system.jobs.get(job_id)) and j.scenario_job_id and j.polls >= 1,
+        20,
+        "the job to be submitted and polled",
+    )
 
     system.workers[-1].kill()
     assert system.jobs.get(job_id).status is not JobStatus.SUCCESS
@@ -38,7 +41,9 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_as_poison(s
     worker = system.start_worker(name="poison-1", SCENARIO_MAX_DELIVERIES="2")
 
     # The new worker takes the poll and dies in the middle of it, twice.
-    first = wait_until(lambda: (c := claim_of(system, job_id)) != before and c, 30, "the poll to be taken", every_s=0.02)
+    first = wait_until(
+        lambda: (c := claim_of(system, job_id)) != before and c, 30, "the poll to be taken", every_s=0.02
+    )
     worker.kill()
     worker = system.start_worker(name="poison-2", SCENARIO_MAX_DELIVERIES="2")
     wait_until(lambda: claim_of(system, job_id) == (first[0], 2), 30, "the same poll to come back", every_s=0.02)

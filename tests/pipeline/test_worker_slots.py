@@ -11,8 +11,9 @@ def test_a_worker_with_two_slots_runs_a_new_task_at_once_while_fifty_jobs_render
     wave = "a treasure chest, rendering in the slow wave"
     system.sim.faults.job_duration(prompt_contains=wave, seconds=12)
     wave_ids = [enqueue_generation(f"{wave} #{n}", width=256, height=256) for n in range(50)]
-    wait_until(lambda: all(j.scenario_job_id for j in system.jobs.get_many(wave_ids)), 30,
-               "all fifty jobs to be submitted")
+    wait_until(
+        lambda: all(j.scenario_job_id for j in system.jobs.get_many(wave_ids)), 30, "all fifty jobs to be submitted"
+    )
 
     quick = system.wait_for(enqueue_generation("a single coin, asked for while the wave renders"), timeout_s=10)
 

@@ -10,17 +10,28 @@ from worker.settings import Settings
 
 @pytest.mark.parametrize(
     "base_url",
-    ["", "api.cloud.scenario.com/v1", "ftp://api.cloud.scenario.com/v1", "http://", "https:///v1", "http://h/v1?x=1", None],
+    [
+        "",
+        "api.cloud.scenario.com/v1",
+        "ftp://api.cloud.scenario.com/v1",
+        "http://",
+        "https:///v1",
+        "http://h/v1?x=1",
+        None,
+    ],
 )
 def test_a_base_url_that_is_not_http_is_refused_naming_base_url(base_url):
     with pytest.raises(ValueError, match="base_url"):
         ScenarioClient(base_url, "key", "secret")
 
 
-@pytest.mark.parametrize(("base_url", "kept"), [
-    ("https://api.cloud.scenario.com/v1/", "https://api.cloud.scenario.com/v1"),
-    ("http://127.0.0.1:8765/v1", "http://127.0.0.1:8765/v1"),
-])
+@pytest.mark.parametrize(
+    ("base_url", "kept"),
+    [
+        ("https://api.cloud.scenario.com/v1/", "https://api.cloud.scenario.com/v1"),
+        ("http://127.0.0.1:8765/v1", "http://127.0.0.1:8765/v1"),
+    ],
+)
 def test_the_base_url_is_kept_without_a_trailing_slash(base_url, kept):
     with ScenarioClient(base_url, "key", "secret") as client:
         assert client.base_url == kept

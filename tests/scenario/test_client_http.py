@@ -187,7 +187,9 @@ def test_x_should_retry_false_makes_a_503_permanent(canned, canned_client):
 
 
 def test_retry_after_ms_is_read_before_retry_after(canned, canned_client):
-    canned.answer(Canned(status=429, body={"message": "slow down"}, headers={"retry-after-ms": "1500", "Retry-After": "9"}))
+    canned.answer(
+        Canned(status=429, body={"message": "slow down"}, headers={"retry-after-ms": "1500", "Retry-After": "9"})
+    )
     with pytest.raises(RateLimited) as caught:
         canned_client.generate({"modelId": "m", "prompt": "p"})
     assert caught.value.retry_after_s == 1.5
@@ -306,7 +308,9 @@ def test_the_pool_reuses_the_connection_after_an_error_answer(canned, canned_cli
 
 
 def test_a_bad_request_keeps_the_servers_code_and_message(canned, canned_client):
-    canned.answer(Canned(status=400, body={"status": "error", "code": "INVALID_PARAMETER", "message": '"prompt" is required'}))
+    canned.answer(
+        Canned(status=400, body={"status": "error", "code": "INVALID_PARAMETER", "message": '"prompt" is required'})
+    )
     with pytest.raises(BadRequest) as caught:
         canned_client.generate({"modelId": "m"})
     assert (caught.value.code, caught.value.message) == ("INVALID_PARAMETER", '"prompt" is required')

@@ -115,12 +115,15 @@ def test_another_teams_private_model_is_forbidden(client):
         client.generate(params(modelId="model_private-other-team"))
 
 
-@pytest.mark.parametrize("call", [
-    lambda c: c.get_job("job_doesnotexist000000000000"),
-    lambda c: c.get_model("model_doesnotexist"),
-    lambda c: c.get_asset("asset_doesnotexist0000000000"),
-    lambda c: c.generate(params(modelId="model_doesnotexist")),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.get_job("job_doesnotexist000000000000"),
+        lambda c: c.get_model("model_doesnotexist"),
+        lambda c: c.get_asset("asset_doesnotexist0000000000"),
+        lambda c: c.generate(params(modelId="model_doesnotexist")),
+    ],
+)
 def test_an_unknown_resource_is_not_found(client, call):
     with pytest.raises(NotFound):
         call(client)

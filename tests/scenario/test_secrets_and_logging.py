@@ -70,7 +70,9 @@ def test_an_unauthorized_error_and_the_client_never_show_the_secret(sim):
     with ScenarioClient(sim.api_url, SIM_KEY, wrong) as client:
         with pytest.raises(Unauthorized) as caught:
             client.get_job("job_1")
-        shown = " ".join([str(caught.value), repr(caught.value), str(caught.value.to_dict()), repr(client), str(client)])
+        shown = " ".join(
+            [str(caught.value), repr(caught.value), str(caught.value.to_dict()), repr(client), str(client)]
+        )
     assert "401" in str(caught.value)
     for secret in (wrong, base64.b64encode(f"{SIM_KEY}:{wrong}".encode()).decode()):
         assert secret not in shown
@@ -95,6 +97,8 @@ def test_a_network_error_never_shows_the_secret(canned, debug_logs, answer):
     with ScenarioClient(canned.url, "key-1", secret) as client:
         with pytest.raises(NetworkError) as caught:
             client.get_job("job_1")
-    shown = " ".join([str(caught.value), repr(caught.value), str(caught.value.__cause__), everything_logged(debug_logs)])
+    shown = " ".join(
+        [str(caught.value), repr(caught.value), str(caught.value.__cause__), everything_logged(debug_logs)]
+    )
     assert "GET /jobs/job_1" in shown
     assert secret not in shown and base64.b64encode(f"key-1:{secret}".encode()).decode() not in shown

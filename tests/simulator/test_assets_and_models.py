@@ -12,12 +12,37 @@ import requests
 from tests.simulator.helpers import ApiClient, read_png
 
 ASSET_FIELDS = {
-    "id", "url", "mimeType", "kind", "status", "source", "metadata", "properties", "privacy", "tags",
-    "collectionIds", "editCapabilities", "authorId", "ownerId", "createdAt", "updatedAt",
+    "id",
+    "url",
+    "mimeType",
+    "kind",
+    "status",
+    "source",
+    "metadata",
+    "properties",
+    "privacy",
+    "tags",
+    "collectionIds",
+    "editCapabilities",
+    "authorId",
+    "ownerId",
+    "createdAt",
+    "updatedAt",
 }
 MODEL_FIELDS = {
-    "id", "type", "status", "capabilities", "source", "privacy", "custom", "tags", "collectionIds",
-    "exampleAssetIds", "trainingImagesNumber", "createdAt", "updatedAt",
+    "id",
+    "type",
+    "status",
+    "capabilities",
+    "source",
+    "privacy",
+    "custom",
+    "tags",
+    "collectionIds",
+    "exampleAssetIds",
+    "trainingImagesNumber",
+    "createdAt",
+    "updatedAt",
 }
 
 
@@ -35,7 +60,10 @@ def test_an_asset_has_every_field_of_the_contract(api: ApiClient) -> None:
     assert ASSET_FIELDS <= asset.keys()
     assert asset["id"] == asset_id
     assert (asset["mimeType"], asset["kind"], asset["status"], asset["source"]) == (
-        "image/png", "image", "success", "txt2img",
+        "image/png",
+        "image",
+        "success",
+        "txt2img",
     )
     assert asset["metadata"]["kind"] == "image" and asset["metadata"]["type"] == "inference-txt2img"
     assert asset["metadata"]["prompt"] == "a red fox"

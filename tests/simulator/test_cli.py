@@ -60,8 +60,26 @@ def test_the_help_documents_the_default_credentials(capsys) -> None:
 
 def test_flags_become_the_config() -> None:
     args = build_parser().parse_args(
-        ["--job-duration", "0.5", "--rate-limit", "3", "--burst", "4", "--seed", "9", "--rate-503", "0.25",
-         "--slow-seconds", "1.5", "--asset-url-ttl", "60", "--api-key", "k", "--api-secret", "s"]
+        [
+            "--job-duration",
+            "0.5",
+            "--rate-limit",
+            "3",
+            "--burst",
+            "4",
+            "--seed",
+            "9",
+            "--rate-503",
+            "0.25",
+            "--slow-seconds",
+            "1.5",
+            "--asset-url-ttl",
+            "60",
+            "--api-key",
+            "k",
+            "--api-secret",
+            "s",
+        ]
     )
     config = config_from_args(args)
     assert (config.job_duration_s, config.rate_limit_per_s, config.rate_limit_burst, config.seed) == (0.5, 3.0, 4, 9)
@@ -73,7 +91,10 @@ def test_flags_become_the_config() -> None:
 def test_the_command_serves_until_a_signal_then_exits_0(stop_with: signal.Signals) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "worker.simulator", "--port", "0", "--api-key", "k1", "--api-secret", "s1"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 15)

@@ -30,12 +30,22 @@ TEN = JobTimes(created_at=100.0, duration_s=10.0)
         (JobTimes(100.0, 10.0, fails=True), 105.0, "in-progress", 0.33, ["queued", "warming-up", "in-progress"]),
         # A cancel cuts the history where it came, and nothing follows it.
         (JobTimes(100.0, 10.0, canceled_at=101.5), 101.5, "canceled", 0.0, ["queued", "warming-up", "canceled"]),
-        (JobTimes(100.0, 10.0, canceled_at=106.25), 200.0, "canceled", 0.5,
-         ["queued", "warming-up", "in-progress", "canceled"]),
+        (
+            JobTimes(100.0, 10.0, canceled_at=106.25),
+            200.0,
+            "canceled",
+            0.5,
+            ["queued", "warming-up", "in-progress", "canceled"],
+        ),
         (JobTimes(100.0, 10.0, canceled_at=100.0), 100.0, "canceled", 0.0, ["queued", "canceled"]),
         # A cancel after the end changes nothing.
-        (JobTimes(100.0, 10.0, canceled_at=120.0), 130.0, "success", 1.0,
-         ["queued", "warming-up", "in-progress", "success"]),
+        (
+            JobTimes(100.0, 10.0, canceled_at=120.0),
+            130.0,
+            "success",
+            1.0,
+            ["queued", "warming-up", "in-progress", "success"],
+        ),
         # With no duration a job is queued when answered at its creation, and done right after.
         (JobTimes(100.0, 0.0), 100.0, "queued", 0.0, ["queued"]),
         (JobTimes(100.0, 0.0), 100.001, "success", 1.0, ["queued", "warming-up", "in-progress", "success"]),
@@ -50,8 +60,11 @@ def test_a_jobs_state_follows_from_its_times(times, now, status, progress, histo
 
 @pytest.mark.parametrize(
     ("t", "text"),
-    [(0.0, "1970-01-01T00:00:00.000Z"), (1750433405.356, "2025-06-20T15:30:05.356Z"),
-     (1750433405.9999, "2025-06-20T15:30:05.999Z")],
+    [
+        (0.0, "1970-01-01T00:00:00.000Z"),
+        (1750433405.356, "2025-06-20T15:30:05.356Z"),
+        (1750433405.9999, "2025-06-20T15:30:05.999Z"),
+    ],
 )
 def test_timestamps_have_milliseconds_and_a_z(t: float, text: str) -> None:
     assert iso_ms(t) == text
@@ -60,8 +73,11 @@ def test_timestamps_have_milliseconds_and_a_z(t: float, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "ms"),
-    [("2025-06-20T15:30:05Z", 1750433405000), ("2025-06-20T17:30:05.5+02:00", 1750433405500),
-     ("2025-06-20T15:30:05", 1750433405000)],
+    [
+        ("2025-06-20T15:30:05Z", 1750433405000),
+        ("2025-06-20T17:30:05.5+02:00", 1750433405500),
+        ("2025-06-20T15:30:05", 1750433405000),
+    ],
 )
 def test_iso_dates_in_other_spellings_are_read(text: str, ms: int) -> None:
     assert parse_iso_ms(text) == ms

@@ -28,8 +28,9 @@ def test_two_hundred_concurrent_connections_are_all_answered(sim: Simulator) -> 
             conn.connect()  # every client holds its own open connection before any sends
             barrier.wait()
             body = json.dumps({"modelId": "flux.1-dev", "prompt": f"fox {i}", "width": 256, "height": 256})
-            conn.request("POST", "/v1/generate/txt2img", body, {"Authorization": AUTH_HEADER,
-                                                                 "Content-Type": "application/json"})
+            conn.request(
+                "POST", "/v1/generate/txt2img", body, {"Authorization": AUTH_HEADER, "Content-Type": "application/json"}
+            )
             first = conn.getresponse()
             first.read()
             conn.request("GET", "/v1/models/flux.1-dev", headers={"Authorization": AUTH_HEADER})

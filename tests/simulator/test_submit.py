@@ -125,9 +125,7 @@ def test_another_teams_private_model_is_a_403(shared_api: ApiClient) -> None:
     assert response.json()["code"] == "FORBIDDEN"
 
 
-@pytest.mark.parametrize(
-    "auth", [None, ("sim-key", "wrong-secret"), ("other-key", "sim-secret"), ("", "")], ids=str
-)
+@pytest.mark.parametrize("auth", [None, ("sim-key", "wrong-secret"), ("other-key", "sim-secret"), ("", "")], ids=str)
 def test_missing_or_wrong_credentials_are_a_401(sim, auth) -> None:
     client = ApiClient(sim.api_url, auth=auth)
     response = client.submit()

@@ -126,8 +126,9 @@ def _url_of(asset: Mapping[str, Any], item_name: str | None) -> str:
     status = asset.get("status")
     if status != SUCCESS:
         # A pending asset may still finish; an error one never will.
-        raise DownloadError(item_name, asset_id, f"asset status is {status!r}, not {SUCCESS!r}",
-                            retryable=status == "pending")
+        raise DownloadError(
+            item_name, asset_id, f"asset status is {status!r}, not {SUCCESS!r}", retryable=status == "pending"
+        )
     url = asset.get("url")
     if not isinstance(url, str) or not url:
         raise DownloadError(item_name, asset_id, "Scenario gave no download URL for this asset")
@@ -150,7 +151,7 @@ def download_item(
     targets = [_target(out_dir, name, item_name) for name in file_names(item_name, len(asset_ids))]
     out_dir.mkdir(parents=True, exist_ok=True)
     records: dict[int, FileRecord] = {}
-    for index, (asset_id, target) in enumerate(zip(asset_ids, targets)):
+    for index, (asset_id, target) in enumerate(zip(asset_ids, targets, strict=False)):
         kept = _existing(target, asset_id, expected_size)
         if kept is not None:
             records[index] = kept
@@ -162,7 +163,7 @@ def download_item(
             known.update(resolve_urls(client, unknown))
         except DownloadError as exc:
             raise DownloadError(item_name, exc.asset_id, exc.cause, retryable=exc.retryable) from exc
-    for index, (asset_id, target) in enumerate(zip(asset_ids, targets)):
+    for index, (asset_id, target) in enumerate(zip(asset_ids, targets, strict=False)):
         if index not in records:
             data = _fetch(client, item_name, asset_id, known[asset_id])
             records[index] = _store(target, asset_id, data, item_name, expected_size)

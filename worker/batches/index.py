@@ -55,7 +55,17 @@ INDEX_VERSION = 1
 JSON_NAME = "index.json"
 CSV_NAME = "index.csv"
 CSV_COLUMNS = (
-    "item", "prompt", "inputs", "scenario_job_id", "asset_id", "file", "bytes", "sha256", "width", "height", "tags",
+    "item",
+    "prompt",
+    "inputs",
+    "scenario_job_id",
+    "asset_id",
+    "file",
+    "bytes",
+    "sha256",
+    "width",
+    "height",
+    "tags",
 )
 _FILE_FIELDS = ("file", "asset_id", "bytes", "sha256", "width", "height")
 _DIGITS = re.compile(r"(\d+)")
@@ -98,14 +108,16 @@ def index_json(batch_name: str, rows: Sequence[IndexRow], generated_at: str) -> 
     items: list[dict[str, Any]] = []
     for row in rows:
         if not items or items[-1]["item"] != row.item:
-            items.append({
-                "item": row.item,
-                "prompt": row.prompt,
-                "inputs": json.loads(_compact(row.inputs)),  # keys sorted at every depth
-                "scenario_job_id": row.scenario_job_id,
-                "tags": list(row.tags),
-                "files": [],
-            })
+            items.append(
+                {
+                    "item": row.item,
+                    "prompt": row.prompt,
+                    "inputs": json.loads(_compact(row.inputs)),  # keys sorted at every depth
+                    "scenario_job_id": row.scenario_job_id,
+                    "tags": list(row.tags),
+                    "files": [],
+                }
+            )
         items[-1]["files"].append({name: getattr(row, name) for name in _FILE_FIELDS})
     document = {"version": INDEX_VERSION, "batch": batch_name, "generated_at": generated_at, "items": items}
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -117,19 +129,21 @@ def index_csv(rows: Sequence[IndexRow]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([
-            row.item,
-            row.prompt,
-            _compact(row.inputs),
-            row.scenario_job_id or "",
-            row.asset_id,
-            row.file,
-            row.bytes,
-            row.sha256,
-            row.width,
-            row.height,
-            ";".join(row.tags),
-        ])
+        writer.writerow(
+            [
+                row.item,
+                row.prompt,
+                _compact(row.inputs),
+                row.scenario_job_id or "",
+                row.asset_id,
+                row.file,
+                row.bytes,
+                row.sha256,
+                row.width,
+                row.height,
+                ";".join(row.tags),
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -149,7 +163,10 @@ def _check(rows: Sequence[IndexRow]) -> None:
         seen_files.add(row.file)
         first = first_of_item.setdefault(row.item, row)
         if (first.prompt, _compact(first.inputs), first.scenario_job_id, first.tags) != (
-            row.prompt, _compact(row.inputs), row.scenario_job_id, row.tags,
+            row.prompt,
+            _compact(row.inputs),
+            row.scenario_job_id,
+            row.tags,
         ):
             raise ValueError(f"item {row.item!r} has rows that disagree on prompt, inputs, job id or tags")
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-
 from worker.batches.downloads import file_names
 from worker.batches.manifest_csv import CsvTable, read_csv
 from worker.batches.manifest_yaml import INVALID, line_of, read_yaml
@@ -319,8 +318,12 @@ class _Check:
                 other = owner.setdefault(file.lower(), item)
                 # The same name twice is reported as such already.
                 if other is not item and other.name.lower() != item.name.lower():
-                    self.add(item.line, item.name, "name", f"writes {file}, as '{other.name}' (line {other.line}) "
-                             "does; rename one of them")
+                    self.add(
+                        item.line,
+                        item.name,
+                        "name",
+                        f"writes {file}, as '{other.name}' (line {other.line}) does; rename one of them",
+                    )
 
     def item(self, entry: Mapping[Any, Any], line: int, defaults: dict[str, Any]) -> ManifestItem | None:
         """One item built from the defaults and its own values, or None after recording why not."""
@@ -366,8 +369,13 @@ class _Check:
         elif earlier[0] == name:
             self.add(line, name, "name", f"is used twice, on line {earlier[1]} and line {line}; names must be unique")
         else:
-            self.add(line, name, "name", f"differs from '{earlier[0]}' (line {earlier[1]}) only in case; "
-                     "the files would overwrite each other on Windows and macOS")
+            self.add(
+                line,
+                name,
+                "name",
+                f"differs from '{earlier[0]}' (line {earlier[1]}) only in case; "
+                "the files would overwrite each other on Windows and macOS",
+            )
 
 
 def _parameter_problem(key: str, value: Any) -> str | None:

@@ -55,11 +55,7 @@ def read_csv(text: str) -> CsvTable:
 
 
 def _row(header: list[str], cells: list[str], line: int) -> CsvRow:
-    values = {
-        column: _cell(column, cell.strip())
-        for column, cell in zip(header, cells)
-        if cell.strip()
-    }
+    values = {column: _cell(column, cell.strip()) for column, cell in zip(header, cells, strict=False) if cell.strip()}
     return CsvRow(line=line, values=values, extra_cells=max(0, len(cells) - len(header)))
 
 

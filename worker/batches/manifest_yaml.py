@@ -77,7 +77,10 @@ def read_yaml(text: str) -> tuple[Any, tuple[int | None, str] | None]:
         mark = exc.problem_mark or exc.context_mark
         where = f" at column {mark.column + 1}" if mark else ""
         context = f" ({exc.context} on line {exc.context_mark.line + 1})" if exc.context and exc.context_mark else ""
-        return INVALID, (mark.line + 1 if mark else None, f"not valid YAML{where}: {exc.problem or 'cannot be parsed'}{context}")
+        return INVALID, (
+            mark.line + 1 if mark else None,
+            f"not valid YAML{where}: {exc.problem or 'cannot be parsed'}{context}",
+        )
     except yaml.YAMLError as exc:
         return INVALID, (None, f"not valid YAML: {exc}")
     finally:

@@ -117,7 +117,9 @@ def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitRe
 
     rt = runtime.current()
     folder = str(Path(out_dir).resolve()) if out_dir is not None else None
-    batch, created = rt.batches.open(name=manifest.name, source=manifest.source, out_dir=folder, item_count=len(manifest.items))
+    batch, created = rt.batches.open(
+        name=manifest.name, source=manifest.source, out_dir=folder, item_count=len(manifest.items)
+    )
     current = rt.batches.current_jobs(batch.id)
     report = SubmitReport(batch=batch, created=created)
     for item in manifest.items:
@@ -128,8 +130,14 @@ def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitRe
             continue
         enqueue_request(item.request, batch_id=batch.id, item_key=key, item_name=item.name, tags=item.tags)
         (report.requeued if job is not None else report.queued).append(item.name)
-    log.info("batch %s: %d queued, %d requeued, %d done, %d in flight", batch.name, len(report.queued),
-             len(report.requeued), len(report.done), len(report.in_flight))
+    log.info(
+        "batch %s: %d queued, %d requeued, %d done, %d in flight",
+        batch.name,
+        len(report.queued),
+        len(report.requeued),
+        len(report.done),
+        len(report.in_flight),
+    )
     return report
 
 
@@ -188,8 +196,9 @@ def cancel_batch(name_or_id: str) -> int:
                 rt.client.cancel_job(job.scenario_job_id)
             except ScenarioError as exc:
                 log.warning("could not cancel job_id=%s on Scenario: %s", job.id, exc)
-        if rt.jobs.mark_status(job.id, JobStatus.CANCELED, error={"status": None, "code": "CANCELED",
-                                                                 "message": "the batch was canceled"}):
+        if rt.jobs.mark_status(
+            job.id, JobStatus.CANCELED, error={"status": None, "code": "CANCELED", "message": "the batch was canceled"}
+        ):
             canceled += 1
     return canceled
 
@@ -209,8 +218,14 @@ def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:
     for job in sorted(succeeded, key=lambda j: j.item_name or j.id):
         name = job.item_name or job.id
         try:
-            records = download_item(rt.client, item_name=name, asset_ids=job.asset_ids, out_dir=out_dir, urls=urls,
-                                    expected_size=(job.params.get("width"), job.params.get("height")))
+            records = download_item(
+                rt.client,
+                item_name=name,
+                asset_ids=job.asset_ids,
+                out_dir=out_dir,
+                urls=urls,
+                expected_size=(job.params.get("width"), job.params.get("height")),
+            )
         except DownloadError as exc:
             log.warning("could not export %s: %s", name, exc)
             missing.append(name)
@@ -222,8 +237,18 @@ def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:
 
 def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[IndexRow]:
     return [
-        IndexRow(item=name, prompt=str(job.params.get("prompt", "")), inputs=job.params,
-                 scenario_job_id=job.scenario_job_id, asset_id=r.asset_id, file=r.file, bytes=r.bytes,
-                 sha256=r.sha256, width=r.width, height=r.height, tags=tuple(job.tags))
+        IndexRow(
+            item=name,
+            prompt=str(job.params.get("prompt", "")),
+            inputs=job.params,
+            scenario_job_id=job.scenario_job_id,
+            asset_id=r.asset_id,
+            file=r.file,
+            bytes=r.bytes,
+            sha256=r.sha256,
+            width=r.width,
+            height=r.height,
+            tags=tuple(job.tags),
+        )
         for r in records
     ]

@@ -80,8 +80,10 @@ def _submit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"batch {report.batch.name}: {summary['queued']} queued, {summary['requeued']} queued again, "
-              f"{summary['done']} already done, {summary['in_flight']} in flight")
+        print(
+            f"batch {report.batch.name}: {summary['queued']} queued, {summary['requeued']} queued again, "
+            f"{summary['done']} already done, {summary['in_flight']} in flight"
+        )
     return 0
 
 
@@ -116,8 +118,10 @@ def _export(args: argparse.Namespace) -> int:
     except BatchNotFound as exc:
         print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
         return 1
-    print(f"{report.files} files for {report.items} items in {report.out_dir}; index: {report.index_json.name}, "
-          f"{report.index_csv.name}")
+    print(
+        f"{report.files} files for {report.items} items in {report.out_dir}; index: {report.index_json.name}, "
+        f"{report.index_csv.name}"
+    )
     if report.missing:
         print("not exported: " + ", ".join(report.missing), file=sys.stderr)
         return 1

@@ -60,12 +60,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         sim = _start_simulator(manifest)
         env.update({"SCENARIO_API_URL": sim.api_url, "SCENARIO_API_KEY": DEMO_KEY, "SCENARIO_API_SECRET": DEMO_SECRET})
-        say(f"Scenario simulator on {sim.url} with injected faults: random 429s and 500s, and one bad item "
-            f"({BAD_ITEM})")
+        say(
+            f"Scenario simulator on {sim.url} with injected faults: random 429s and 500s, and one bad item ({BAD_ITEM})"
+        )
     # Quick retries and polls suit a short demo; anything set in the environment wins.
-    for key, value in {"SCENARIO_RETRY_BACKOFF_S": "1", "SCENARIO_RETRY_BACKOFF_MAX_S": "4",
-                       "SCENARIO_POLL_INITIAL_S": "0.5", "SCENARIO_POLL_MAX_S": "3",
-                       "SCENARIO_SWEEP_INTERVAL_S": "1", "SCENARIO_SWEEP_STALE_AFTER_S": "10"}.items():
+    for key, value in {
+        "SCENARIO_RETRY_BACKOFF_S": "1",
+        "SCENARIO_RETRY_BACKOFF_MAX_S": "4",
+        "SCENARIO_POLL_INITIAL_S": "0.5",
+        "SCENARIO_POLL_MAX_S": "3",
+        "SCENARIO_SWEEP_INTERVAL_S": "1",
+        "SCENARIO_SWEEP_STALE_AFTER_S": "10",
+    }.items():
         env.setdefault(key, value)
     settings = runtime.install(type(settings).from_env(env)).settings
     # Celery reads this variable itself, ahead of its configuration.
@@ -92,16 +98,27 @@ def _start_simulator(manifest):
     from worker.simulator import Simulator, SimulatorConfig
 
     config = SimulatorConfig(
-        api_key=DEMO_KEY, api_secret=DEMO_SECRET, job_duration_s=3.0, job_duration_jitter=0.5, seed=2026,
-        rate_429=0.04, rate_500=0.04, retry_after_s=1.0,
+        api_key=DEMO_KEY,
+        api_secret=DEMO_SECRET,
+        job_duration_s=3.0,
+        job_duration_jitter=0.5,
+        seed=2026,
+        rate_429=0.04,
+        rate_500=0.04,
+        retry_after_s=1.0,
     )
     sim = Simulator(config, port=0).start()
     # A few certain faults on top of the random ones, so every run shows recovery.
     sim.faults.add_rule(endpoint="submit", status=429, retry_after="1", times=2)
     sim.faults.add_rule(endpoint="submit", status=503, times=2)
     bad = next(item for item in manifest.items if item.name == BAD_ITEM)
-    sim.faults.add_rule(endpoint="submit", prompt_contains=bad.request.prompt, status=400, code="INVALID_PARAMETER",
-                        message='"prompt" breaks the content policy; change the prompt and submit again')
+    sim.faults.add_rule(
+        endpoint="submit",
+        prompt_contains=bad.request.prompt,
+        status=400,
+        code="INVALID_PARAMETER",
+        message='"prompt" breaks the content policy; change the prompt and submit again',
+    )
     return sim
 
 
@@ -128,23 +145,35 @@ def _summary(progress, exported, sim, elapsed_s: float) -> None:
     rt = runtime.current()
     jobs = list(rt.batches.current_jobs(progress.batch.id).values())
     retried = sum(1 for job in jobs if job.attempts > 1)
-    letters = [rt.dead_letters.get_for_job(job.id) for job in jobs if job.status.is_final and job.status.value != "success"]
+    letters = [
+        rt.dead_letters.get_for_job(job.id) for job in jobs if job.status.is_final and job.status.value != "success"
+    ]
     say("")
     say(f"Summary of {progress.batch.name}")
-    say(f"  done:            {progress.succeeded} of {progress.items} items, {exported.files} images in {exported.out_dir}")
+    say(
+        f"  done:            {progress.succeeded} of {progress.items} items, "
+        f"{exported.files} images in {exported.out_dir}"
+    )
     say(f"  index:           {exported.index_json}, {exported.index_csv}")
     say(f"  retried:         {retried} items needed more than one submit")
     say(f"  dead-lettered:   {len([x for x in letters if x])}")
     for letter in filter(None, letters):
         item = letter.payload.get("item_name") or letter.job_id
-        say(f"    - {item}: {letter.reason.value}, HTTP {letter.http_status} {letter.error_code}: {letter.error_message}")
+        say(
+            f"    - {item}: {letter.reason.value}, HTTP {letter.http_status} {letter.error_code}: "
+            f"{letter.error_message}"
+        )
     say(f"  time:            {elapsed_s:.1f} s")
     if sim is not None:
         stats = sim.stats()
         api = {k: v for k, v in stats["requests"].items() if k not in ("download", "unknown")}
         made = sum(sum(counts.values()) for counts in api.values())
-        transient = sum(n for counts in api.values() for code, n in counts.items() if code in ("429", "500", "502", "503"))
-        say(f"  Scenario calls:  {made} API requests ({made / max(1, progress.items):.1f} per item), "
-            f"{transient} of them answered 429/5xx and were retried")
+        transient = sum(
+            n for counts in api.values() for code, n in counts.items() if code in ("429", "500", "502", "503")
+        )
+        say(
+            f"  Scenario calls:  {made} API requests ({made / max(1, progress.items):.1f} per item), "
+            f"{transient} of them answered 429/5xx and were retried"
+        )
     if not progress.is_done:
         say(f"  NOT FINISHED:    {progress.items - progress.finished} items still running when the time ran out")

@@ -64,14 +64,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--since", type=_when_arg, metavar="DATE|DURATION", help="written since then (2025-01-31, 7d, 12h)"
     )
     list_cmd.add_argument("--code", help="only this error code, e.g. INVALID_PARAMETER")
-    list_cmd.add_argument("--status", dest="http_status", type=_http_status_arg, metavar="HTTP_STATUS",
-                          help="only this HTTP status, e.g. 400")
+    list_cmd.add_argument(
+        "--status",
+        dest="http_status",
+        type=_http_status_arg,
+        metavar="HTTP_STATUS",
+        help="only this HTTP status, e.g. 400",
+    )
     reasons = [r.value for r in DeadLetterReason]
     list_cmd.add_argument("--reason", choices=reasons, metavar="REASON", help="only this reason: " + ", ".join(reasons))
     replayed = list_cmd.add_mutually_exclusive_group()
     replayed.add_argument("--replayed", dest="replayed", action="store_const", const=True, help="only replayed ones")
-    replayed.add_argument("--not-replayed", dest="replayed", action="store_const", const=False,
-                          help="only ones not replayed yet")
+    replayed.add_argument(
+        "--not-replayed", dest="replayed", action="store_const", const=False, help="only ones not replayed yet"
+    )
     list_cmd.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N letters (default 50)")
     list_cmd.add_argument("--json", action="store_true", help="print the letters as JSON")
     list_cmd.set_defaults(func=_list)
@@ -90,16 +96,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay_cmd.set_defaults(func=_replay)
 
     purge_cmd = sub.add_parser("purge", help="delete old dead letters")
-    purge_cmd.add_argument("--before", type=_when_arg, required=True, metavar="DATE|DURATION",
-                           help="delete letters written before then (2025-01-31, or 30d for older than 30 days)")
+    purge_cmd.add_argument(
+        "--before",
+        type=_when_arg,
+        required=True,
+        metavar="DATE|DURATION",
+        help="delete letters written before then (2025-01-31, or 30d for older than 30 days)",
+    )
     purge_cmd.add_argument("--dry-run", action="store_true", help="count them; delete nothing")
     purge_cmd.set_defaults(func=_purge)
 
 
 def _list(args: argparse.Namespace) -> int:
     letters = list_dead_letters(
-        since=args.since, code=args.code, http_status=args.http_status, reason=args.reason,
-        replayed=args.replayed, limit=args.limit,
+        since=args.since,
+        code=args.code,
+        http_status=args.http_status,
+        reason=args.reason,
+        replayed=args.replayed,
+        limit=args.limit,
     )
     if args.json:
         print(json.dumps([letter_as_dict(letter) for letter in letters], indent=2))
@@ -108,8 +123,16 @@ def _list(args: argparse.Namespace) -> int:
         print("no dead letters match")
         return 0
     rows = [
-        [str(d.id), when(d.created_at), d.reason.value, str(d.http_status or "-"), d.error_code or "-", d.job_id,
-         "yes" if d.replayed_job_id else "-", shorten(d.error_message, 60)]
+        [
+            str(d.id),
+            when(d.created_at),
+            d.reason.value,
+            str(d.http_status or "-"),
+            d.error_code or "-",
+            d.job_id,
+            "yes" if d.replayed_job_id else "-",
+            shorten(d.error_message, 60),
+        ]
         for d in letters
     ]
     print(table(["ID", "WHEN (UTC)", "REASON", "HTTP", "CODE", "JOB", "REPLAYED", "MESSAGE"], rows))
@@ -122,11 +145,16 @@ def _show(args: argparse.Namespace) -> int:
     except DeadLetterNotFound:
         return _no_such_letter(args.dead_letter_id)
     if args.json:
-        print(json.dumps({
-            "dead_letter": letter_as_dict(detail.letter),
-            "job": job_as_dict(detail.job) if detail.job else None,
-            "replayed_job": job_as_dict(detail.replayed_job) if detail.replayed_job else None,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "dead_letter": letter_as_dict(detail.letter),
+                    "job": job_as_dict(detail.job) if detail.job else None,
+                    "replayed_job": job_as_dict(detail.replayed_job) if detail.replayed_job else None,
+                },
+                indent=2,
+            )
+        )
         return 0
     d, job = detail.letter, detail.job
     error = " ".join(str(part) for part in (d.http_status, d.error_code) if part is not None)

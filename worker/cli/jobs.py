@@ -28,7 +28,9 @@ FLAGS = {
 def register(commands: argparse._SubParsersAction) -> None:
     gen = commands.add_parser("generate", help="enqueue one generation")
     gen.add_argument("prompt", metavar="PROMPT")
-    gen.add_argument("--model", dest="model_id", default=DEFAULT_MODEL_ID, help=f"model id (default {DEFAULT_MODEL_ID})")
+    gen.add_argument(
+        "--model", dest="model_id", default=DEFAULT_MODEL_ID, help=f"model id (default {DEFAULT_MODEL_ID})"
+    )
     gen.add_argument("--width", type=int, default=1024, help="pixels, a multiple of 8 (default 1024)")
     gen.add_argument("--height", type=int, default=1024, help="pixels, a multiple of 8 (default 1024)")
     gen.add_argument("--samples", dest="num_samples", type=int, default=1, help="images to make, 1..8 (default 1)")

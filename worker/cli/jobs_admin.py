@@ -48,8 +48,14 @@ def _list(args: argparse.Namespace) -> int:
         print("no jobs match")
         return 0
     rows = [
-        [job.id, job.status.value, when(job.created_at), job.scenario_job_id or "-", job.batch_id or "-",
-         shorten(str(job.params.get("prompt", "")), 50)]
+        [
+            job.id,
+            job.status.value,
+            when(job.created_at),
+            job.scenario_job_id or "-",
+            job.batch_id or "-",
+            shorten(str(job.params.get("prompt", "")), 50),
+        ]
         for job in found
     ]
     print(table(["ID", "STATUS", "CREATED (UTC)", "SCENARIO JOB", "BATCH", "PROMPT"], rows))
@@ -106,9 +112,9 @@ def shorten(text: str, width: int) -> str:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell; the last column is not padded."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     lines = []
     for row in [headers, *rows]:
-        cells = [str(cell).ljust(width) for cell, width in zip(row[:-1], widths)] + [str(row[-1])]
+        cells = [str(cell).ljust(width) for cell, width in zip(row[:-1], widths, strict=False)] + [str(row[-1])]
         lines.append("  ".join(cells))
     return "\n".join(lines)

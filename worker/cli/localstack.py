@@ -43,10 +43,22 @@ class WorkerProcess:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker", "worker", f"--concurrency={self.concurrency}",
-                 f"--loglevel={self.loglevel}", "--without-mingle", "--without-gossip",
-                 f"--hostname={self.name}@%h"],
-                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "worker",
+                    "worker",
+                    f"--concurrency={self.concurrency}",
+                    f"--loglevel={self.loglevel}",
+                    "--without-mingle",
+                    "--without-gossip",
+                    f"--hostname={self.name}@%h",
+                ],
+                env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout_s
@@ -83,8 +95,10 @@ def local_settings(env: dict[str, str], *, workdir: Path, say) -> tuple[Settings
     settings = Settings.from_env(env)
     if settings.uses_redis and not redis_answers(settings.broker_url):
         folder = workdir / "broker"
-        say(f"Redis does not answer at {settings.describe()['CELERY_BROKER_URL']}; "
-            f"using the embedded broker in {folder} instead")
+        say(
+            f"Redis does not answer at {settings.describe()['CELERY_BROKER_URL']}; "
+            f"using the embedded broker in {folder} instead"
+        )
         env = {**env, "CELERY_BROKER_URL": f"filesystem://{folder.resolve()}"}
         settings = Settings.from_env(env)
     return settings, env

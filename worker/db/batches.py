@@ -92,9 +92,14 @@ class BatchRepository:
     def unfinished_count(self) -> int:
         """Batch jobs not final yet, submitted or not."""
         with self._db.session() as session:
-            return session.scalar(
-                select(func.count()).select_from(Job).where(Job.batch_id.is_not(None), Job.status.not_in(FINAL_STATUSES))
-            ) or 0
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.batch_id.is_not(None), Job.status.not_in(FINAL_STATUSES))
+                )
+                or 0
+            )
 
     def awaiting_download(self, batch_id: str | None = None, limit: int = 1000) -> builtins.list[JobView]:
         """Succeeded batch jobs whose images are not on disk yet."""
@@ -109,7 +114,9 @@ class BatchRepository:
     def record_files(self, job_id: str, files: Sequence[dict[str, Any]]) -> None:
         with self._db.session() as session:
             done = session.execute(
-                update(Job).where(Job.id == job_id).values(files=list(files), updated_at=utcnow())
+                update(Job)
+                .where(Job.id == job_id)
+                .values(files=list(files), updated_at=utcnow())
                 .execution_options(synchronize_session=False)
             )
             if done.rowcount != 1:

@@ -66,7 +66,7 @@ class DeadLetterRepository:
             return session.execute(statement).rowcount == 1
 
     def unmark_replayed(self, dead_letter_id: int, new_job_id: str) -> bool:
-        """Undo `mark_replayed` for `new_job_id` only (its job could not be queued), so the letter can be replayed again."""
+        """Undo `mark_replayed` for `new_job_id` only (its job could not be queued), so it can be replayed again."""
         statement = (
             update(DeadLetter)
             .where(DeadLetter.id == dead_letter_id, DeadLetter.replayed_job_id == new_job_id)
@@ -79,7 +79,9 @@ class DeadLetterRepository:
     def count_before(self, before: datetime) -> int:
         """How many letters `purge(before)` would delete."""
         with self._db.session() as session:
-            return session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.created_at < before)) or 0
+            return (
+                session.scalar(select(func.count()).select_from(DeadLetter).where(DeadLetter.created_at < before)) or 0
+            )
 
     def purge(self, before: datetime) -> int:
         """Delete the letters created before `before`; returns how many went."""

@@ -65,15 +65,29 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add("--port", type=_port, default=8765, help="port to listen on; 0 picks a free one")
     add("--api-key", default=_DEFAULTS.api_key, help="API key the simulator accepts")
     add("--api-secret", default=_DEFAULTS.api_secret, help="API secret the simulator accepts")
-    add("--job-duration", type=_non_negative, default=_DEFAULTS.job_duration_s, metavar="SECONDS",
-        help="how long a job takes from queued to final")
-    add("--job-duration-jitter", type=_probability, default=_DEFAULTS.job_duration_jitter, metavar="FRACTION",
-        help="each job's duration varies by up to this fraction")
-    add("--rate-limit", type=_non_negative, default=_DEFAULTS.rate_limit_per_s, metavar="PER_SECOND",
-        help="requests per second per API key before 429s; 0 turns the limit off")
+    add(
+        "--job-duration",
+        type=_non_negative,
+        default=_DEFAULTS.job_duration_s,
+        metavar="SECONDS",
+        help="how long a job takes from queued to final",
+    )
+    add(
+        "--job-duration-jitter",
+        type=_probability,
+        default=_DEFAULTS.job_duration_jitter,
+        metavar="FRACTION",
+        help="each job's duration varies by up to this fraction",
+    )
+    add(
+        "--rate-limit",
+        type=_non_negative,
+        default=_DEFAULTS.rate_limit_per_s,
+        metavar="PER_SECOND",
+        help="requests per second per API key before 429s; 0 turns the limit off",
+    )
     add("--burst", type=_positive_int, default=_DEFAULTS.rate_limit_burst, help="token bucket size, in requests")
-    add("--seed", type=int, default=None,
-        help="seed of the random faults; None picks a fresh one, printed at start")
+    add("--seed", type=int, default=None, help="seed of the random faults; None picks a fresh one, printed at start")
     for kind, what in (
         ("429", "answer 429 with Retry-After"),
         ("500", "answer 500"),
@@ -85,8 +99,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     ):
         add(f"--rate-{kind}", type=_probability, default=0.0, metavar="P", help=f"probability (0..1) to {what}")
     add("--slow-seconds", type=_non_negative, default=_DEFAULTS.slow_s, help="delay of a slow answer")
-    add("--asset-url-ttl", type=_non_negative, default=_DEFAULTS.asset_url_ttl_s, metavar="SECONDS",
-        help="how long a signed asset download URL stays valid")
+    add(
+        "--asset-url-ttl",
+        type=_non_negative,
+        default=_DEFAULTS.asset_url_ttl_s,
+        metavar="SECONDS",
+        help="how long a signed asset download URL stays valid",
+    )
     add("--max-jobs", type=_positive_int, default=_DEFAULTS.max_jobs, help="jobs kept before old final ones go")
     add("--credits", type=_non_negative, default=_DEFAULTS.credits, help="creative units per API key")
     add("--verbose", action="store_true", help="log every request to stderr")

@@ -32,8 +32,10 @@ class Control:
         path = req.path.rstrip("/") or "/"
         method = req.method
         if (method, path) == ("GET", "/"):
-            return json_response(200, {"name": "Scenario API simulator", "api": f"{req.base_url}/v1",
-                                       "stats": f"{req.base_url}/_sim/stats"})
+            return json_response(
+                200,
+                {"name": "Scenario API simulator", "api": f"{req.base_url}/v1", "stats": f"{req.base_url}/_sim/stats"},
+            )
         if (method, path) == ("GET", "/_sim/health"):
             return json_response(200, {"status": "ok"})
         if (method, path) == ("GET", "/_sim/stats"):
@@ -57,8 +59,11 @@ class Control:
         kind = body.pop("kind", "rule")
         if kind not in _RULE_KINDS:
             raise ApiError(400, f'"kind" must be one of {", ".join(_RULE_KINDS)}')
-        add = {"rule": self.faults.add_rule, "fail_jobs": self.faults.fail_jobs,
-               "job_duration": self.faults.job_duration}[kind]
+        add = {
+            "rule": self.faults.add_rule,
+            "fail_jobs": self.faults.fail_jobs,
+            "job_duration": self.faults.job_duration,
+        }[kind]
         try:
             return add(**body)
         except TypeError as error:

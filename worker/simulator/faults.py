@@ -282,7 +282,7 @@ def _random_fault(draws: list[float], rates: dict[str, float]) -> Fault | None:
     delay = rates["slow_s"] if slow_draw < rates["rate_slow"] else 0.0
     if drop_draw < rates["rate_drop"]:
         return Fault("drop", delay)
-    for (name, status), draw in zip(_ERROR_RATES, error_draws):
+    for (name, status), draw in zip(_ERROR_RATES, error_draws, strict=False):
         if draw < rates[name]:
             headers = {"Retry-After": str(math.ceil(rates["retry_after_s"]))} if status == 429 else {}
             return Fault("respond", delay, status, None, _MESSAGES[status], headers)

@@ -75,9 +75,7 @@ def job_state(times: JobTimes, now: float) -> JobState:
     its creation is always `queued`, even with a zero duration.
     """
     reached = [
-        event
-        for index, event in enumerate(_events(times))
-        if index == 0 or event[0] == "canceled" or event[1] < now
+        event for index, event in enumerate(_events(times)) if index == 0 or event[0] == "canceled" or event[1] < now
     ]
     status, at = reached[-1]
     if status == "success":

@@ -13,9 +13,7 @@ from worker.simulator.timefmt import parse_iso_ms
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
-STATUSES = frozenset(
-    {"pending", "queued", "warming-up", "in-progress", "finalizing", "success", "failure", "canceled"}
-)
+STATUSES = frozenset({"pending", "queued", "warming-up", "in-progress", "finalizing", "success", "failure", "canceled"})
 
 Key = tuple[int, str]  # (updatedAt in ms, jobId): the order of the listing, descending
 

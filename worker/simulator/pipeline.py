@@ -127,8 +127,11 @@ class Dispatcher:
         header = req.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic" or not encoded.strip():
-            raise ApiError(401, "Missing credentials: use HTTP Basic with your API key and secret",
-                           headers={"WWW-Authenticate": 'Basic realm="Scenario API"'})
+            raise ApiError(
+                401,
+                "Missing credentials: use HTTP Basic with your API key and secret",
+                headers={"WWW-Authenticate": 'Basic realm="Scenario API"'},
+            )
         try:
             key, _, secret = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
@@ -136,8 +139,7 @@ class Dispatcher:
         good_key = hmac.compare_digest(key.encode(), self.config.api_key.encode())
         good_secret = hmac.compare_digest(secret.encode(), self.config.api_secret.encode())
         if not (good_key and good_secret):
-            raise ApiError(401, "Invalid API key or secret",
-                           headers={"WWW-Authenticate": 'Basic realm="Scenario API"'})
+            raise ApiError(401, "Invalid API key or secret", headers={"WWW-Authenticate": 'Basic realm="Scenario API"'})
         return self._caller
 
     def _take_token(self, caller: Caller, now: float) -> None:

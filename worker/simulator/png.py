@@ -33,7 +33,7 @@ def _row(width: int, colour: tuple[int, int, int]) -> bytes:
 
 def _blend(top: tuple[int, int, int], bottom: tuple[int, int, int], y: int, height: int) -> tuple[int, int, int]:
     share = y / max(1, height - 1)
-    r, g, b = (round(a + (z - a) * share) for a, z in zip(top, bottom))
+    r, g, b = (round(a + (z - a) * share) for a, z in zip(top, bottom, strict=False))
     return (r, g, b)
 
 

@@ -42,8 +42,9 @@ class Simulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._stopping.clear()
-        self._server = HttpServer((self.host, self.requested_port), self._dispatcher, self._control,
-                                  self.config.verbose)
+        self._server = HttpServer(
+            (self.host, self.requested_port), self._dispatcher, self._control, self.config.verbose
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="scenario-simulator", daemon=True
         )

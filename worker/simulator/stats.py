@@ -60,8 +60,13 @@ class Stats:
             by_status[str(outcome)] = by_status.get(str(outcome), 0) + 1
 
     def note_rate_limited(self, endpoint: str, request_key: str, at: float, retry_after_s: float | None) -> None:
-        entry = {"endpoint": endpoint, "request_key": request_key, "at": at, "retry_after_s": retry_after_s,
-                 "retried_at": None}
+        entry = {
+            "endpoint": endpoint,
+            "request_key": request_key,
+            "at": at,
+            "retry_after_s": retry_after_s,
+            "retried_at": None,
+        }
         with self._lock:
             self._rate_limited.append(entry)
             self._awaiting_retry.pop(request_key, None)

@@ -84,9 +84,7 @@ class World:
         with self._lock:
             left = self._credits.get(owner_id, self._initial_credits)
             if cu_cost > left:
-                raise ApiError(
-                    402, f"Not enough creative units: this generation costs {cu_cost}, {left:g} left"
-                )
+                raise ApiError(402, f"Not enough creative units: this generation costs {cu_cost}, {left:g} left")
             self._credits[owner_id] = left - cu_cost
             self._jobs[record.job_id] = record
             for asset_id in record.asset_ids:
@@ -97,7 +95,7 @@ class World:
     def _evict(self, now: float) -> None:
         # Lock held. Only final jobs are forgotten, so a worker never loses a running one.
         while len(self._jobs) > self._max_jobs:
-            for _, (job_id, record) in zip(range(_EVICTION_SCAN), self._jobs.items()):
+            for _, (job_id, record) in zip(range(_EVICTION_SCAN), self._jobs.items(), strict=False):
                 if record.state(now).is_final:
                     del self._jobs[job_id]
                     for asset_id in record.asset_ids:

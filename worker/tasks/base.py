@@ -62,7 +62,9 @@ class GenerationTask(Task):
     def retry_jitter(self) -> bool:  # type: ignore[override]
         return runtime.current_settings().retry_jitter
 
-    def retry(self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None, **options):
+    def retry(
+        self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None, **options
+    ):
         countdown = retry_countdown_s(countdown, exc)
         if isinstance(exc, RateLimited):
             _slow_the_fleet(exc, countdown)
@@ -72,7 +74,14 @@ class GenerationTask(Task):
         job_id = (self.request.args or [None])[0]
         event(logging.WARNING, "retrying", job_id, self, delay_s=round(countdown, 3), error=str(exc) if exc else None)
         return super().retry(
-            args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown, max_retries=max_retries, **options
+            args=args,
+            kwargs=kwargs,
+            exc=exc,
+            throw=throw,
+            eta=eta,
+            countdown=countdown,
+            max_retries=max_retries,
+            **options,
         )
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
@@ -116,10 +125,7 @@ def begin(task: GenerationTask, job_id: str) -> JobView | None:
     # The same message (task id and retry number) handed out again means its worker died.
     deliveries = rt.jobs.claim_delivery(job_id, f"{task.request.id}:{task.request.retries}")
     if deliveries > rt.settings.max_deliveries:
-        message = (
-            f"the same task message was delivered {deliveries} times without finishing; "
-            "its worker died each time"
-        )
+        message = f"the same task message was delivered {deliveries} times without finishing; its worker died each time"
         dead_letter(task, job_id, DeadLetterReason.POISON, {"status": None, "code": "POISON", "message": message})
         return None
     return job

@@ -23,7 +23,15 @@ from worker.pause import PauseUnavailable
 from worker.polling import PollOutcome, plan_next_poll
 from worker.retrying import error_details, same_generation
 from worker.runtime import BUDGET_WAIT_MAX_S
-from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, SubmitInProgress, SubmitsPaused, Throttled, Unauthorized
+from worker.scenario.errors import (
+    Forbidden,
+    NetworkError,
+    ScenarioError,
+    SubmitInProgress,
+    SubmitsPaused,
+    Throttled,
+    Unauthorized,
+)
 from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
 
@@ -138,8 +146,15 @@ def poll_job(self: GenerationTask, job_id: str, seq: int) -> None:
             poll_job.apply_async((job_id, seq + 1), countdown=plan.delay_s)
     if not rt.jobs.apply_snapshot(job_id, snapshot, expected_poll_seq=seq):
         return
-    event(logging.DEBUG, "polled", job_id, self, scenario_job_id=job.scenario_job_id, status=snapshot.get("status"),
-          delay_s=round(plan.delay_s, 3) if plan.outcome is PollOutcome.AGAIN else None)
+    event(
+        logging.DEBUG,
+        "polled",
+        job_id,
+        self,
+        scenario_job_id=job.scenario_job_id,
+        status=snapshot.get("status"),
+        delay_s=round(plan.delay_s, 3) if plan.outcome is PollOutcome.AGAIN else None,
+    )
     if plan.outcome is PollOutcome.FINISHED:
         finish(self, job_id, status, snapshot)
         if status is JobStatus.SUCCESS and job.batch_id:
