@@ -22,7 +22,7 @@ def test_the_demo_runs_the_example_library_on_an_embedded_broker_and_exits_zero(
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=110,
     )
 
     assert run.returncode == 0, run.stdout + run.stderr
