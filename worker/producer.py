@@ -159,3 +159,24 @@ def _reload(job_id: str) -> JobView:
 def _as_it_stands(job_id: str) -> CancelResult:
     job = _reload(job_id)
     return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
+
+
+def recover_stalled(*, untouched_since: datetime, dry_run: bool = False) -> list[JobView]:
+    """Send the next task again for every unfinished job nothing has touched since that moment.
+
+    For a job whose message was lost (a crash between recording it and queueing
+    it, a broker that lost its data) this is the way back. It is safe on a job
+    that was only slow: a submit never sends a job twice, and a duplicate poll
+    finds its place taken and stops.
+    """
+    from worker.tasks import poll_job, submit_generation
+
+    stalled = runtime.current().jobs.stalled(untouched_since=untouched_since)
+    if not dry_run:
+        for job in stalled:
+            if job.scenario_job_id is None:
+                submit_generation.apply_async((job.id,))
+            else:
+                poll_job.apply_async((job.id, job.poll_seq))
+            log.info("recovered job_id=%s scenario_job_id=%s", job.id, job.scenario_job_id)
+    return stalled

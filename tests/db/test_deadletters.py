@@ -137,3 +137,27 @@ def test_purge_deletes_only_letters_older_than_the_cutoff(jobs, letters, db):
     assert letters.purge(datetime.now(timezone.utc) - timedelta(days=7)) == 1
     assert [d.id for d in letters.list()] == [new.id]
     assert letters.purge(datetime.now(timezone.utc) - timedelta(days=7)) == 0
+
+
+def test_a_failure_snapshot_and_its_dead_letter_are_stored_in_one_go(jobs):
+    job = jobs.create(model_id="flux.1-dev", params=FLUX_PARAMS)
+    jobs.record_submitted(job.id, scenario_job("job_failing", status="queued"))
+    history = [
+        {"status": "queued", "date": "2025-06-20T15:30:05.356Z"},
+        {"status": "failure", "date": "2025-06-20T15:30:09.001Z"},
+    ]
+    failed = scenario_job("job_failing", status="failure", statusHistory=history, metadata={"error": "NSFW"})
+
+    letter = jobs.dead_letter(
+        job.id,
+        reason=DeadLetterReason.JOB_FAILED,
+        task_name=TASK,
+        payload={},
+        error={"status": None, "code": "failure", "message": "NSFW"},
+        attempts=1,
+        snapshot=failed,
+    )
+
+    stored = jobs.get(job.id)
+    assert stored.status is JobStatus.FAILURE and stored.status_history == history
+    assert letter.status_history == history and letter.error_message == "NSFW"

@@ -13,7 +13,7 @@ from worker import runtime
 from worker.cli.jobs import job_as_dict
 from worker.db.jobs import JobNotFound
 from worker.db.views import JobView
-from worker.producer import CancelOutcome, cancel_job
+from worker.producer import CancelOutcome, cancel_job, recover_stalled
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
 
@@ -32,6 +32,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     listing.set_defaults(func=_list)
+
+    recover = sub.add_parser("recover", help="send the next task again for jobs nothing has touched for a while")
+    recover.add_argument(
+        "--older-than",
+        dest="untouched_since",
+        type=_moment,
+        default="15m",
+        metavar="WHEN",
+        help="untouched since this date or for this long (30m, 12h, 7d; default 15m)",
+    )
+    recover.add_argument("--dry-run", action="store_true", help="list them; send nothing")
+    recover.set_defaults(func=_recover)
 
     cancel = commands.add_parser("cancel", help="cancel one job, on Scenario and here")
     cancel.add_argument("job_id", metavar="JOB_ID")
@@ -64,6 +76,25 @@ def _list(args: argparse.Namespace) -> int:
 
 def _job_row(job: JobView) -> dict[str, Any]:
     return {**job_as_dict(job), "batch_id": job.batch_id, "item_key": job.item_key}
+
+
+def _moment(text: str) -> datetime:
+    from worker.cli.dlq import parse_when
+
+    try:
+        return parse_when(text, datetime.now(timezone.utc))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _recover(args: argparse.Namespace) -> int:
+    stalled = recover_stalled(untouched_since=args.untouched_since, dry_run=args.dry_run)
+    verb = "would send again" if args.dry_run else "sent again"
+    for job in stalled:
+        step = "submit" if job.scenario_job_id is None else "poll"
+        print(f"{job.id}  {job.status.value}  {step} {verb}  (last touched {when(job.updated_at)} UTC)")
+    print(f"{len(stalled)} stalled jobs")
+    return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:

@@ -195,6 +195,14 @@ class JobRepository:
             )
         return self._update_if(job_id, statement)
 
+    def stalled(self, *, untouched_since: datetime, limit: int = 10_000) -> builtins.list[JobView]:
+        """Unfinished jobs nothing has written to since that moment, oldest first."""
+        with self._db.session() as session:
+            rows = session.scalars(
+                select(Job).where(_not_final(), Job.updated_at < untouched_since).order_by(Job.updated_at).limit(limit)
+            )
+            return [job_view(row) for row in rows]
+
     def advance_poll_seq(self, job_id: str, expected_poll_seq: int) -> bool:
         """Move the poll counter on without a snapshot; False when another poll got there first."""
         statement = (
@@ -224,10 +232,13 @@ class JobRepository:
         payload: Mapping[str, Any],
         error: Mapping[str, Any] | None,
         attempts: int,
+        snapshot: Mapping[str, Any] | None = None,
     ) -> DeadLetterView:
         """Give up on a job: one dead letter (the first one stands) and the job marked DEAD, together.
 
         A job already final on Scenario's side (success, failure, canceled) keeps that status.
+        With `snapshot` (the Scenario job that ended it), the job takes Scenario's final state
+        in the same transaction, so nobody sees a failed job without its dead letter.
         The stored payload always carries the job's `model_id` and `params` for a replay.
         """
         reason = DeadLetterReason(reason)
@@ -239,6 +250,9 @@ class JobRepository:
             if existing is not None:
                 return dead_letter_view(existing)
             now = utcnow()
+            if snapshot is not None and not job.status.is_final and snapshot.get("jobId") == job.scenario_job_id:
+                for column, value in snapshot_values(snapshot, now=now).items():
+                    setattr(job, column, value)
             letter = DeadLetter(
                 job_id=job_id,
                 task_name=task_name,

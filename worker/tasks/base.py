@@ -139,10 +139,13 @@ def finish(task: Task, job_id: str, status: JobStatus | None, snapshot: dict[str
         return
     reason = DeadLetterReason.JOB_CANCELED if status is JobStatus.CANCELED else DeadLetterReason.JOB_FAILED
     message = (snapshot.get("metadata") or {}).get("error") or f"Scenario ended the job as {snapshot.get('status')}"
-    dead_letter(task, job_id, reason, {"status": None, "code": str(snapshot.get("status")), "message": str(message)})
+    error = {"status": None, "code": str(snapshot.get("status")), "message": str(message)}
+    dead_letter(task, job_id, reason, error, snapshot=snapshot)
 
 
-def dead_letter(task: Task, job_id: str, reason: DeadLetterReason, error: dict[str, Any]) -> None:
+def dead_letter(
+    task: Task, job_id: str, reason: DeadLetterReason, error: dict[str, Any], *, snapshot: dict[str, Any] | None = None
+) -> None:
     rt = runtime.current()
     job = rt.jobs.get(job_id)
     if job is None:
@@ -162,7 +165,9 @@ def dead_letter(task: Task, job_id: str, reason: DeadLetterReason, error: dict[s
     # sent nothing); any other task counts its tries.
     tries = (task.request.retries or 0) + 1
     attempts = job.attempts or tries if task.name == "scenario.submit_generation" else tries
-    rt.jobs.dead_letter(job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts)
+    rt.jobs.dead_letter(
+        job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts, snapshot=snapshot
+    )
     event(
         logging.ERROR,
         "dead-lettered",

@@ -144,6 +144,9 @@ def poll_job(self: GenerationTask, job_id: str, seq: int) -> None:
             _guard_later(job_id, seq + 1)
         else:
             poll_job.apply_async((job_id, seq + 1), countdown=plan.delay_s)
+    if plan.outcome is PollOutcome.FINISHED and status is not JobStatus.SUCCESS:
+        finish(self, job_id, status, snapshot)  # Scenario's end and the dead letter in one transaction
+        return
     if not rt.jobs.apply_snapshot(job_id, snapshot, expected_poll_seq=seq):
         return
     event(

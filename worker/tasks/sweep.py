@@ -113,15 +113,17 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
 
 def _store(task: SweepTask, job: JobView, remote: dict[str, Any]) -> None:
     rt = runtime.current()
+    status = JobStatus.from_scenario(str(remote.get("status")))
+    if status is not None and status.is_final and status is not JobStatus.SUCCESS:
+        finish(task, job.id, status, remote)  # Scenario's end and the dead letter in one transaction
+        return
     if not rt.jobs.apply_snapshot(job.id, remote):
         return
-    status = JobStatus.from_scenario(str(remote.get("status")))
-    if status is not None and status.is_final:
+    if status is JobStatus.SUCCESS:
         finish(task, job.id, status, remote)
-        if status is JobStatus.SUCCESS:
-            from worker.tasks.downloads import request_downloads
+        from worker.tasks.downloads import request_downloads
 
-            request_downloads(job.batch_id)
+        request_downloads(job.batch_id)
 
 
 def _since(cursor: str | None, jobs: Any) -> str:
