@@ -196,3 +196,18 @@ def test_bad_fault_settings_over_http_are_a_400(sim: Simulator, path: str, body)
 def test_the_control_endpoints_are_never_faulted(start_simulator) -> None:
     sim = start_simulator(rate_500=1.0, rate_drop=1.0)
     assert requests.get(f"{sim.url}/_sim/stats", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 408, 409, 429, 500, 502, 503, 504])
+def test_a_targeted_rule_answers_any_status_in_the_contract_with_the_error_body(start_simulator, status) -> None:
+    sim = start_simulator()
+    sim.faults.add_rule(endpoint="get_model", status=status, times=1)
+    api = ApiClient(sim.api_url)
+
+    refused = api.get("/models/flux.1-dev")
+    after = api.get("/models/flux.1-dev")
+
+    assert refused.status_code == status
+    body = refused.json()
+    assert body["status"] == "error" and body["code"] and body["message"]
+    assert after.status_code == 200  # times=1: the next request is served
