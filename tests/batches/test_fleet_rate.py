@@ -83,6 +83,8 @@ def test_a_429_to_one_submit_holds_back_every_workers_requests_until_retry_after
     assert during.finished < during.items  # work was waiting to be done all through the pause
     assert len(counts_while_paused) > 10
     assert set(counts_while_paused) == {held_at}, "a worker sent a request while the fleet was paused"
+    target_jobs = [j for j in limited_system.batch_jobs("held-lanterns") if j.params.get("prompt") == target]
+    assert refused["retried_at"] is not None, (target_jobs, stats)
     assert refused["retried_at"] - refused["at"] >= 2.0
     assert stats["requests_total"] > held_at
     assert progress.succeeded == 16

@@ -73,16 +73,22 @@ class GenerationTask(Task):
             max_retries = (self.request.retries or 0) + 1
         job_id = (self.request.args or [None])[0]
         event(logging.WARNING, "retrying", job_id, self, delay_s=round(countdown, 3), error=str(exc) if exc else None)
-        return super().retry(
-            args=args,
-            kwargs=kwargs,
-            exc=exc,
-            throw=throw,
-            eta=eta,
-            countdown=countdown,
-            max_retries=max_retries,
-            **options,
-        )
+        try:
+            return super().retry(
+                args=args,
+                kwargs=kwargs,
+                exc=exc,
+                throw=throw,
+                eta=eta,
+                countdown=countdown,
+                max_retries=max_retries,
+                **options,
+            )
+        finally:
+            # Celery keeps a per-call `max_retries` on the task object, which every later
+            # task in this process shares; left there, one free retry would cut the next
+            # task's retries short.
+            self.__dict__.pop("override_max_retries", None)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         job_id = args[0] if args else kwargs.get("job_id")
