@@ -4,12 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import System, flush_broker, system_env
+from tests.harness import System, running_system
 from tests.services import throwaway_postgres, throwaway_redis_db
-from worker import runtime
-from worker.db.migrate import upgrade
-from worker.settings import Settings
-from worker.simulator import Simulator, SimulatorConfig
+from worker.simulator import SimulatorConfig
 
 
 @pytest.fixture
@@ -54,21 +51,10 @@ def backend_url(request, tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def system(backend_url, redis_url, tmp_path_factory) -> Iterator[System]:
     """The simulator, a migrated database and one worker with concurrency 2."""
-    upgrade(backend_url)
-    flush_broker(redis_url)
     config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=7)
-    with Simulator(config, port=0) as sim:
-        env = system_env(broker_url=redis_url, database_url=backend_url, api_url=sim.api_url, key=KEY, secret=SECRET)
-        settings = Settings.from_env(env)
-        runtime.install(settings)
-        system = System(settings=settings, sim=sim, env=env, workdir=tmp_path_factory.mktemp("workers"))
-        try:
-            system.start_worker()
-            yield system
-        finally:
-            system.stop()
-            flush_broker(redis_url)
-            runtime.forget()
+    workdir = tmp_path_factory.mktemp("workers")
+    with running_system(database_url=backend_url, broker_url=redis_url, workdir=workdir, sim_config=config) as system:
+        yield system
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,36 @@ def flush_broker(url: str) -> None:
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
+
+
+@contextmanager
+def running_system(
+    *, database_url: str, broker_url: str, workdir: Path, sim_config: Any, workers: Iterable[str] = ("w1",), **env: str
+) -> Iterator[System]:
+    """The simulator, a migrated database, a clean broker and workers; all stopped afterwards."""
+    from worker.db.migrate import upgrade
+    from worker.simulator import Simulator
+
+    upgrade(database_url)
+    flush_broker(broker_url)
+    with Simulator(sim_config, port=0) as sim:
+        full_env = system_env(
+            broker_url=broker_url,
+            database_url=database_url,
+            api_url=sim.api_url,
+            key=sim_config.api_key,
+            secret=sim_config.api_secret,
+            **env,
+        )
+        settings = Settings.from_env(full_env)
+        runtime.install(settings)
+        system = System(settings=settings, sim=sim, env=full_env, workdir=workdir)
+        try:
+            for name in workers:
+                system.start_worker(name=name)
+            yield system
+        finally:
+            system.stop()
+            flush_broker(broker_url)
+            runtime.current().close()
+            runtime.forget()
