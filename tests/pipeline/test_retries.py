@@ -69,3 +69,19 @@ def test_retries_that_run_out_end_in_a_dead_letter_with_the_last_error(system):
     assert letter.attempts == system.settings.max_retries + 1
     assert letter.payload["params"]["prompt"] == prompt
     assert job.attempts == system.settings.max_retries + 1
+
+
+def test_waiting_out_a_fleet_pause_spends_none_of_a_jobs_retries(system):
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains="a tripwire", status=401, times=1)
+    system.wait_for(enqueue_generation("a tripwire, refused credentials"))
+    doomed = "an iron gate, failing after waiting out the pause"
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=doomed, status=502, times=None)
+
+    job = system.wait_for(enqueue_generation(doomed), timeout_s=60)
+
+    waits = [line for line in system.logs().splitlines() if f"job_id={job.id}" in line and "submits are paused" in line]
+    assert waits, "the job never met the pause"
+    assert job.status is JobStatus.DEAD
+    assert job.attempts == system.settings.max_retries + 1  # every real retry was still there
+    letter = system.dead_letters.get_for_job(job.id)
+    assert letter.reason == DeadLetterReason.RETRIES_EXHAUSTED and letter.attempts == job.attempts

@@ -68,9 +68,15 @@ class GenerationTask(Task):
         countdown = retry_countdown_s(countdown, exc)
         if isinstance(exc, RateLimited):
             _slow_the_fleet(exc, countdown)
+        # Waiting for the fleet's budget, a pause or another worker sends nothing, so it
+        # spends no retry: a job task counts such waits in `waited` and its limit grows by them.
+        waited = int((self.request.kwargs or {}).get("waited", 0))
         if isinstance(exc, (Throttled, SubmitsPaused, SubmitInProgress)):
-            # Waiting for the fleet's budget, a pause or another worker sent nothing: it spends no retry.
             max_retries = (self.request.retries or 0) + 1
+            if self.name in JOB_TASKS:
+                kwargs = {**(self.request.kwargs or {}), "waited": waited + 1}
+        elif max_retries is None:
+            max_retries = self.max_retries + waited
         job_id = (self.request.args or [None])[0]
         event(logging.WARNING, "retrying", job_id, self, delay_s=round(countdown, 3), error=str(exc) if exc else None)
         try:
@@ -169,7 +175,7 @@ def dead_letter(
     }
     # A submit counts its requests to Scenario (a retry spent waiting out a pause
     # sent nothing); any other task counts its tries.
-    tries = (task.request.retries or 0) + 1
+    tries = (task.request.retries or 0) + 1 - int((task.request.kwargs or {}).get("waited", 0))
     attempts = job.attempts or tries if task.name == "scenario.submit_generation" else tries
     rt.jobs.dead_letter(
         job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts, snapshot=snapshot

@@ -41,7 +41,7 @@ ORPHAN_SCAN_LIMIT = 300
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
-def submit_generation(self: GenerationTask, job_id: str) -> None:
+def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> None:
     """Send the job to Scenario, at most once per job, then start watching it."""
     rt = runtime.current()
     job = begin(self, job_id)
@@ -111,7 +111,7 @@ def _submit_lease(job_id: str) -> Iterator[bool]:
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
-def poll_job(self: GenerationTask, job_id: str, seq: int) -> None:
+def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> None:
     """Look at the job once; record what Scenario says; schedule the next look or finish."""
     rt = runtime.current()
     job = begin(self, job_id)
