@@ -17,9 +17,7 @@ from pathlib import Path
 
 import redis
 
-from worker import runtime
-from worker.cli.localstack import WorkerProcess
-from worker.settings import Settings
+from worker.cli.localstack import local_worker
 
 MODES = {
     "batched sweep": {"SCENARIO_BATCHED_POLLING": "true"},
@@ -57,9 +55,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_mode(mode: str, workdir: Path, args: argparse.Namespace) -> dict:
-    from worker.batches.manifest import parse_manifest
-    from worker.batches.runs import batch_progress, submit_batch
-    from worker.db.migrate import upgrade
     from worker.simulator import Simulator, SimulatorConfig
 
     broker = redis.Redis.from_url(args.redis)
@@ -82,29 +77,10 @@ def run_mode(mode: str, workdir: Path, args: argparse.Namespace) -> dict:
             "SCENARIO_LOG_LEVEL": "WARNING",
             **MODES[mode],
         }
-        os.environ["CELERY_BROKER_URL"] = args.redis
-        runtime.install(Settings.from_env(env))
-        upgrade(env["DATABASE_URL"])
-        worker = WorkerProcess(env, workdir / "worker.log", concurrency=args.concurrency).start()
         try:
-            items = "\n".join(f"  - name: item-{n:04d}\n    prompt: bench item {n}" for n in range(args.jobs))
-            manifest = parse_manifest(
-                f"batch: bench\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}\n",
-                kind="yaml",
-                source="bench.yaml",
-            )
-            started = time.monotonic()
-            submit_batch(manifest, out_dir=workdir / "images")
-            deadline = started + args.job_seconds * 10 + 120
-            progress = batch_progress("bench")
-            while not (progress.is_done and progress.downloaded >= progress.succeeded) and time.monotonic() < deadline:
-                time.sleep(1.0)
-                progress = batch_progress("bench")
-            wall_s = time.monotonic() - started
+            with local_worker(env, log_path=workdir / "worker.log", concurrency=args.concurrency):
+                progress, wall_s = _run_batch(workdir, args)
         finally:
-            worker.stop()
-            runtime.current().close()
-            runtime.forget()
             broker.flushdb()
         stats = sim.stats()
     api = {k: sum(v.values()) for k, v in stats["requests"].items() if k not in ("download", "unknown")}
@@ -119,6 +95,25 @@ def run_mode(mode: str, workdir: Path, args: argparse.Namespace) -> dict:
         "wall_s": wall_s,
         "duplicates": stats["duplicate_submissions"],
     }
+
+
+def _run_batch(workdir: Path, args: argparse.Namespace):
+    """Submit the benchmark batch and wait until every job is final and every image fetched."""
+    from worker.batches.manifest import parse_manifest
+    from worker.batches.runs import batch_progress, submit_batch
+
+    items = "\n".join(f"  - name: item-{n:04d}\n    prompt: bench item {n}" for n in range(args.jobs))
+    manifest = parse_manifest(
+        f"batch: bench\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}\n", kind="yaml", source="bench.yaml"
+    )
+    started = time.monotonic()
+    submit_batch(manifest, out_dir=workdir / "images")
+    deadline = started + args.job_seconds * 10 + 120
+    progress = batch_progress("bench")
+    while not progress.settled and time.monotonic() < deadline:
+        time.sleep(1.0)
+        progress = batch_progress("bench")
+    return progress, time.monotonic() - started
 
 
 def report(results: list[tuple[str, dict]], args: argparse.Namespace) -> None:

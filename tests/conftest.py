@@ -5,7 +5,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.harness import System, running_system
-from tests.services import throwaway_postgres, throwaway_redis_db
+from tests.scenario.canned import CannedServer
+from tests.services import throwaway_database, throwaway_postgres, throwaway_redis_db
+from worker.scenario.client import ScenarioClient
 from worker.simulator import SimulatorConfig
 
 
@@ -23,11 +25,8 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path) -> Iterator[str]:
     """Each test that takes this runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-    else:
-        with throwaway_postgres() as url:
-            yield url
+    with throwaway_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +40,9 @@ KEY, SECRET = "test-key", "test-secret-do-not-log-8f2c1a"
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def backend_url(request, tmp_path_factory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'jobs.db'}"
-    else:
-        with throwaway_postgres() as url:
-            yield url
+    """The same as `database_url`, for a whole module's running system."""
+    with throwaway_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +59,16 @@ def _clean_faults(request):
     yield
     if "system" in request.fixturenames:
         request.getfixturevalue("system").sim.faults.clear()
+
+
+@pytest.fixture
+def canned() -> Iterator[CannedServer]:
+    """A real HTTP server on a free port that gives the answers a test queues, in order."""
+    with CannedServer() as server:
+        yield server
+
+
+@pytest.fixture
+def canned_client(canned) -> Iterator[ScenarioClient]:
+    with ScenarioClient(f"{canned.url}/v1", "key-1", "secret-1", connect_timeout_s=2.0, read_timeout_s=5.0) as c:
+        yield c

@@ -7,6 +7,7 @@ import secrets
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
@@ -35,6 +36,16 @@ def throwaway_postgres() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def throwaway_database(kind: str, folder: Path) -> Iterator[str]:
+    """An empty database of that kind ("sqlite" in `folder`, or "postgres"), removed afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'jobs.db'}"
+    else:
+        with throwaway_postgres() as url:
+            yield url
 
 
 @contextmanager

@@ -123,6 +123,8 @@ def test_acquire_gives_up_with_a_timeout_error_when_no_slot_comes_in_time(client
         limiter.acquire(timeout_s=0.1)
 
     assert isinstance(caught.value, TimeoutError)
+    assert 0.5 < caught.value.wait_s <= 1.0  # the next slot, one second after the first
+    assert limiter.try_acquire() > 0  # giving up took nothing from the budget
 
 
 def test_pause_until_blocks_acquire_until_that_moment(client, key):

@@ -4,7 +4,6 @@ import pytest
 
 from worker.retrying import (
     RETRY_AFTER_MARGIN_S,
-    backoff_s,
     error_details,
     is_permanent,
     retry_countdown_s,
@@ -28,19 +27,6 @@ from worker.scenario.errors import BadRequest, NetworkError, RateLimited, Server
 )
 def test_a_retry_waits_for_the_backoff_and_never_less_than_retry_after(proposed_s, error, expected_s):
     assert retry_countdown_s(proposed_s, error) == pytest.approx(expected_s)
-
-
-@pytest.mark.parametrize(
-    ("retries", "expected_s"),
-    [(0, 2.0), (1, 4.0), (3, 16.0), (6, 120.0), (1000, 120.0)],
-)
-def test_backoff_doubles_up_to_its_cap(retries, expected_s):
-    assert backoff_s(retries, factor_s=2, max_s=120) == expected_s
-
-
-def test_backoff_refuses_a_negative_retry_count():
-    with pytest.raises(ValueError, match="retries"):
-        backoff_s(-1, factor_s=2, max_s=120)
 
 
 @pytest.mark.parametrize(

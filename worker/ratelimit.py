@@ -69,6 +69,10 @@ class RateLimiterUnavailable(Exception):
 class RateLimitTimeout(TimeoutError):
     """No request slot came free within the time the caller was willing to wait."""
 
+    def __init__(self, message: str, *, wait_s: float) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s  # how much longer the next slot is away
+
 
 class FleetRateLimiter:
     """A token bucket shared by every worker that points at the same Redis key."""
@@ -116,7 +120,9 @@ class FleetRateLimiter:
             if timeout_s is not None:
                 # Give up now rather than sleep through a wait already known to be too long.
                 if waited_s + wait_s > timeout_s:
-                    raise RateLimitTimeout(f"no request slot within {timeout_s:g} s (next one in {wait_s:.3f} s)")
+                    raise RateLimitTimeout(
+                        f"no request slot within {timeout_s:g} s (next one in {wait_s:.3f} s)", wait_s=wait_s
+                    )
             # Another worker may take the slot we waited for; the loop asks again.
             time.sleep(wait_s)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from worker.scenario.errors import PermanentError, ScenarioError
@@ -19,16 +18,6 @@ def retry_countdown_s(proposed_s: float | None, error: BaseException | None) -> 
     if retry_after is not None and retry_after > 0:
         countdown = max(countdown, retry_after + RETRY_AFTER_MARGIN_S)
     return countdown
-
-
-def backoff_s(retries: int, *, factor_s: float, max_s: float) -> float:
-    """Upper bound of the exponential backoff before jitter, as Celery computes it."""
-    if retries < 0:
-        raise ValueError("retries must be >= 0")
-    # 2**retries overflows floats long after it passes any sane cap.
-    if retries > 64:
-        return float(max_s)
-    return float(min(max_s, factor_s * math.pow(2, retries)))
 
 
 def error_details(error: BaseException) -> dict[str, Any]:

@@ -84,10 +84,10 @@ def _budget(limiter: FleetRateLimiter):
             return  # signed asset URLs are served by a CDN, outside the API's budget
         try:
             limiter.acquire(timeout_s=BUDGET_WAIT_MAX_S)
-        except RateLimitTimeout:
-            wait_s = limiter.try_acquire()
+        except RateLimitTimeout as exc:
             raise Throttled(
-                f"the fleet's request budget is spent; {endpoint} may go in {wait_s:.2f} s", retry_after_s=wait_s
+                f"the fleet's request budget is spent; {endpoint} may go in {exc.wait_s:.2f} s",
+                retry_after_s=exc.wait_s,
             ) from None
         except RateLimiterUnavailable as exc:
             raise NetworkError(f"the fleet's request budget in Redis cannot be read: {exc}") from exc

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.batches.test_images import build_png
-from tests.scenario.canned import Canned, CannedServer
+from tests.scenario.canned import Canned
 from worker.batches.downloads import DownloadError, download_item, file_names, resolve_urls, write_atomically
 from worker.batches.images import NotAnImage
 from worker.scenario.client import ScenarioClient
@@ -73,18 +73,6 @@ def _fresh_simulator_state(request) -> Iterator[None]:
         sim.faults.clear()
     else:
         yield
-
-
-@pytest.fixture
-def canned() -> Iterator[CannedServer]:
-    with CannedServer() as server:
-        yield server
-
-
-@pytest.fixture
-def canned_client(canned) -> Iterator[ScenarioClient]:
-    with ScenarioClient(f"{canned.url}/v1", "k", "s", connect_timeout_s=2.0, read_timeout_s=5.0) as c:
-        yield c
 
 
 # --- names and atomic writes ----------------------------------------------------------------

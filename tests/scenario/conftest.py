@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.scenario.canned import CannedServer
 from worker.scenario.client import ScenarioClient
 
 SIM_KEY = "sim-key"
@@ -24,16 +23,4 @@ def sim() -> Iterator[object]:
 @pytest.fixture
 def client(sim) -> Iterator[ScenarioClient]:
     with ScenarioClient(sim.api_url, SIM_KEY, SIM_SECRET, connect_timeout_s=2.0, read_timeout_s=5.0) as c:
-        yield c
-
-
-@pytest.fixture
-def canned() -> Iterator[CannedServer]:
-    with CannedServer() as server:
-        yield server
-
-
-@pytest.fixture
-def canned_client(canned) -> Iterator[ScenarioClient]:
-    with ScenarioClient(f"{canned.url}/v1", "key-1", "secret-1", connect_timeout_s=2.0, read_timeout_s=5.0) as c:
         yield c

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,3 +234,41 @@ def _record(name: str, asset_id: str, data: bytes, size: tuple[int, int]) -> Fil
         width=size[0],
         height=size[1],
     )
+
+
+@dataclass(frozen=True)
+class ItemAssets:
+    """What one item needs fetched: its name (the file name), its assets, and the size they must have."""
+
+    name: str
+    asset_ids: Sequence[str]
+    size: tuple[int, int] | None = None
+
+
+def download_items(
+    client: ScenarioClient, items: Sequence[ItemAssets], out_dir: Path
+) -> Iterator[tuple[ItemAssets, list[FileRecord] | DownloadError]]:
+    """Each item's images in `out_dir`, one result per item: its files, or why they could not be had.
+
+    The URLs of every item are resolved in one bulk lookup just before the
+    downloads; if one asset spoils that lookup, each item resolves its own.
+    """
+    try:
+        urls: dict[str, str] | None = resolve_urls(client, [a for item in items for a in item.asset_ids])
+    except DownloadError:
+        urls = None
+    for item in items:
+        try:
+            yield (
+                item,
+                download_item(
+                    client,
+                    item_name=item.name,
+                    asset_ids=item.asset_ids,
+                    out_dir=out_dir,
+                    urls=urls,
+                    expected_size=item.size,
+                ),
+            )
+        except DownloadError as exc:
+            yield item, exc

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from worker import runtime
-from worker.batches.downloads import DownloadError, FileRecord, download_item, resolve_urls
+from worker.batches.downloads import DownloadError, FileRecord, ItemAssets, download_items
 from worker.batches.index import IndexRow, write_index
 from worker.batches.manifest import Manifest
 from worker.db.views import BatchView, JobView
@@ -71,6 +71,12 @@ class BatchProgress:
     @property
     def is_done(self) -> bool:
         return self.finished >= self.items
+
+    @property
+    def settled(self) -> bool:
+        """Every item finished and, for a batch with a folder, every success's images fetched."""
+        fetched = self.batch.out_dir is None or self.downloaded >= self.succeeded
+        return self.is_done and fetched
 
     @property
     def rate_per_s(self) -> float:
@@ -208,31 +214,26 @@ def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:
     rt = runtime.current()
     batch = find_batch(name_or_id)
     out_dir = Path(out_dir)
-    succeeded = [j for j in rt.batches.current_jobs(batch.id).values() if j.status is JobStatus.SUCCESS]
-    try:
-        urls: dict[str, str] | None = resolve_urls(rt.client, [a for job in succeeded for a in job.asset_ids])
-    except DownloadError:
-        urls = None  # each item resolves its own below
+    succeeded = sorted(
+        (j for j in rt.batches.current_jobs(batch.id).values() if j.status is JobStatus.SUCCESS),
+        key=lambda j: j.item_name or j.id,
+    )
     rows: list[IndexRow] = []
     missing: list[str] = []
-    for job in sorted(succeeded, key=lambda j: j.item_name or j.id):
-        name = job.item_name or job.id
-        try:
-            records = download_item(
-                rt.client,
-                item_name=name,
-                asset_ids=job.asset_ids,
-                out_dir=out_dir,
-                urls=urls,
-                expected_size=(job.params.get("width"), job.params.get("height")),
-            )
-        except DownloadError as exc:
-            log.warning("could not export %s: %s", name, exc)
-            missing.append(name)
+    results = download_items(rt.client, [job_assets(job) for job in succeeded], out_dir)
+    for job, (item, outcome) in zip(succeeded, results, strict=True):
+        if isinstance(outcome, DownloadError):
+            log.warning("could not export %s: %s", item.name, outcome)
+            missing.append(item.name)
             continue
-        rows.extend(_index_rows(job, name, records))
+        rows.extend(_index_rows(job, item.name, outcome))
     json_path, csv_path = write_index(out_dir, batch.name, rows)
     return ExportReport(out_dir, len(rows), len(succeeded) - len(missing), missing, json_path, csv_path)
+
+
+def job_assets(job: JobView) -> ItemAssets:
+    """What a batch job's download needs: its item's file name, its assets and their size."""
+    return ItemAssets(job.item_name or job.id, job.asset_ids, (job.params.get("width"), job.params.get("height")))
 
 
 def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[IndexRow]:

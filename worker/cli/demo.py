@@ -18,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 
 from worker import runtime
-from worker.cli.localstack import WorkerProcess, local_settings
+from worker.cli.localstack import local_settings, local_worker
+from worker.states import JobStatus
 
 # The demo's bad item: Scenario refuses its prompt every time, so it is dead-lettered.
 BAD_ITEM = "potion-of-chaos"
@@ -46,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True)
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", f"sqlite:///{(out / 'demo.db').resolve()}")
-    use_real = bool(env.get("SCENARIO_API_KEY") and env.get("SCENARIO_API_SECRET"))
     settings, env = local_settings(env, workdir=out, say=say)
 
     manifest_path = resources.files("worker") / "examples" / "game-icons.yaml"
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         manifest = load_manifest(path, batch_name=name)
 
     sim = None
-    if use_real:
+    if settings.has_credentials:
         say(f"Using the real Scenario API at {settings.scenario_api_url}")
     else:
         sim = _start_simulator(manifest)
@@ -73,25 +73,14 @@ def run(args: argparse.Namespace) -> int:
         "SCENARIO_SWEEP_STALE_AFTER_S": "10",
     }.items():
         env.setdefault(key, value)
-    settings = runtime.install(type(settings).from_env(env)).settings
-    # Celery reads this variable itself, ahead of its configuration.
-    os.environ["CELERY_BROKER_URL"] = settings.broker_url
-
-    from worker.db.migrate import upgrade
-
-    upgrade(settings.database_url)
-    worker = WorkerProcess(env, out / "worker.log", concurrency=args.concurrency)
     started = time.monotonic()
+    say(f"Starting a worker (concurrency {args.concurrency}); its log is {out / 'worker.log'}")
     try:
-        say(f"Starting a worker (concurrency {args.concurrency}); its log is {out / 'worker.log'}")
-        worker.start()
-        return _run_batch(manifest, out, sim, started, args.timeout)
+        with local_worker(env, log_path=out / "worker.log", concurrency=args.concurrency):
+            return _run_batch(manifest, out, sim, started, args.timeout)
     finally:
-        worker.stop()
         if sim is not None:
             sim.stop()
-        runtime.current().close()
-        runtime.forget()
 
 
 def _start_simulator(manifest):
@@ -131,7 +120,7 @@ def _run_batch(manifest, out: Path, sim, started: float, timeout_s: float) -> in
     live = sys.stdout.isatty()
     deadline = started + timeout_s
     progress = batch_progress(report.batch.id)
-    while not (progress.is_done and progress.downloaded >= progress.succeeded) and time.monotonic() < deadline:
+    while not progress.settled and time.monotonic() < deadline:
         print(("\r" if live else "") + progress_line(progress), end="" if live else "\n", flush=True)
         time.sleep(0.5 if live else 2.0)
         progress = batch_progress(report.batch.id)
@@ -146,7 +135,9 @@ def _summary(progress, exported, sim, elapsed_s: float) -> None:
     jobs = list(rt.batches.current_jobs(progress.batch.id).values())
     retried = sum(1 for job in jobs if job.attempts > 1)
     letters = [
-        rt.dead_letters.get_for_job(job.id) for job in jobs if job.status.is_final and job.status.value != "success"
+        rt.dead_letters.get_for_job(job.id)
+        for job in jobs
+        if job.status.is_final and job.status is not JobStatus.SUCCESS
     ]
     say("")
     say(f"Summary of {progress.batch.name}")

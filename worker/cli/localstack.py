@@ -11,11 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from worker.settings import Settings, SettingsError
+from worker import runtime
+from worker.settings import Settings
 
 
 def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
@@ -104,4 +107,20 @@ def local_settings(env: dict[str, str], *, workdir: Path, say) -> tuple[Settings
     return settings, env
 
 
-__all__ = ["WorkerProcess", "local_settings", "redis_answers", "SettingsError"]
+@contextmanager
+def local_worker(env: dict[str, str], *, log_path: Path, concurrency: int) -> Iterator[Settings]:
+    """This process set up from `env` (runtime, schema) and a worker started on it; all undone afterwards."""
+    from worker.db.migrate import upgrade
+
+    settings = runtime.install(Settings.from_env(env)).settings
+    # Celery reads this variable itself, ahead of its configuration.
+    os.environ["CELERY_BROKER_URL"] = settings.broker_url
+    upgrade(settings.database_url)
+    worker = WorkerProcess(env, log_path, concurrency=concurrency)
+    try:
+        worker.start()
+        yield settings
+    finally:
+        worker.stop()
+        runtime.current().close()
+        runtime.forget()

@@ -176,7 +176,7 @@ def dead_letter(
     # A submit counts its requests to Scenario (a retry spent waiting out a pause
     # sent nothing); any other task counts its tries.
     tries = (task.request.retries or 0) + 1 - int((task.request.kwargs or {}).get("waited", 0))
-    attempts = job.attempts or tries if task.name == "scenario.submit_generation" else tries
+    attempts = (job.attempts or tries) if task.name == "scenario.submit_generation" else tries
     rt.jobs.dead_letter(
         job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts, snapshot=snapshot
     )

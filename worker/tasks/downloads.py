@@ -8,7 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from worker import runtime
-from worker.batches.downloads import DownloadError, download_item, resolve_urls
+from worker.batches.downloads import DownloadError, download_items
+from worker.batches.runs import job_assets
 from worker.celery_app import app
 from worker.tasks.base import GenerationTask, event
 
@@ -32,26 +33,18 @@ def download_batch(self: GenerationTask, batch_id: str) -> None:
         waiting = rt.batches.awaiting_download(batch_id, limit=ITEMS_PER_RUN)
         if not waiting:
             return
-        # One bulk lookup for every item of this run, just before the downloads;
-        # if one asset spoils it, each item looks its own up instead.
-        try:
-            urls: dict[str, str] | None = resolve_urls(rt.client, [a for job in waiting for a in job.asset_ids])
-        except DownloadError:
-            urls = None
-        for job in waiting:
-            try:
-                records = download_item(
-                    rt.client,
-                    item_name=job.item_name or job.id,
-                    asset_ids=job.asset_ids,
-                    out_dir=Path(batch.out_dir),
-                    urls=urls,
-                    expected_size=(job.params.get("width"), job.params.get("height")),
+        results = download_items(rt.client, [job_assets(job) for job in waiting], Path(batch.out_dir))
+        for job, (_, outcome) in zip(waiting, results, strict=True):
+            if isinstance(outcome, DownloadError):
+                event(
+                    logging.WARNING,
+                    "download failed; 'batch export' fetches it again",
+                    job.id,
+                    self,
+                    error=str(outcome),
                 )
-            except DownloadError as exc:
-                event(logging.WARNING, "download failed; 'batch export' fetches it again", job.id, self, error=str(exc))
                 continue
-            rt.batches.record_files(job.id, [asdict(r) for r in records])
+            rt.batches.record_files(job.id, [asdict(r) for r in outcome])
             fetched += 1
         event(logging.INFO, "downloaded", None, self, batch=batch.name, items=fetched)
     finally:

@@ -170,9 +170,6 @@ def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> No
 
 def _watch(job: JobView) -> None:
     if _is_swept(job):
-        from worker.tasks.sweep import request_sweep
-
-        request_sweep()
         _guard_later(job.id, job.poll_seq)
     else:
         poll_job.apply_async((job.id, job.poll_seq), countdown=runtime.current().settings.poll_initial_s)
