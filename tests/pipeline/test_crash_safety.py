@@ -60,3 +60,17 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_as_poison(s
 def claim_of(system, job_id: str) -> tuple[str | None, int]:
     job = system.jobs.get(job_id)
     return job.last_task_id, job.deliveries
+
+
+def test_a_submit_whose_answer_was_lost_is_adopted_not_paid_for_twice(system):
+    prompt = "a silver chalice, its first answer lost on the way back"
+    # Scenario makes the job, then the connection drops before the answer arrives.
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, action="drop_after", times=1)
+
+    job = system.wait_for(enqueue_generation(prompt))
+
+    assert job.status is JobStatus.SUCCESS
+    stats = system.sim.stats()
+    assert stats["requests"]["submit"].get("dropped", 0) >= 1
+    assert stats["submissions_by_prompt"][prompt] == 1
+    assert "adopted an earlier submission" in system.logs()
