@@ -45,12 +45,9 @@ def test_a_bad_value_is_refused_naming_the_variable(env, named):
         Settings.from_env(env)
 
 
-def test_the_secret_never_shows_in_repr_or_description():
-    settings = Settings.from_env({"SCENARIO_API_SECRET": "hunter2-secret", "DATABASE_URL": "postgresql://u:pw@h/db"})
+def test_the_secret_never_shows_in_repr():
+    settings = Settings.from_env({"SCENARIO_API_SECRET": "hunter2-secret"})
     assert "hunter2-secret" not in repr(settings)
-    described = settings.describe()
-    assert described["SCENARIO_API_SECRET"] == "***"
-    assert "pw" not in described["DATABASE_URL"]
 
 
 @pytest.mark.parametrize(

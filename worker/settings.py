@@ -114,18 +114,6 @@ class Settings:
         values.update(overrides)
         return cls(**values)
 
-    def describe(self) -> dict[str, str]:
-        """Name -> value for display, with the secret masked."""
-        shown = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "scenario_api_secret":
-                value = "***" if value else ""
-            elif f.name in ("broker_url", "database_url"):
-                value = mask_url_password(str(value))
-            shown[_ENV_NAMES[f.name]] = str(value)
-        return shown
-
 
 def mask_url_password(url: str) -> str:
     """`scheme://user:secret@host` -> `scheme://user:***@host`."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.deadletters.letters import forbidden, letters_for, refused_once, submissions, unique
-from worker.cli.dlq import parse_when
+from worker.cli.common import parse_when
 from worker.states import JobStatus
 
 ROOT = Path(__file__).resolve().parents[2]

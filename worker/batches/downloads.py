@@ -14,11 +14,14 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.batches.images import NotAnImage, png_size
 from worker.scenario.client import ScenarioClient
 from worker.scenario.errors import Forbidden, ScenarioError
+
+if TYPE_CHECKING:
+    from worker.db.views import JobView
 
 SUCCESS = "success"
 
@@ -243,6 +246,11 @@ class ItemAssets:
     name: str
     asset_ids: Sequence[str]
     size: tuple[int, int] | None = None
+
+
+def job_assets(job: JobView) -> ItemAssets:
+    """What a batch job's download needs: its item's file name, its assets and their size."""
+    return ItemAssets(job.item_name or job.id, job.asset_ids, (job.params.get("width"), job.params.get("height")))
 
 
 def download_items(

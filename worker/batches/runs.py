@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from worker import runtime
-from worker.batches.downloads import DownloadError, FileRecord, ItemAssets, download_items
+from worker.batches.downloads import DownloadError, FileRecord, download_items, job_assets
 from worker.batches.index import IndexRow, write_index
 from worker.batches.manifest import Manifest
 from worker.db.views import BatchView, JobView
@@ -229,11 +229,6 @@ def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:
         rows.extend(_index_rows(job, item.name, outcome))
     json_path, csv_path = write_index(out_dir, batch.name, rows)
     return ExportReport(out_dir, len(rows), len(succeeded) - len(missing), missing, json_path, csv_path)
-
-
-def job_assets(job: JobView) -> ItemAssets:
-    """What a batch job's download needs: its item's file name, its assets and their size."""
-    return ItemAssets(job.item_name or job.id, job.asset_ids, (job.params.get("width"), job.params.get("height")))
 
 
 def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[IndexRow]:

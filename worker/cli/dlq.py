@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
-from worker.cli.jobs_admin import positive_int, shorten, table, when
 from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView
 from worker.deadletters import (
@@ -22,31 +20,6 @@ from worker.deadletters import (
     replay_matching,
     show_dead_letter,
 )
-
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def parse_when(text: str, now: datetime) -> datetime:
-    """A moment from an ISO date or datetime (UTC unless it says otherwise), or a duration back from `now`."""
-    cleaned = text.strip()
-    duration = _DURATION.fullmatch(cleaned.lower())
-    if duration:
-        return now - timedelta(seconds=int(duration[1]) * _UNIT_S[duration[2]])
-    try:
-        moment = datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is neither a date (2025-01-31, 2025-01-31T12:00:00Z) nor a duration (30m, 12h, 7d)"
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
-def _when_arg(text: str) -> datetime:
-    try:
-        return parse_when(text, datetime.now(timezone.utc))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _http_status_arg(text: str) -> int:
@@ -61,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     list_cmd = sub.add_parser("list", help="the newest dead letters, with filters")
     list_cmd.add_argument(
-        "--since", type=_when_arg, metavar="DATE|DURATION", help="written since then (2025-01-31, 7d, 12h)"
+        "--since", type=when_arg, metavar="DATE|DURATION", help="written since then (2025-01-31, 7d, 12h)"
     )
     list_cmd.add_argument("--code", help="only this error code, e.g. INVALID_PARAMETER")
     list_cmd.add_argument(
@@ -98,7 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     purge_cmd = sub.add_parser("purge", help="delete old dead letters")
     purge_cmd.add_argument(
         "--before",
-        type=_when_arg,
+        type=when_arg,
         required=True,
         metavar="DATE|DURATION",
         help="delete letters written before then (2025-01-31, or 30d for older than 30 days)",

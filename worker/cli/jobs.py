@@ -10,6 +10,7 @@ import time
 from worker import runtime
 from worker.db.jobs import JobView
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
+from worker.states import JobStatus
 
 # GenerationRequest's field -> the flag a person typed, for error messages.
 FLAGS = {
@@ -66,7 +67,7 @@ def _generate(args: argparse.Namespace) -> int:
         current = runtime.current().jobs.get(job.id)
         if current is not None and current.status.is_final:
             _print_job(current, as_json=False)
-            return 0 if current.status.value == "success" else 1
+            return 0 if current.status is JobStatus.SUCCESS else 1
         time.sleep(0.5)
     print(f"scenario-worker: job {job.id} is not final after {args.timeout:g} s", file=sys.stderr)
     return 1

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from worker import runtime
+from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
 from worker.db.jobs import JobNotFound
 from worker.db.views import JobView
@@ -37,7 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     recover.add_argument(
         "--older-than",
         dest="untouched_since",
-        type=_moment,
+        type=when_arg,
         default="15m",
         metavar="WHEN",
         help="untouched since this date or for this long (30m, 12h, 7d; default 15m)",
@@ -78,15 +77,6 @@ def _job_row(job: JobView) -> dict[str, Any]:
     return {**job_as_dict(job), "batch_id": job.batch_id, "item_key": job.item_key}
 
 
-def _moment(text: str) -> datetime:
-    from worker.cli.dlq import parse_when
-
-    try:
-        return parse_when(text, datetime.now(timezone.utc))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _recover(args: argparse.Namespace) -> int:
     stalled = recover_stalled(untouched_since=args.untouched_since, dry_run=args.dry_run)
     verb = "would send again" if args.dry_run else "sent again"
@@ -115,37 +105,3 @@ def _cancel(args: argparse.Namespace) -> int:
     else:
         print(f"job {args.job_id} canceled (Scenario job {result.scenario_job_id})")
     return 0
-
-
-# --- shared by the listing commands -----------------------------------------------------
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def shorten(text: str, width: int) -> str:
-    """One line of at most `width` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 3] + "..."
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell; the last column is not padded."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [str(cell).ljust(width) for cell, width in zip(row[:-1], widths, strict=False)] + [str(row[-1])]
-        lines.append("  ".join(cells))
-    return "\n".join(lines)

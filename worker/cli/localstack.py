@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from worker import runtime
-from worker.settings import Settings
+from worker.settings import Settings, mask_url_password
 
 
 def redis_answers(url: str, timeout_s: float = 1.0) -> bool:
@@ -99,7 +99,7 @@ def local_settings(env: dict[str, str], *, workdir: Path, say) -> tuple[Settings
     if settings.uses_redis and not redis_answers(settings.broker_url):
         folder = workdir / "broker"
         say(
-            f"Redis does not answer at {settings.describe()['CELERY_BROKER_URL']}; "
+            f"Redis does not answer at {mask_url_password(settings.broker_url)}; "
             f"using the embedded broker in {folder} instead"
         )
         env = {**env, "CELERY_BROKER_URL": f"filesystem://{folder.resolve()}"}

@@ -8,8 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from worker import runtime
-from worker.batches.downloads import DownloadError, download_items
-from worker.batches.runs import job_assets
+from worker.batches.downloads import DownloadError, download_items, job_assets
 from worker.celery_app import app
 from worker.tasks.base import GenerationTask, event
 

@@ -34,6 +34,8 @@ from worker.scenario.errors import (
 )
 from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
+from worker.tasks.downloads import request_downloads
+from worker.tasks.sweep import request_sweep
 
 # How far back to look for a job an earlier attempt may have created.
 ORPHAN_LOOKBACK_S = 5.0
@@ -161,8 +163,6 @@ def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> No
     if plan.outcome is PollOutcome.FINISHED:
         finish(self, job_id, status, snapshot)
         if status is JobStatus.SUCCESS and job.batch_id:
-            from worker.tasks.downloads import request_downloads
-
             request_downloads(job.batch_id)
     elif plan.outcome is PollOutcome.DEADLINE:
         give_up(self, job)
@@ -188,8 +188,6 @@ def _the_sweep_has_it(job: JobView) -> bool:
 
 def _guard_later(job_id: str, seq: int) -> None:
     """The job's own watch while the sweep does the looking: it takes over if the sweep stops."""
-    from worker.tasks.sweep import request_sweep
-
     request_sweep()
     poll_job.apply_async((job_id, seq), countdown=runtime.current().settings.sweep_stale_after_s)
 

@@ -20,6 +20,7 @@ from worker.scenario.errors import RateLimited, ScenarioError, Throttled
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
 from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, deadline_s, event, finish, give_up, started_at
+from worker.tasks.downloads import request_downloads
 
 log = logging.getLogger("worker.tasks")
 
@@ -121,8 +122,6 @@ def _store(task: SweepTask, job: JobView, remote: dict[str, Any]) -> None:
         return
     if status is JobStatus.SUCCESS:
         finish(task, job.id, status, remote)
-        from worker.tasks.downloads import request_downloads
-
         request_downloads(job.batch_id)
 
 
