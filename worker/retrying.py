@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.scenario.errors import PermanentError, ScenarioError
+from worker.errors import WorkerError
+from worker.scenario.errors import PermanentError
 
 # Celery's timer can fire a few milliseconds early; this keeps a retry strictly
 # after the moment Scenario named.
@@ -14,7 +15,7 @@ RETRY_AFTER_MARGIN_S = 0.05
 def retry_countdown_s(proposed_s: float | None, error: BaseException | None) -> float:
     """The countdown for a retry: Celery's backoff, but never before `Retry-After`."""
     countdown = max(0.0, proposed_s or 0.0)
-    retry_after = getattr(error, "retry_after_s", None) if isinstance(error, ScenarioError) else None
+    retry_after = error.retry_after_s if isinstance(error, WorkerError) else None
     if retry_after is not None and retry_after > 0:
         countdown = max(countdown, retry_after + RETRY_AFTER_MARGIN_S)
     return countdown
@@ -22,7 +23,7 @@ def retry_countdown_s(proposed_s: float | None, error: BaseException | None) -> 
 
 def error_details(error: BaseException) -> dict[str, Any]:
     """A JSON-ready description of any error, for the job row and the dead-letter table."""
-    if isinstance(error, ScenarioError):
+    if isinstance(error, WorkerError):
         return error.to_dict()
     return {
         "type": type(error).__name__,

@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.coordination import Coordination
 from worker.db.batches import BatchRepository
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
 from worker.db.session import Database
-from worker.pause import AuthPause
-from worker.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
+from worker.fleet.coordination import Coordination
+from worker.fleet.errors import Throttled
+from worker.fleet.pause import AuthPause
+from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
 from worker.scenario.client import ScenarioClient
-from worker.scenario.errors import NetworkError, Throttled
+from worker.scenario.errors import NetworkError
 from worker.settings import Settings
 
 # The longest a request waits for the fleet's budget inside a task; a longer

@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from worker.errors import WorkerError
+
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
 
 
-class SettingsError(ValueError):
+class SettingsError(WorkerError, ValueError):
     """An environment variable holds a value that cannot be used."""
 
 

@@ -13,11 +13,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from worker.errors import WorkerError
 
-class ScenarioError(Exception):
+
+class ScenarioError(WorkerError):
     """Root of every error the Scenario client raises."""
-
-    retryable: bool = False
 
     def __init__(
         self,
@@ -83,18 +83,6 @@ class Conflict(TransientError):
 
 class NetworkError(TransientError):
     """No answer: connection refused or dropped, or a read timeout."""
-
-
-class Throttled(TransientError):
-    """Nothing was sent: the fleet's shared request budget says wait `retry_after_s`."""
-
-
-class SubmitsPaused(TransientError):
-    """Nothing was sent: submits are paused fleet-wide after Scenario refused the credentials."""
-
-
-class SubmitInProgress(TransientError):
-    """Nothing was sent: another delivery of the same task is submitting this job right now."""
 
 
 class PermanentError(ScenarioError):

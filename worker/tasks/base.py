@@ -13,14 +13,11 @@ from celery import Task
 from worker import runtime
 from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
-from worker.ratelimit import RateLimiterUnavailable
+from worker.fleet.errors import FleetUnavailable, FleetWait
 from worker.retrying import error_details, is_permanent, retry_countdown_s
 from worker.scenario.errors import (
     RateLimited,
     ScenarioError,
-    SubmitInProgress,
-    SubmitsPaused,
-    Throttled,
     TransientError,
 )
 from worker.states import JobStatus
@@ -30,7 +27,8 @@ log = logging.getLogger("worker.tasks")
 # A database or Redis that does not answer is an outage, not a reason to give up on a job.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     TransientError,
-    RateLimiterUnavailable,
+    FleetWait,
+    FleetUnavailable,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
@@ -71,7 +69,7 @@ class GenerationTask(Task):
         # Waiting for the fleet's budget, a pause or another worker sends nothing, so it
         # spends no retry: a job task counts such waits in `waited` and its limit grows by them.
         waited = int((self.request.kwargs or {}).get("waited", 0))
-        if isinstance(exc, (Throttled, SubmitsPaused, SubmitInProgress)):
+        if isinstance(exc, FleetWait):
             max_retries = (self.request.retries or 0) + 1
             if self.name in JOB_TASKS:
                 kwargs = {**(self.request.kwargs or {}), "waited": waited + 1}
@@ -121,7 +119,7 @@ def _slow_the_fleet(exc: RateLimited, countdown_s: float) -> None:
         return
     try:
         limiter.pause_until(time.time() + (exc.retry_after_s or countdown_s))
-    except RateLimiterUnavailable:
+    except FleetUnavailable:
         log.warning("could not share the pause after a 429: Redis does not answer")
 
 

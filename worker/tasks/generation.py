@@ -19,7 +19,8 @@ from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
-from worker.pause import PauseUnavailable
+from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
+from worker.fleet.pause import PauseUnavailable
 from worker.polling import PollOutcome, plan_next_poll
 from worker.retrying import error_details, same_generation
 from worker.runtime import BUDGET_WAIT_MAX_S
@@ -27,9 +28,6 @@ from worker.scenario.errors import (
     Forbidden,
     NetworkError,
     ScenarioError,
-    SubmitInProgress,
-    SubmitsPaused,
-    Throttled,
     Unauthorized,
 )
 from worker.states import JobStatus

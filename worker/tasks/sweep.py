@@ -16,7 +16,8 @@ from typing import Any
 from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
-from worker.scenario.errors import RateLimited, ScenarioError, Throttled
+from worker.fleet.errors import Throttled
+from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
 from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, deadline_s, event, finish, give_up, started_at

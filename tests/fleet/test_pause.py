@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from worker.pause import AuthPause, PauseInfo, PauseUnavailable
+from worker.fleet.pause import AuthPause, PauseInfo, PauseUnavailable
 
 pytestmark = pytest.mark.redis
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from worker.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
+from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
 
 pytestmark = pytest.mark.redis
 

@@ -11,12 +11,14 @@ from typing import TypeVar
 
 import redis
 
+from worker.fleet.errors import FleetUnavailable
+
 DEFAULT_KEY = "scenario-worker:auth-pause"
 
 T = TypeVar("T")
 
 
-class PauseUnavailable(Exception):
+class PauseUnavailable(FleetUnavailable):
     """Redis, which holds the fleet's auth pause, did not answer."""
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import redis
 from redis.commands.core import Script
 
+from worker.fleet.errors import FleetUnavailable
+
 DEFAULT_KEY = "scenario-worker:ratelimit"
 
 # GCRA on Redis' own clock (TIME), so that machines with drifting clocks still share
@@ -62,7 +64,7 @@ return 0
 _IDLE_MARGIN_MS = 1000
 
 
-class RateLimiterUnavailable(Exception):
+class RateLimiterUnavailable(FleetUnavailable):
     """Redis, which holds the fleet's request budget, did not answer."""
 
 
