@@ -15,6 +15,7 @@ from worker.scenario.errors import (
     BadRequest,
     Conflict,
     NetworkError,
+    ParallelLimitReached,
     PaymentRequired,
     RateLimited,
     ServerError,
@@ -186,13 +187,32 @@ def test_x_should_retry_false_makes_a_503_permanent(canned, canned_client):
     assert not caught.value.retryable
 
 
-def test_retry_after_ms_is_read_before_retry_after(canned, canned_client):
+def test_the_longer_of_retry_after_ms_and_retry_after_is_the_wait(canned, canned_client):
     canned.answer(
         Canned(status=429, body={"message": "slow down"}, headers={"retry-after-ms": "1500", "Retry-After": "9"})
     )
     with pytest.raises(RateLimited) as caught:
         canned_client.generate({"modelId": "m", "prompt": "p"})
-    assert caught.value.retry_after_s == 1.5
+    assert caught.value.retry_after_s == 9.0
+
+
+def test_a_429_for_the_parallel_limit_waits_its_remaining_seconds(canned, canned_client):
+    body = {
+        "reason": "Too many parallel jobs",
+        "details": {"actionName": "parallelInferences", "actionLimit": 2},
+        "remainingSeconds": 14,
+    }
+    canned.answer(Canned(status=429, body=body))
+    with pytest.raises(ParallelLimitReached) as caught:
+        canned_client.generate_custom("flux.1-dev", {"prompt": "p"})
+    assert (caught.value.limit, caught.value.retry_after_s, caught.value.message) == (2, 14.0, body["reason"])
+
+
+def test_a_plain_text_error_body_is_the_message(canned, canned_client):
+    canned.answer(Canned(status=503, body="upstream connect error"))
+    with pytest.raises(ServerError) as caught:
+        canned_client.get_job("job_1")
+    assert caught.value.message == "upstream connect error"
 
 
 def test_a_retry_after_http_date_becomes_seconds_from_now(canned, canned_client):

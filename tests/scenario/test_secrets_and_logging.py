@@ -11,7 +11,7 @@ import pytest
 from tests.scenario.canned import Canned
 from tests.scenario.conftest import SIM_KEY, SIM_SECRET
 from worker.scenario.client import ScenarioClient
-from worker.scenario.errors import NetworkError, NotFound, Unauthorized
+from worker.scenario.errors import BadRequest, NetworkError, NotFound, Unauthorized
 from worker.scenario.models import asset_ids_of
 
 BASIC_TOKEN = base64.b64encode(f"{SIM_KEY}:{SIM_SECRET}".encode()).decode()
@@ -88,6 +88,35 @@ def test_a_server_that_echoes_the_credentials_has_them_masked_in_the_error(canne
     shown = str(caught.value) + repr(caught.value)
     assert secret not in shown and token not in shown
     assert "bad credentials key-1:***" in shown
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"status": "error", "code": "BAD_KEY_{s}", "message": "m", "details": {"key": "{s}", "seen": ["{t}"]}},
+        {"reason": "r", "hint": "use {s} elsewhere", "details": {"{s}": 1}},
+        "plain text with {s} and {t}",
+    ],
+)
+def test_a_secret_echoed_in_any_field_is_masked(canned, body):
+    secret = "echoed-secret-789"
+    token = base64.b64encode(f"key-1:{secret}".encode()).decode()
+
+    def fill(value):
+        if isinstance(value, str):
+            return value.replace("{s}", secret).replace("{t}", token)
+        if isinstance(value, dict):
+            return {fill(k): fill(v) for k, v in value.items()}
+        return [fill(v) for v in value] if isinstance(value, list) else value
+
+    canned.answer(Canned(status=400, body=fill(body)))
+    with ScenarioClient(canned.url, "key-1", secret) as client:
+        with pytest.raises(BadRequest) as caught:
+            client.get_job("job_1")
+    error = caught.value
+    shown = " ".join([str(error), repr(error), str(error.to_dict()), str(error.details), str(error.hint)])
+    assert secret not in shown and token not in shown
+    assert "***" in shown
 
 
 @pytest.mark.parametrize("answer", [Canned(drop=True), Canned(body=b"{", short_by=50)])

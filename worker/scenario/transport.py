@@ -94,10 +94,18 @@ class Transport:
         try:
             body = response.json() if response.content else None
         except ValueError:
-            body = None  # a proxy's HTML error page, say
-        if isinstance(body, Mapping) and isinstance(body.get("message"), str):
-            body = {**body, "message": self._redact(body["message"])}
-        raise error_from_response(response.status_code, body, response.headers)
+            body = response.text  # a proxy's HTML page, or a plain-text answer
+        raise error_from_response(response.status_code, self._masked(body), response.headers)
+
+    def _masked(self, value: Any) -> Any:
+        """A parsed body with the secrets masked in every string, should the server echo them anywhere."""
+        if isinstance(value, str):
+            return self._redact(value)
+        if isinstance(value, Mapping):
+            return {self._masked(k): self._masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._masked(v) for v in value]
+        return value
 
     def _redact(self, text: str) -> str:
         """A server's `text` with the secrets masked, should it echo them."""
