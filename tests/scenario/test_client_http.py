@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.scenario.canned import Canned, CannedServer
-from worker.scenario.client import BULK_ASSETS_MAX, ScenarioClient
+from worker.scenario.client import BULK_ASSETS_MAX, ENDPOINTS, Estimate, ScenarioClient, Submission
 from worker.scenario.errors import (
     BadRequest,
     Conflict,
@@ -334,3 +334,159 @@ def test_a_bad_request_keeps_the_servers_code_and_message(canned, canned_client)
     with pytest.raises(BadRequest) as caught:
         canned_client.generate({"modelId": "m"})
     assert (caught.value.code, caught.value.message) == ("INVALID_PARAMETER", '"prompt" is required')
+
+
+# -- submissions, dry runs, uploads, team limits, models -----------------------
+
+
+def test_submit_custom_returns_the_job_and_its_cost(canned, canned_client):
+    canned.answer(Canned(body={"job": JOB, "creativeUnitsCost": 7.5, "creativeUnitsDiscount": 1}))
+    submitted = canned_client.submit_custom("flux.1-dev", {"prompt": "a fox", "seed": "42"})
+    assert submitted == Submission(job=JOB, creative_units_cost=7.5, creative_units_discount=1.0)
+    (seen,) = canned.seen
+    assert (seen.method, seen.path, seen.json()) == (
+        "POST",
+        "/v1/generate/custom/flux.1-dev",
+        {"prompt": "a fox", "seed": "42"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "cost", "discount"),
+    [
+        ({"job": JOB}, None, None),
+        ({"job": {**JOB, "billing": {"cuCost": 4, "cuDiscount": 0}}}, 4.0, 0.0),
+        ({"job": {**JOB, "billing": {"cuCost": 4}}, "creativeUnitsCost": 5}, 5.0, None),
+    ],
+)
+def test_submit_txt2img_reads_the_cost_wherever_it_is_or_none(canned, canned_client, body, cost, discount):
+    canned.answer(Canned(body=body))
+    submitted = canned_client.submit_txt2img({"modelId": "m", "prompt": "p"})
+    assert (submitted.job["jobId"], submitted.creative_units_cost, submitted.creative_units_discount) == (
+        "job_1",
+        cost,
+        discount,
+    )
+    assert canned.seen[0].path == "/v1/generate/txt2img"
+
+
+def test_a_submission_with_a_broken_cost_is_an_unexpected_response(canned, canned_client):
+    canned.answer(Canned(body={"job": JOB, "creativeUnitsCost": "lots"}))
+    with pytest.raises(UnexpectedResponse, match="creativeUnitsCost"):
+        canned_client.submit_custom("m", {"prompt": "p"})
+
+
+def test_estimate_on_the_custom_route_is_a_dry_run_of_the_models_inputs(canned, canned_client):
+    body = {"creativeUnitsCost": 12, "creativeUnitsDiscount": 2, "costDetails": {}, "job": {}}
+    canned.answer(Canned(status=269, body=body), Canned(status=269, body=body))
+    assert canned_client.estimate(model_id="model_upscale", inputs={"image": "asset_1"}) == Estimate(12.0, 2.0)
+    assert canned_client.estimate_cost(model_id="model_upscale", inputs={"image": "asset_1"}) == 12.0
+    seen = canned.seen[0]
+    assert (seen.path, seen.query, seen.json()) == (
+        "/v1/generate/custom/model_upscale",
+        {"dryRun": ["true"]},
+        {"image": "asset_1"},
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"params": {"prompt": "p"}, "model_id": "m"}],
+)
+def test_estimate_needs_exactly_one_of_params_or_a_model(canned, canned_client, arguments):
+    with pytest.raises(ValueError, match="either params"):
+        canned_client.estimate(**arguments)
+    assert canned.seen == []
+
+
+def test_upload_image_posts_a_data_url_and_returns_the_asset(canned, canned_client):
+    asset = {"id": "asset_up1", "mimeType": "image/png", "kind": "image", "source": "uploaded"}
+    canned.answer(Canned(body={"asset": asset}))
+    assert canned_client.upload_image("ref.png", b"\x89PNG-bytes", "image/png") == asset
+    (seen,) = canned.seen
+    assert (seen.method, seen.path) == ("POST", "/v1/assets")
+    assert seen.json() == {
+        "name": "ref.png",
+        "image": "data:image/png;base64," + base64.b64encode(b"\x89PNG-bytes").decode(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "mime_type", "named"),
+    [
+        ("", b"x", "image/png", "name"),
+        ("a.png", b"", "image/png", "data"),
+        ("a.png", "text", "image/png", "data"),
+        ("a.png", b"x", "video/mp4", "mime_type"),
+        ("a.png", b"x", "image/png;x", "mime_type"),
+    ],
+)
+def test_an_upload_with_a_bad_argument_is_refused_before_any_request(
+    canned, canned_client, name, data, mime_type, named
+):
+    with pytest.raises(ValueError, match=named):
+        canned_client.upload_image(name, data, mime_type)
+    assert canned.seen == []
+
+
+LIMITS = {
+    "parallelInferences": 4,
+    "parallelCustomJobs": 2,
+    "creativeUnits": 10000,
+    "inferenceBatchSize": 8,
+    "minCooldown": 0,
+    "maxCooldown": 60,
+}
+
+
+@pytest.mark.parametrize("body", [{"limits": LIMITS}, LIMITS])
+def test_get_team_limits_unwraps_the_limits_or_takes_them_at_the_top(canned, canned_client, body):
+    canned.answer(Canned(body=body))
+    assert canned_client.get_team_limits("team_1") == LIMITS
+    assert canned.seen[0].path == "/v1/teams/team_1/limits"
+
+
+def test_team_limits_that_are_not_an_object_are_an_unexpected_response(canned, canned_client):
+    canned.answer(Canned(body={"limits": [1, 2]}))
+    with pytest.raises(UnexpectedResponse, match="limits"):
+        canned_client.get_team_limits("team_1")
+
+
+def test_get_model_returns_its_inputs(canned, canned_client):
+    inputs = [{"name": "prompt", "type": "string", "required": {"always": True}}]
+    canned.answer(
+        Canned(body={"model": {"id": "flux.1-dev", "inputs": inputs}}),
+        Canned(body={"model": {"id": "m", "inputs": "x"}}),
+    )
+    assert canned_client.get_model("flux.1-dev")["inputs"] == inputs
+    with pytest.raises(UnexpectedResponse, match="inputs"):
+        canned_client.get_model("m")
+
+
+def test_the_new_endpoints_are_named_for_before_request(canned):
+    heard: list[str] = []
+    canned.answer(Canned(body={"asset": {"id": "a"}}), Canned(body={"limits": {}}))
+    with ScenarioClient(canned.url, "k", "secret-1", before_request=heard.append) as client:
+        client.upload_image("a.png", b"x", "image/png")
+        client.get_team_limits("team_1")
+    assert heard == ["upload_asset", "get_team_limits"]
+    assert set(heard) <= set(ENDPOINTS)
+
+
+def test_a_misplaced_updated_after_is_refused_before_any_request(canned, canned_client):
+    with pytest.raises(ValueError, match="created_after"):
+        canned_client.list_jobs(updated_after="2025-01-01T00:00:00.000Z")
+    with pytest.raises(ValueError, match="created_after"):
+        next(canned_client.iter_jobs(updated_after="2025-01-01T00:00:00.000Z"))
+    assert canned.seen == []
+
+
+def test_iter_jobs_sends_its_filters_on_every_page(canned, canned_client):
+    canned.answer(
+        Canned(body={"jobs": [JOB], "nextPaginationToken": "p2"}),
+        Canned(body={"jobs": [], "nextPaginationToken": None}),
+    )
+    list(canned_client.iter_jobs(types=["flux", "custom"], updated_after="2025-01-01T00:00:00.000Z", page_size=5))
+    for seen in canned.seen:
+        assert seen.query["types"] == ["flux,custom"] and seen.query["updatedAfter"] == ["2025-01-01T00:00:00.000Z"]
+    assert [s.query.get("paginationToken") for s in canned.seen] == [None, ["p2"]]

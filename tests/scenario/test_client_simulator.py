@@ -62,6 +62,20 @@ def test_generate_custom_starts_a_job_on_the_model_in_the_path(client):
     assert client.get_job(job["jobId"])["jobId"] == job["jobId"]
 
 
+def test_submit_custom_returns_the_started_job(client):
+    submitted = client.submit_custom("flux.1-dev", {"prompt": "a lighthouse", "width": 256, "height": 256})
+    assert submitted.job["status"] == "queued"
+    assert wait_until_final(client, submitted.job["jobId"])["status"] == "success"
+
+
+def test_a_dry_run_on_the_custom_route_costs_the_same_as_on_txt2img_and_starts_nothing(client):
+    inputs = {"prompt": "a lighthouse", "width": 256, "height": 256}
+    custom = client.estimate(model_id="flux.1-dev", inputs=inputs)
+    assert custom.creative_units_cost > 0
+    assert custom.creative_units_cost == client.estimate_cost({"modelId": "flux.1-dev", **inputs})
+    assert list(client.iter_jobs()) == []
+
+
 def test_estimate_cost_answers_a_cost_without_starting_a_job(client):
     before = len(list(client.iter_jobs()))
     cost = client.estimate_cost(params())

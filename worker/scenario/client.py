@@ -8,20 +8,26 @@ can help.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from worker.scenario.errors import UnexpectedResponse
+from worker.scenario.listing import jobs_query
 from worker.scenario.models import (
     ASSET_KEYS,
     JOB_KEYS,
     MODEL_KEYS,
+    Estimate,
     JobPage,
-    creative_units_cost,
-    iso_timestamp,
+    Submission,
+    estimate,
     job_page,
+    submission,
+    team_limits,
     unwrap,
     unwrap_list,
 )
@@ -30,13 +36,27 @@ from worker.scenario.transport import Transport, secrets_of
 if TYPE_CHECKING:
     from worker.settings import Settings
 
-__all__ = ["ScenarioClient", "JobPage", "BULK_ASSETS_MAX", "ENDPOINTS"]
+__all__ = ["ScenarioClient", "JobPage", "Submission", "Estimate", "BULK_ASSETS_MAX", "ENDPOINTS"]
 
 # Scenario refuses more ids than this in one `POST /assets/get-bulk`.
 BULK_ASSETS_MAX = 200
 
 # The names `before_request` receives (the simulator's fault rules use the same ones).
-ENDPOINTS = ("submit", "get_job", "list_jobs", "cancel", "get_asset", "get_assets_bulk", "get_model", "download")
+ENDPOINTS = (
+    "submit",
+    "get_job",
+    "list_jobs",
+    "cancel",
+    "get_asset",
+    "get_assets_bulk",
+    "upload_asset",
+    "get_model",
+    "get_team_limits",
+    "download",
+)
+
+# `type/subtype` of an image, as the data URL of `POST /assets` carries it.
+_IMAGE_MIME = re.compile(r"image/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 
 
 class ScenarioClient:
@@ -92,20 +112,51 @@ class ScenarioClient:
     # -- generations -------------------------------------------------------
 
     def generate(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Start a text-to-image job; the new job (status `queued`)."""
+        """Start a text-to-image job on the legacy route; the new job (status `queued`)."""
+        return self.submit_txt2img(params).job
+
+    def submit_txt2img(self, params: Mapping[str, Any]) -> Submission:
+        """Start a job on the legacy `POST /generate/txt2img` route (`modelId` in `params`)."""
         body = self._call("submit", "POST", "/generate/txt2img", json_body=dict(params))
-        return unwrap(body, "job", JOB_KEYS, what="generate")
+        return submission(body, what="generate")
 
     def generate_custom(self, model_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Start a job on `model_id` with the model's own inputs; the new job."""
-        path = f"/generate/custom/{_segment(model_id, 'model_id')}"
-        body = self._call("submit", "POST", path, json_body=dict(inputs))
-        return unwrap(body, "job", JOB_KEYS, what="generate custom")
+        return self.submit_custom(model_id, inputs).job
 
-    def estimate_cost(self, params: Mapping[str, Any]) -> float:
-        """Creative units a txt2img job with `params` would cost, without running it."""
-        body = self._call("submit", "POST", "/generate/txt2img", query={"dryRun": "true"}, json_body=dict(params))
-        return creative_units_cost(body)
+    def submit_custom(self, model_id: str, inputs: Mapping[str, Any]) -> Submission:
+        """Start a job on `model_id` with the model's own inputs; the job and what it costs."""
+        body = self._call("submit", "POST", _custom_path(model_id), json_body=dict(inputs))
+        return submission(body, what="generate custom")
+
+    def estimate_cost(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        model_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> float:
+        """Creative units a job would cost, without running it: txt2img `params`, or `model_id` + `inputs`."""
+        return self.estimate(params, model_id=model_id, inputs=inputs).creative_units_cost
+
+    def estimate(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        model_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> Estimate:
+        """A dry run (`?dryRun=true`, answered HTTP 269): the cost and discount, nothing started.
+
+        Either `params` for the legacy txt2img route, or `model_id` and `inputs` for the custom route.
+        """
+        if (params is None) == (model_id is None):
+            raise ValueError("estimate needs either params (txt2img) or model_id with inputs (custom), not both")
+        if params is not None:
+            path, body = "/generate/txt2img", dict(params)
+        else:
+            path, body = _custom_path(model_id), dict(inputs or {})
+        return estimate(self._call("submit", "POST", path, query={"dryRun": "true"}, json_body=body))
 
     # -- jobs --------------------------------------------------------------
 
@@ -118,38 +169,39 @@ class ScenarioClient:
         self,
         *,
         status: str | None = None,
+        type: str | None = None,
+        types: Sequence[str] | None = None,
+        workflow_id: str | None = None,
         updated_after: datetime | str | None = None,
+        created_after: datetime | str | None = None,
         page_size: int | None = None,
         pagination_token: str | None = None,
     ) -> JobPage:
-        """One page of jobs, newest changes first."""
-        query: dict[str, str] = {}
-        if status is not None:
-            query["status"] = str(status)
-        if updated_after is not None:
-            query["updatedAfter"] = iso_timestamp(updated_after)
-        if page_size is not None:
-            if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-                raise ValueError(f"page_size must be a whole number of at least 1, got {page_size!r}")
-            query["pageSize"] = str(page_size)
-        if pagination_token:
-            query["paginationToken"] = pagination_token
+        """One page of jobs. `updated_after` needs `status`, `type`, `types` or `workflow_id` (ValueError
+        otherwise: use `created_after`), as Scenario only sorts by update date when narrowed by those."""
+        query = jobs_query(
+            status=status,
+            type=type,
+            types=types,
+            workflow_id=workflow_id,
+            updated_after=updated_after,
+            created_after=created_after,
+            page_size=page_size,
+            pagination_token=pagination_token,
+        )
         return job_page(self._call("list_jobs", "GET", "/jobs", query=query))
 
-    def iter_jobs(
-        self,
-        *,
-        status: str | None = None,
-        updated_after: datetime | str | None = None,
-        page_size: int = 100,
-    ) -> Iterator[dict[str, Any]]:
-        """Every matching job, page after page, until Scenario gives no further token."""
+    def iter_jobs(self, *, page_size: int = 100, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every matching job, page after page, until Scenario gives no further token.
+
+        `filters` are `list_jobs`'s: status, type, types, workflow_id, updated_after, created_after.
+        """
+        # Checked before the first request, so a misplaced filter fails even if no page is read.
+        jobs_query(page_size=page_size, **filters)
         token: str | None = None
         seen: set[str] = set()
         while True:
-            page = self.list_jobs(
-                status=status, updated_after=updated_after, page_size=page_size, pagination_token=token
-            )
+            page = self.list_jobs(page_size=page_size, pagination_token=token, **filters)
             yield from page.jobs
             if page.next_token is None:
                 return
@@ -192,10 +244,35 @@ class ScenarioClient:
             assets.extend(unwrap_list(body, "assets", ASSET_KEYS, what="get assets"))
         return assets
 
+    def upload_image(self, name: str, data: bytes, mime_type: str) -> dict[str, Any]:
+        """Upload an image to use as a file input (`POST /assets`); the new asset, whose `id` goes in the input."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"name must be a non-empty file name, got {name!r}")
+        if not isinstance(data, (bytes, bytearray)) or not data:
+            raise ValueError("data must be the image's bytes, not empty")
+        if not isinstance(mime_type, str) or not _IMAGE_MIME.fullmatch(mime_type):
+            raise ValueError(
+                f"mime_type must be an image type such as image/png or image/jpeg, got {mime_type!r} "
+                "(other files go through POST /uploads)"
+            )
+        encoded = base64.b64encode(bytes(data)).decode("ascii")
+        body = self._call(
+            "upload_asset", "POST", "/assets", json_body={"name": name, "image": f"data:{mime_type};base64,{encoded}"}
+        )
+        return unwrap(body, "asset", ASSET_KEYS, what="upload asset")
+
+    def get_team_limits(self, team_id: str) -> dict[str, Any]:
+        """The team's plan limits (`parallelInferences`, `parallelCustomJobs`, `creativeUnits`, ...)."""
+        body = self._call("get_team_limits", "GET", f"/teams/{_segment(team_id, 'team_id')}/limits")
+        return team_limits(body)
+
     def get_model(self, model_id: str) -> dict[str, Any]:
-        """One model."""
+        """One model, with its `inputs`: the input schema `worker.scenario.schema.ModelSchema` reads."""
         body = self._call("get_model", "GET", f"/models/{_segment(model_id, 'model_id')}")
-        return unwrap(body, "model", MODEL_KEYS, what="get model")
+        model = unwrap(body, "model", MODEL_KEYS, what="get model")
+        if "inputs" in model and not isinstance(model["inputs"], list):
+            raise UnexpectedResponse("get model: model 'inputs' is not a list")
+        return model
 
     def download(self, url: str) -> bytes:
         """The bytes behind a signed asset URL, fetched without the API credentials."""
@@ -229,6 +306,10 @@ def _checked_base_url(base_url: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"base_url must not carry a query or fragment, got {base_url!r}")
     return base_url.rstrip("/")
+
+
+def _custom_path(model_id: str | None) -> str:
+    return f"/generate/custom/{_segment(model_id, 'model_id')}"
 
 
 def _segment(value: str, name: str) -> str:

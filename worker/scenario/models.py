@@ -24,6 +24,7 @@ ASSET_KEYS = ("id",)
 MODEL_KEYS = ("id",)
 
 COST_KEY = "creativeUnitsCost"
+DISCOUNT_KEY = "creativeUnitsDiscount"
 
 
 @dataclass(frozen=True)
@@ -73,23 +74,81 @@ def job_page(body: Any) -> JobPage:
     return JobPage(jobs=jobs, next_token=token or None)
 
 
-def creative_units_cost(body: Any) -> float:
-    """The `creativeUnitsCost` of a dry run, read at the top level, or under `job` or `job.billing`."""
+@dataclass(frozen=True)
+class Submission:
+    """A started job and what Scenario said it costs, in creative units (None when the answer did not say)."""
+
+    job: dict[str, Any]
+    creative_units_cost: float | None = None
+    creative_units_discount: float | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a dry run says a job would cost, in creative units."""
+
+    creative_units_cost: float
+    creative_units_discount: float = 0.0
+
+
+def submission(body: Any, *, what: str) -> Submission:
+    """`{"job": {...}, "creativeUnitsCost": n, "creativeUnitsDiscount": n}` -> Submission.
+
+    The costs may instead sit in the job's `billing` (`cuCost`, `cuDiscount`); the legacy route
+    may send none, and a job is not refused for lacking them.
+    """
+    job = unwrap(body, "job", JOB_KEYS, what=what)
+    billing = job.get("billing") if isinstance(job.get("billing"), Mapping) else {}
+    cost = _first_amount(((body, COST_KEY), (billing, "cuCost")), what=what)
+    discount = _first_amount(((body, DISCOUNT_KEY), (billing, "cuDiscount")), what=what)
+    return Submission(job=job, creative_units_cost=cost, creative_units_discount=discount)
+
+
+def estimate(body: Any) -> Estimate:
+    """A dry run's answer (HTTP 269) -> Estimate; the cost is read at the top level, or under `job` or `job.billing`."""
     if not isinstance(body, Mapping):
         raise UnexpectedResponse("estimate cost: the answer is not a JSON object")
     job = body.get("job") if isinstance(body.get("job"), Mapping) else {}
     billing = job.get("billing") if isinstance(job.get("billing"), Mapping) else {}
-    for place in (body, job, billing):
-        if COST_KEY in place:
-            return _cost_value(place[COST_KEY])
-    raise UnexpectedResponse(f"estimate cost: the answer has no {COST_KEY!r}")
+    places = (body, job, billing)
+    cost = _first_amount(tuple((place, COST_KEY) for place in places), what="estimate cost")
+    if cost is None:
+        raise UnexpectedResponse(f"estimate cost: the answer has no {COST_KEY!r}")
+    discount = _first_amount(
+        tuple((place, DISCOUNT_KEY) for place in places) + ((billing, "cuDiscount"),), what="estimate cost"
+    )
+    return Estimate(creative_units_cost=cost, creative_units_discount=discount or 0.0)
 
 
-def _cost_value(raw: Any) -> float:
+def creative_units_cost(body: Any) -> float:
+    """The `creativeUnitsCost` of a dry run, read at the top level, or under `job` or `job.billing`."""
+    return estimate(body).creative_units_cost
+
+
+def _first_amount(places: tuple[tuple[Any, str], ...], *, what: str) -> float | None:
+    for place, key in places:
+        if isinstance(place, Mapping) and place.get(key) is not None:
+            return _amount(place[key], key, what=what)
+    return None
+
+
+def _amount(raw: Any, key: str, *, what: str) -> float:
     # bool is an int subclass; `true` as a cost is a broken answer, not 1 unit.
     if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) or raw < 0:
-        raise UnexpectedResponse(f"estimate cost: {COST_KEY!r} is not a non-negative number: {raw!r}")
+        raise UnexpectedResponse(f"{what}: {key!r} is not a non-negative number: {raw!r}")
     return float(raw)
+
+
+def team_limits(body: Any) -> dict[str, Any]:
+    """`{"limits": {...}}`, or the limits at the top level -> the limits."""
+    if not isinstance(body, Mapping):
+        raise UnexpectedResponse("get team limits: the answer is not a JSON object")
+    inner = body.get("limits")
+    if isinstance(inner, Mapping):
+        return dict(inner)
+    if "limits" in body:
+        raise UnexpectedResponse("get team limits: 'limits' is not a JSON object")
+    return dict(body)
 
 
 def iso_timestamp(value: datetime | str) -> str:
