@@ -238,6 +238,14 @@ def test_an_error_keeps_every_field_through_pickling(status, body, headers):
     assert getattr(copy, "limit", None) == getattr(error, "limit", None)
 
 
+def test_an_error_pickled_by_the_previous_release_is_still_read():
+    from worker.scenario.errors import _rebuild
+
+    error = _rebuild(RateLimited, "slow down", 429, "RATE_LIMITED", 2.0)
+    assert (type(error), error.status, error.code, error.retry_after_s) == (RateLimited, 429, "RATE_LIMITED", 2.0)
+    assert (error.details, error.hint) == (None, None)
+
+
 @pytest.mark.parametrize(
     ("headers", "seconds"),
     [

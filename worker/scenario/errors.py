@@ -81,8 +81,12 @@ class ScenarioError(WorkerError):
         }
 
 
-def _rebuild(cls, message, fields):
-    return cls(message, **fields)
+def _rebuild(cls, message, *fields):
+    if len(fields) == 1 and isinstance(fields[0], dict):
+        return cls(message, **fields[0])
+    # Pickled by the previous release (status, code, retry_after_s): still readable during a rolling upgrade.
+    status, code, retry_after_s = fields
+    return cls(message, status=status, code=code, retry_after_s=retry_after_s)
 
 
 class TransientError(ScenarioError):
