@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from typing import Any
 
 from worker import runtime
 from worker.db.jobs import JobNotFound, JobView
@@ -17,41 +19,43 @@ log = logging.getLogger("worker.producer")
 
 
 def enqueue_generation(
-    prompt: str,
+    prompt: str | None = None,
     *,
     model_id: str = DEFAULT_MODEL_ID,
-    width: int = 1024,
-    height: int = 1024,
-    num_samples: int = 1,
-    guidance: float | None = None,
-    num_inference_steps: int | None = None,
-    negative_prompt: str | None = None,
-    seed: int | None = None,
+    inputs: Mapping[str, Any] | None = None,
     deadline_s: float | None = None,
+    **named_inputs: Any,
 ) -> str:
-    """Check the parameters, record the job and queue it; return the job's id.
+    """Check the inputs, record the job and queue it; return the job's id.
+
+    Any input the model declares can be given by name, in snake_case
+    (`aspect_ratio="16:9"`) or camelCase, or all at once as `inputs={...}`; a
+    file input may be an asset id or a local image path (uploaded once). The
+    inputs are checked against the model's own schema before anything is
+    recorded; the model's defaults are filled in and, for a model that takes a
+    seed, one is chosen when none is given.
 
     `deadline_s` bounds how long the job may take from now, queueing included
     (default: SCENARIO_JOB_DEADLINE_S from its submission). Raises ValueError
-    naming the field when a parameter is wrong; nothing is recorded or queued then.
+    naming the field when an input is wrong; nothing is recorded or queued then.
     """
-    if deadline_s is not None and (
-        isinstance(deadline_s, bool) or not isinstance(deadline_s, (int, float)) or deadline_s <= 0
-    ):
-        raise ValueError(f"deadline_s: must be a number of seconds greater than 0, got {deadline_s!r}")
-    request = GenerationRequest(
-        prompt=prompt,
-        model_id=model_id,
-        width=width,
-        height=height,
-        num_samples=num_samples,
-        guidance=guidance,
-        num_inference_steps=num_inference_steps,
-        negative_prompt=negative_prompt,
-        seed=seed,
-    )
+    if deadline_s is not None:
+        _check_deadline(deadline_s)
+    request = GenerationRequest(prompt, model_id=model_id, inputs=inputs, **named_inputs)
     deadline_at = None if deadline_s is None else datetime.now(timezone.utc) + timedelta(seconds=deadline_s)
     return enqueue_request(request, deadline_at=deadline_at).id
+
+
+# A deadline further out than this is a mistake in units, not a plan.
+MAX_DEADLINE_S = 7 * 86_400
+
+
+def _check_deadline(deadline_s: Any) -> None:
+    ok = isinstance(deadline_s, (int, float)) and not isinstance(deadline_s, bool)
+    if not ok or not math.isfinite(deadline_s) or not 0 < deadline_s <= MAX_DEADLINE_S:
+        raise ValueError(
+            f"deadline_s: must be a number of seconds greater than 0 and at most {MAX_DEADLINE_S}, got {deadline_s!r}"
+        )
 
 
 def enqueue_request(
@@ -63,11 +67,18 @@ def enqueue_request(
     job_id: str | None = None,
     item_name: str | None = None,
     tags: Sequence[str] = (),
+    prepared: bool = False,
 ) -> JobView:
-    """Record a checked request as a job and queue its submission; `job_id` picks the job's id."""
+    """Record a request as a job and queue its submission; `job_id` picks the job's id.
+
+    The request is first made ready to send (`worker.preflight`), unless `prepared` says
+    the caller did so already.
+    """
     from worker.tasks import submit_generation
 
     rt = runtime.current()
+    if not prepared and rt.preflight is not None:
+        request = rt.preflight.prepare(request)
     job = rt.jobs.create(
         model_id=request.model_id,
         params=request.to_params(),

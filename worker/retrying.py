@@ -36,8 +36,12 @@ def error_details(error: BaseException) -> dict[str, Any]:
 
 
 def is_permanent(error: BaseException) -> bool:
-    """Whether a failed attempt must go straight to the dead-letter table."""
-    return isinstance(error, PermanentError)
+    """Whether a failed attempt must go straight to the dead-letter table.
+
+    Scenario's permanent answers, and this project's own refusals that no retry can
+    change (an input the model's schema rejects, a model the key may not use).
+    """
+    return isinstance(error, PermanentError) or (isinstance(error, WorkerError) and not error.retryable)
 
 
 def same_generation(sent: dict[str, Any], seen: dict[str, Any]) -> bool:

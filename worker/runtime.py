@@ -20,6 +20,7 @@ from worker.fleet.coordination import Coordination
 from worker.fleet.errors import Throttled
 from worker.fleet.pause import AuthPause
 from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
+from worker.preflight import ModelCatalogue, Preflight, ReferenceUploads
 from worker.scenario.client import ScenarioClient
 from worker.scenario.errors import NetworkError
 from worker.settings import Settings
@@ -43,6 +44,7 @@ class Runtime:
     limiter: FleetRateLimiter | None = None
     auth_pause: AuthPause | None = None
     coordination: Coordination | None = None
+    preflight: Preflight | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -54,6 +56,9 @@ class Runtime:
             pause = AuthPause(shared)
             coordination = Coordination(shared, interval_s=settings.sweep_interval_s)
         client = ScenarioClient.from_settings(settings, before_request=_budget(limiter) if limiter else None)
+        preflight = Preflight(
+            ModelCatalogue(client, shared, ttl_s=settings.model_cache_s), ReferenceUploads(client, shared)
+        )
         return cls(
             settings=settings,
             client=client,
@@ -65,6 +70,7 @@ class Runtime:
             limiter=limiter,
             auth_pause=pause,
             coordination=coordination,
+            preflight=preflight,
         )
 
     @property

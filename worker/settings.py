@@ -14,6 +14,7 @@ from typing import Any
 from worker.errors import WorkerError
 
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
+SUBMIT_ROUTES = ("custom", "txt2img")
 
 
 class SettingsError(WorkerError, ValueError):
@@ -64,6 +65,12 @@ class Settings:
     # How long submits pause for the whole fleet after a 401 or 403.
     auth_pause_s: float = 60.0
 
+    # Generations go through `/generate/custom/{modelId}` ("custom"), or the older
+    # `/generate/txt2img` ("txt2img").
+    submit_route: str = "custom"
+    # How long a model's input schema is trusted before it is fetched again.
+    model_cache_s: float = 3600.0
+
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
@@ -86,6 +93,10 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
+        if self.submit_route not in SUBMIT_ROUTES:
+            raise SettingsError(f"SCENARIO_SUBMIT_ROUTE must be one of {', '.join(SUBMIT_ROUTES)}")
+        if self.model_cache_s < 0:
+            raise SettingsError("SCENARIO_MODEL_CACHE_S must be 0 or more")
         if self.fleet_requests_per_s < 0:
             raise SettingsError("SCENARIO_FLEET_REQUESTS_PER_S must be 0 (no budget) or more")
         if self.poll_growth < 1:
@@ -152,6 +163,8 @@ _ENV_NAMES: dict[str, str] = {
     "sweep_stale_after_s": "SCENARIO_SWEEP_STALE_AFTER_S",
     "fleet_requests_per_s": "SCENARIO_FLEET_REQUESTS_PER_S",
     "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
+    "submit_route": "SCENARIO_SUBMIT_ROUTE",
+    "model_cache_s": "SCENARIO_MODEL_CACHE_S",
     "log_level": "SCENARIO_LOG_LEVEL",
 }
 

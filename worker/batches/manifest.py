@@ -34,8 +34,22 @@ _FIELDS = {"prompt": "prompt", **PARAMETERS}
 _KEY_OF_FIELD = {field: key for key, field in _FIELDS.items()}
 TOP_KEYS = ("batch", "defaults", "items")
 ITEM_KEYS = ("name", "prompt", "tags", *PARAMETERS)
-# Spellings people carry over from the API or the Python names, too far apart for difflib.
-_ALIASES = {"num_inference_steps": "steps", "numInferenceSteps": "steps", "modelId": "model"}
+# Spellings people carry over from the API or the Python names: the same field as the short key.
+_ALIASES = {
+    "model_id": "model",
+    "modelId": "model",
+    "num_samples": "samples",
+    "numSamples": "samples",
+    "num_inference_steps": "steps",
+    "numInferenceSteps": "steps",
+    "negativePrompt": "negative_prompt",
+}
+# Any other input of the model may be a key too, in snake_case or camelCase, or go under `inputs:`
+# (for an input whose name is taken here, such as a model's own `tags`).
+INPUTS_KEY = "inputs"
+_INPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# A key this close to a known one is taken for a typo of it rather than a model input.
+_TYPO_CUTOFF = 0.75
 
 _BATCH_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _ITEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -82,8 +96,8 @@ class ManifestItem:
     line: int
 
     def key(self, batch_name: str) -> str:
-        """A stable key for this item: it changes when anything sent to Scenario changes, not tags."""
-        canonical = {"batch": batch_name, "name": self.name, "params": self.request.to_params()}
+        """A stable key for this item: it changes when anything asked of Scenario changes, not tags."""
+        canonical = {"batch": batch_name, "name": self.name, "params": _key_params(self.request)}
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -177,7 +191,7 @@ class _Check:
             what = "empty" if data is None else f"a {_kind(data)}"
             self.add(None, None, None, f"the manifest is {what}; it must be a mapping with 'batch' and 'items'")
             return "", []
-        self.keys(data, TOP_KEYS, None, None)
+        self.keys(data, TOP_KEYS, None, None, inputs=False)
         if batch_name is None:
             name = self.batch(data.get("batch"), line_of(data, "batch", None), "")
         else:
@@ -213,18 +227,25 @@ class _Check:
             return name, []
         line, columns = table.header_line, [column for column in table.header if column]
         for column in dict.fromkeys(columns):
-            if column not in ITEM_KEYS:
+            if column not in ITEM_KEYS and not _is_model_input(column, ITEM_KEYS):
                 self.add(line, None, column, _unknown(column, ITEM_KEYS, "column"))
             elif columns.count(column) > 1:
                 self.add(line, None, column, "appears more than once in the header; keep one")
-        missing = [column for column in ("name", "prompt") if column not in columns]
+        generic = any(_is_model_input(column, ITEM_KEYS) for column in columns)
+        missing = [
+            column
+            for column in ("name", "prompt")
+            if column not in columns and not (column, generic) == ("prompt", True)
+        ]
         if missing:
             self.add(line, None, None, f"the header has no {' or '.join(map(repr, missing))} column")
         if missing or not self.item_list(table.rows, line):
             return name, []
         entries = []
         for row in table.rows:
-            values = {key: value for key, value in row.values.items() if key in ITEM_KEYS}
+            values = {
+                key: value for key, value in row.values.items() if key in ITEM_KEYS or _is_model_input(key, ITEM_KEYS)
+            }
             if row.extra_cells:
                 label = values.get("name")
                 self.add(row.line, label, None, f"has {row.extra_cells} more cell(s) than the header has columns")
@@ -270,29 +291,34 @@ class _Check:
 
     def default_fields(self, values: Mapping[Any, Any], line: int | None) -> dict[str, Any]:
         """The valid fields of one set of defaults, which hold parameters only."""
-        self.keys(values, (*PARAMETERS,), line, None, "defaults.")
+        self.keys(values, (*PARAMETERS, INPUTS_KEY), line, None, "defaults.")
         return self.parameters(values, line, None, "defaults.")
 
     def parameters(self, values: Mapping[Any, Any], line: int | None, item: str | None, prefix: str) -> dict[str, Any]:
         """The generation fields among `values` that pass on their own; the others as problems."""
         fields: dict[str, Any] = {}
-        for key in _FIELDS:
-            if key not in values:
-                continue
-            value, problem = values[key], _parameter_problem(key, values[key])
+        for key, value in _named_inputs(values):
+            problem = _parameter_problem(key, value)
             if problem:
                 self.add(line_of(values, key, line), item, f"{prefix}{key}", problem)
             else:
                 # 3 and 3.0 ask for the same guidance; one spelling keeps item keys stable.
-                fields[_FIELDS[key]] = float(value) if key == "guidance" else value
+                fields[_field(key)] = float(value) if key == "guidance" else value
         return fields
 
     def keys(
-        self, mapping: Mapping[Any, Any], valid: tuple[str, ...], line: int | None, item: str | None, prefix: str = ""
+        self,
+        mapping: Mapping[Any, Any],
+        valid: tuple[str, ...],
+        line: int | None,
+        item: str | None,
+        prefix: str = "",
+        *,
+        inputs: bool = True,
     ) -> None:
-        """Report keys that are unknown here or written twice."""
+        """Report keys that are unknown here (model inputs count as known where `inputs`) or written twice."""
         for key in mapping:
-            if key not in valid:
+            if key not in valid and not (inputs and _is_model_input(key, valid)):
                 self.add(line_of(mapping, key, line), item, f"{prefix}{key}", _unknown(key, valid, "key"))
         for key, again, first in getattr(mapping, "repeated", []):
             self.add(again, item, f"{prefix}{key}", f"is given twice (also on line {first}); keep one")
@@ -329,12 +355,12 @@ class _Check:
         """One item built from the defaults and its own values, or None after recording why not."""
         before, name = len(self.problems), entry.get("name")
         label = name if isinstance(name, str) and name else None
-        self.keys(entry, ITEM_KEYS, line, label)
+        self.keys(entry, (*ITEM_KEYS, INPUTS_KEY), line, label)
         if name is None:
             self.add(line, None, "name", "is missing; every item needs a unique name, used for its files")
         elif problem := _item_name_problem(name):
             self.add(line_of(entry, "name", line), label, "name", problem)
-        if "prompt" not in entry:
+        if "prompt" not in entry and not any(_is_model_input(k, ITEM_KEYS) for k in (*entry, *defaults)):
             self.add(line, label, "prompt", "is missing; every item needs a prompt")
         tags = self.tags(entry.get("tags"), line_of(entry, "tags", line), label)
         fields = {**defaults, **self.parameters(entry, line, label, "")}
@@ -380,13 +406,48 @@ class _Check:
 
 def _parameter_problem(key: str, value: Any) -> str | None:
     """What GenerationRequest says of this one value on its own, without the field name."""
-    if isinstance(value, (Mapping, list, tuple, set)):
+    if key in _FIELDS and isinstance(value, (Mapping, list, tuple, set)):
         return f"must be a single value, not a {_kind(value)}"
     try:
-        GenerationRequest(**{"prompt": "-", _FIELDS[key]: value})
+        GenerationRequest(**{"prompt": "-", _field(key): value})
     except ValueError as exc:
         return str(exc).partition(": ")[2]
     return None
+
+
+def _field(key: str) -> str:
+    """The GenerationRequest argument a manifest key stands for."""
+    return _FIELDS.get(_ALIASES.get(key, key), key)
+
+
+def _named_inputs(values: Mapping[Any, Any]) -> list[tuple[str, Any]]:
+    """The keys of `values` that are generation inputs, with those under `inputs:` flattened in."""
+    found = [(k, v) for k, v in values.items() if k in _FIELDS or k in _ALIASES or _is_model_input(k, ITEM_KEYS)]
+    nested = values.get(INPUTS_KEY)
+    if isinstance(nested, Mapping):
+        found += [(str(k), v) for k, v in nested.items()]
+    return found
+
+
+def _is_model_input(key: Any, valid: tuple[str, ...]) -> bool:
+    """Whether a key that is not one of this manifest's own names is taken as an input of the model."""
+    if not isinstance(key, str) or key in valid or key in (*TOP_KEYS, INPUTS_KEY, "name", "tags", "prompt"):
+        return False
+    if key in _ALIASES or key in _FIELDS:
+        return True
+    near = difflib.get_close_matches(key, (*_FIELDS, *_ALIASES, *TOP_KEYS, "name", "tags"), n=1, cutoff=_TYPO_CUTOFF)
+    return bool(_INPUT_NAME.fullmatch(key)) and not near
+
+
+def _key_params(request: GenerationRequest) -> dict[str, Any]:
+    """What an item's key is made of. Items written before models had schemas always sent these
+    three values and an integer seed; keeping them in keeps those items' keys, so a resubmit of
+    an old batch recognises what is done instead of paying for it again."""
+    params = {"width": 1024, "height": 1024, "numSamples": 1, **request.to_params()}
+    seed = params.get("seed")
+    if isinstance(seed, str) and seed.isdigit():
+        params["seed"] = int(seed)
+    return params
 
 
 def _name_problem(name: Any, pattern: re.Pattern[str], allowed: str) -> str | None:

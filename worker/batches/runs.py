@@ -6,6 +6,7 @@ inputs, and an item already done or in flight is never queued again.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,8 +15,9 @@ from pathlib import Path
 from worker import runtime
 from worker.batches.downloads import DownloadError, FileRecord, download_items, job_assets
 from worker.batches.index import IndexRow, write_index
-from worker.batches.manifest import Manifest
+from worker.batches.manifest import Manifest, ManifestError, ManifestItem, Problem
 from worker.db.views import BatchView, JobView
+from worker.generation import GenerationRequest
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
 
@@ -55,6 +57,9 @@ class BatchProgress:
     counts: dict[str, int]
     downloaded: int
     elapsed_s: float
+    # Creative units: what the items cost so far, and that extended to the items not yet priced.
+    cu_spent: float = 0.0
+    cu_estimate: float | None = None
 
     @property
     def succeeded(self) -> int:
@@ -104,6 +109,8 @@ class BatchProgress:
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
             "done": self.is_done,
             "canceled": self.batch.canceled_at is not None,
+            "cu_spent": round(self.cu_spent, 3),
+            "cu_estimate": None if self.cu_estimate is None else round(self.cu_estimate, 3),
         }
 
 
@@ -128,13 +135,18 @@ def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitRe
     )
     current = rt.batches.current_jobs(batch.id)
     report = SubmitReport(batch=batch, created=created)
+    todo = []
     for item in manifest.items:
         key = item.key(manifest.name)
         job = current.get(key)
         if job is not None and job.status not in RETRIED_ON_RESUBMIT:
             (report.done if job.status is JobStatus.SUCCESS else report.in_flight).append(item.name)
             continue
-        enqueue_request(item.request, batch_id=batch.id, item_key=key, item_name=item.name, tags=item.tags)
+        todo.append((item, key, job))
+    # Every item is made ready (checked by its model's schema, references uploaded) before any is queued.
+    ready = prepare_items(manifest, [item for item, _, _ in todo])
+    for (item, key, job), request in zip(todo, ready, strict=True):
+        enqueue_request(request, batch_id=batch.id, item_key=key, item_name=item.name, tags=item.tags, prepared=True)
         (report.requeued if job is not None else report.queued).append(item.name)
     log.info(
         "batch %s: %d queued, %d requeued, %d done, %d in flight",
@@ -147,18 +159,43 @@ def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitRe
     return report
 
 
+def prepare_items(manifest: Manifest, items: list[ManifestItem]) -> list[GenerationRequest]:
+    """Each item's request as it will be sent; ManifestError naming every item that cannot be."""
+    preflight = runtime.current().preflight
+    if preflight is None:
+        return [item.request for item in items]
+    base = Path(manifest.source).parent if manifest.source != "<manifest>" else None
+    ready, problems = [], []
+    for item in items:
+        try:
+            ready.append(preflight.prepare(item.request, base_dir=base))
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            problems.append(Problem(item.line, item.name, field if message else None, message or str(exc)))
+    if problems:
+        raise ManifestError(problems, manifest.source)
+    return ready
+
+
 def estimate_batch(manifest: Manifest) -> CostReport:
     """What each item would cost in creative units, from Scenario's dry run; queues nothing."""
-    client = runtime.current().client
+    rt = runtime.current()
     known: dict[str, float] = {}
     lines = []
-    for item in manifest.items:
-        params = item.request.to_params()
-        fingerprint = repr(sorted(params.items()))
+    for item, request in zip(manifest.items, prepare_items(manifest, list(manifest.items)), strict=True):
+        # The seed changes nothing in the price; leaving it out lets equal items share one dry run.
+        inputs = {k: v for k, v in request.inputs.items() if k != "seed"}
+        fingerprint = json.dumps([request.model_id, inputs], sort_keys=True)
         if fingerprint not in known:
-            known[fingerprint] = client.estimate_cost(params)
+            known[fingerprint] = _dry_run(rt, request.model_id, inputs)
         lines.append((item.name, known[fingerprint]))
     return CostReport(lines)
+
+
+def _dry_run(rt: runtime.Runtime, model_id: str, inputs: dict) -> float:
+    if rt.settings.submit_route == "txt2img":
+        return rt.client.estimate_cost({"modelId": model_id, **inputs})
+    return rt.client.estimate_cost(model_id=model_id, inputs=inputs)
 
 
 def find_batch(name_or_id: str) -> BatchView:
@@ -185,7 +222,17 @@ def batch_progress(name_or_id: str) -> BatchProgress:
         counts=counts,
         downloaded=sum(1 for job in jobs if job.files),
         elapsed_s=max(0.0, (until - started).total_seconds()),
+        cu_spent=sum(job.cu_spent for job in rt.batches.jobs(batch.id)),
+        cu_estimate=_estimate(jobs, max(batch.item_count, len(jobs))),
     )
+
+
+def _estimate(jobs: list[JobView], items: int) -> float | None:
+    """What the whole batch will cost: each priced item's cost, and their mean for the others."""
+    priced = [job.cu_spent if job.is_final else (job.cu_cost or 0.0) for job in jobs if job.cu_cost is not None]
+    if not priced:
+        return None
+    return sum(priced) + (items - len(priced)) * (sum(priced) / len(priced))
 
 
 def cancel_batch(name_or_id: str) -> int:

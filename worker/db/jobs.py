@@ -146,6 +146,15 @@ class JobRepository:
         )
         return self._update_one(job_id, statement)
 
+    def set_params(self, job_id: str, params: Mapping[str, Any]) -> bool:
+        """Replace the inputs of a job not yet sent (defaults applied, a seed chosen) before its submit."""
+        statement = (
+            _update_jobs()
+            .where(Job.id == job_id, Job.scenario_job_id.is_(None), _not_final())
+            .values(params=dict(params), updated_at=utcnow())
+        )
+        return self._update_if(job_id, statement)
+
     def take_back_attempt(self, job_id: str, error: dict[str, Any] | None) -> None:
         """An attempt that never left this machine (the fleet's budget said wait) does not count."""
         statement = (
@@ -166,8 +175,13 @@ class JobRepository:
             found = session.scalars(select(Job.id).where(Job.scenario_job_id == scenario_job_id)).first()
             return found is not None
 
-    def record_submitted(self, job_id: str, scenario_job: Mapping[str, Any]) -> JobView:
-        """Store Scenario's job id and first snapshot; the first id recorded is kept for good."""
+    def record_submitted(
+        self, job_id: str, scenario_job: Mapping[str, Any], *, cu_cost: float | None = None
+    ) -> JobView:
+        """Store Scenario's job id and first snapshot; the first id recorded is kept for good.
+
+        `cu_cost` is what the submit answer said the job costs (its `billing` may say it later).
+        """
         scenario_job_id = scenario_job.get("jobId")
         if not isinstance(scenario_job_id, str) or not scenario_job_id:
             raise ValueError(f"Scenario job object has no jobId: {dict(scenario_job)!r}")
@@ -181,7 +195,10 @@ class JobRepository:
             # A repeat (same or other id) leaves the row alone: an old answer must not
             # roll back what later polls stored.
             if first.rowcount == 1:
-                session.execute(_snapshot_update(job_id, scenario_job, now))
+                update_ = _snapshot_update(job_id, scenario_job, now)
+                if cu_cost is not None and "billing" not in scenario_job:
+                    update_ = update_.values(cu_cost=cu_cost)
+                session.execute(update_)
             return job_view(_load(session, job_id))
 
     def apply_snapshot(

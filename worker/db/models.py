@@ -111,6 +111,9 @@ class Job(Base):
     tags: Mapped[list[Any]] = mapped_column(default=list)
     # The images written for a batch item: [{file, asset_id, bytes, sha256, width, height}].
     files: Mapped[list[Any]] = mapped_column(default=list)
+    # Creative units Scenario charged when it accepted the job, and gave back when it failed.
+    cu_cost: Mapped[float | None]
+    cu_refunded: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,20 @@ def snapshot_values(scenario_job: Mapping[str, Any], *, now: datetime) -> dict[s
     asset_ids = metadata.get("assetIds")
     if isinstance(asset_ids, list):
         values["asset_ids"] = asset_ids
+    values.update(billing_values(scenario_job.get("billing"), values.get("status")))
+    return values
+
+
+def billing_values(billing: Any, status: JobStatus | None) -> dict[str, Any]:
+    """What a job's `billing` says it cost; a failed job is refunded unless Scenario says otherwise."""
+    if not isinstance(billing, Mapping):
+        return {}
+    cost = billing.get("cuCost")
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+        return {}
+    values: dict[str, Any] = {"cu_cost": float(cost)}
+    if status is JobStatus.FAILURE and billing.get("disableRefund") is not True:
+        values["cu_refunded"] = float(cost)
     return values
 
 

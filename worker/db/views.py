@@ -37,10 +37,17 @@ class JobView:
     submitted_at: datetime | None
     finished_at: datetime | None
     deadline_at: datetime | None
+    cu_cost: float | None = None
+    cu_refunded: float | None = None
 
     @property
     def is_final(self) -> bool:
         return self.status.is_final
+
+    @property
+    def cu_spent(self) -> float:
+        """Creative units this job cost in the end: what was charged less what was given back."""
+        return max(0.0, (self.cu_cost or 0.0) - (self.cu_refunded or 0.0))
 
 
 @dataclass(frozen=True)

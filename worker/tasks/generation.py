@@ -21,6 +21,7 @@ from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
 from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
+from worker.generation import inputs_of
 from worker.polling import PollOutcome, plan_next_poll
 from worker.retrying import error_details, same_generation
 from worker.runtime import BUDGET_WAIT_MAX_S
@@ -30,6 +31,7 @@ from worker.scenario.errors import (
     ScenarioError,
     Unauthorized,
 )
+from worker.scenario.models import Submission
 from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
 from worker.tasks.downloads import request_downloads
@@ -75,10 +77,11 @@ def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> Non
 
 def _submit(task: GenerationTask, job: JobView) -> JobView:
     rt = runtime.current()
+    params = _checked_params(job)
     # Recorded before the request leaves, so a lost answer is looked for next time.
     rt.jobs.record_attempt(job.id, None)
     try:
-        accepted = rt.client.generate(job.params)
+        submission = _send(job.model_id, params)
     except Throttled as exc:
         rt.jobs.take_back_attempt(job.id, error_details(exc))
         raise
@@ -87,9 +90,33 @@ def _submit(task: GenerationTask, job: JobView) -> JobView:
         if isinstance(exc, (Unauthorized, Forbidden)):
             _pause_submits(task, job.id, exc)
         raise
-    job = rt.jobs.record_submitted(job.id, accepted)
-    event(logging.INFO, "submitted", job.id, task, scenario_job_id=job.scenario_job_id)
+    job = rt.jobs.record_submitted(job.id, submission.job, cu_cost=submission.creative_units_cost)
+    event(logging.INFO, "submitted", job.id, task, scenario_job_id=job.scenario_job_id, cu=job.cu_cost)
     return job
+
+
+def _checked_params(job: JobView) -> dict[str, Any]:
+    """The job's inputs checked against the model's schema again, just before money is spent.
+
+    A job queued while Scenario could not be reached was checked locally only; one
+    that fails now is dead-lettered without a paid request (InputError is permanent).
+    Defaults filled in or a seed chosen here are stored before the request leaves.
+    """
+    rt = runtime.current()
+    if rt.preflight is None:
+        return job.params
+    params = rt.preflight.params_to_send(job.model_id, job.params)
+    if params != job.params:
+        rt.jobs.set_params(job.id, params)
+    return params
+
+
+def _send(model_id: str, params: dict[str, Any]) -> Submission:
+    """One submit request, through the route the settings pick."""
+    rt = runtime.current()
+    if rt.settings.submit_route == "txt2img":
+        return rt.client.submit_txt2img(params)
+    return rt.client.submit_custom(model_id, inputs_of(params))
 
 
 @contextmanager
@@ -222,7 +249,7 @@ def _pause_submits(task: GenerationTask, job_id: str, exc: ScenarioError) -> Non
 def _find_earlier_submission(job: JobView) -> dict[str, Any] | None:
     rt = runtime.current()
     since = job.created_at - timedelta(seconds=ORPHAN_LOOKBACK_S)
-    for seen, candidate in enumerate(rt.client.iter_jobs(updated_after=since, page_size=100)):
+    for seen, candidate in enumerate(rt.client.iter_jobs(created_after=since, page_size=100)):
         if seen >= ORPHAN_SCAN_LIMIT:
             break
         input_ = (candidate.get("metadata") or {}).get("input") or {}

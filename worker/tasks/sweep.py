@@ -1,7 +1,8 @@
 """One sweep of Scenario's jobs list keeps every batch job up to date.
 
 Instead of a request per job per poll, the sweep asks for the jobs that
-changed since the last sweep, page by page, and stores each one. A job the
+ended since the last sweep, one list per final status (Scenario allows
+`updatedAfter` only beside a `status` filter), page by page, and stores each one. A job the
 list does not show for a while, or every job when the list call fails, is
 looked at on its own. One sweep runs at a time across the fleet.
 """
@@ -31,6 +32,8 @@ CURSOR_OVERLAP_S = 5.0
 # Jobs looked at one by one in a sweep, at most, so a sweep stays short.
 SINGLE_LOOKS_PER_SWEEP = 50
 PAGE_SIZE = 100
+# What the sweep lists: a job still running needs no look until it ends.
+LISTED_STATUSES = (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELED)
 
 
 class SweepTask(GenerationTask):
@@ -75,11 +78,16 @@ def _sweep_once(task: SweepTask) -> None:
     newest = since
     listed = True
     try:
-        for remote in rt.client.iter_jobs(updated_after=since, page_size=PAGE_SIZE):
-            newest = max(newest, str(remote.get("updatedAt") or newest))
-            job = watched.pop(remote.get("jobId"), None)
-            if job is not None:
-                _store(task, job, remote)
+        for status in LISTED_STATUSES:
+            for remote in rt.client.iter_jobs(status=status.value, updated_after=since, page_size=PAGE_SIZE):
+                updated = str(remote.get("updatedAt") or "")
+                if updated and _instant(updated) < _instant(since):
+                    # Older than asked for: a service that ignored the filter. Nothing further is new.
+                    break
+                newest = max(newest, updated or newest, key=_instant)
+                job = watched.pop(remote.get("jobId"), None)
+                if job is not None:
+                    _store(task, job, remote)
     except (RateLimited, Throttled):
         return  # the fleet is pausing or out of budget; the next sweep picks up from the same cursor
     except ScenarioError as exc:
@@ -133,6 +141,13 @@ def _since(cursor: str | None, jobs: Any) -> str:
     if cursor:
         start = max(start, datetime.fromisoformat(cursor.replace("Z", "+00:00")))
     return iso_timestamp(start - timedelta(seconds=CURSOR_OVERLAP_S))
+
+
+def _instant(iso: str) -> datetime:
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _past_deadline(job: JobView, now: datetime) -> bool:
