@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import struct
 import time
 import zlib
@@ -73,3 +74,21 @@ def read_png(data: bytes) -> tuple[int, int, bytes]:
     assert (depth, colour) == (8, 2), "expected 8-bit RGB"
     raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
     return width, height, raw
+
+
+def png_data_url(width: int, height: int, palette: int = 0) -> str:
+    """A real PNG as a data URL, as POST /assets takes it."""
+    from worker.simulator.png import make_png
+
+    return "data:image/png;base64," + base64.b64encode(make_png(width, height, palette)).decode()
+
+
+def upload_image(api: ApiClient, width: int = 16, height: int = 8, palette: int = 0) -> str:
+    """Upload a PNG; its asset id."""
+    response = api.post("/assets", {"name": "ref.png", "image": png_data_url(width, height, palette)})
+    assert response.status_code == 200, response.text
+    return response.json()["asset"]["id"]
+
+
+def generate(api: ApiClient, model_id: str, inputs: dict[str, Any], query: str = "") -> requests.Response:
+    return api.post(f"/generate/custom/{model_id}{query}", inputs)

@@ -32,6 +32,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         (["--rate-429", "often"], "--rate-429"),
         (["--port", "70000"], "--port"),
         (["--burst", "0"], "--burst"),
+        (["--parallel-inferences", "-1"], "--parallel-inferences"),
+        (["--error-shape", "xml"], "--error-shape"),
+        (["--max-upload-bytes", "0"], "--max-upload-bytes"),
     ],
 )
 def test_a_bad_flag_exits_2_naming_the_flag(args: list[str], named: str, capsys) -> None:
@@ -85,6 +88,24 @@ def test_flags_become_the_config() -> None:
     assert (config.job_duration_s, config.rate_limit_per_s, config.rate_limit_burst, config.seed) == (0.5, 3.0, 4, 9)
     assert (config.rate_503, config.slow_s, config.asset_url_ttl_s) == (0.25, 1.5, 60.0)
     assert (config.api_key, config.api_secret) == ("k", "s")
+    assert (config.parallel_inferences, config.error_shape, config.strict_list_filters) == (0, "scenario", False)
+
+
+def test_the_contract_flags_become_the_config() -> None:
+    args = build_parser().parse_args(
+        ["--parallel-inferences", "3", "--error-shape", "mixed", "--strict-list-filters", "--max-upload-bytes", "1000"]
+    )
+    config = config_from_args(args)
+    assert (config.parallel_inferences, config.error_shape) == (3, "mixed")
+    assert (config.strict_list_filters, config.max_upload_bytes) == (True, 1000)
+
+
+def test_the_help_documents_the_contract_flags(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--parallel-inferences", "--error-shape", "--strict-list-filters", "--max-upload-bytes"):
+        assert flag in out
 
 
 @pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -27,7 +27,8 @@ def test_a_job_moves_through_every_status_in_order_and_succeeds_with_one_asset_p
     assert any(0 < p < 1 for p in progress), "progress was never seen part way"
     assert final["progress"] == 1
     assert len(final["metadata"]["assetIds"]) == 3
-    assert final["billing"] == {"cuCost": 30, "cuDiscount": 0}
+    assert final["billing"]["cuCost"] == 30 and final["billing"]["cuDiscount"] == 0
+    assert "refunded" not in final["billing"]
     assert "error" not in final["metadata"]
 
 
@@ -38,7 +39,7 @@ def test_a_job_marked_to_fail_ends_in_failure_with_its_error_and_no_assets(sim, 
     assert final["status"] == "failure"
     assert final["metadata"]["error"] == "NSFW content detected"
     assert final["metadata"]["assetIds"] == []
-    assert "billing" not in final
+    assert final["billing"]["cuCost"] == 10 and final["billing"]["refunded"] is True
     assert [step["status"] for step in final["statusHistory"]] == [*STEPS, "failure"]
     blessed, _ = api.wait_final(api.submit_job("a blessed amulet")["jobId"])
     assert blessed["status"] == "success"
@@ -94,7 +95,7 @@ def test_cancelling_an_unknown_job_is_a_404(api: ApiClient) -> None:
     assert api.post("/jobs/job_nope/action", {"action": "cancel"}).status_code == 404
 
 
-def test_listing_pages_through_every_job_newest_change_first(sim, api: ApiClient) -> None:
+def test_listing_pages_through_every_job_newest_creation_first(sim, api: ApiClient) -> None:
     sim.faults.job_duration(seconds=30)
     created = [api.submit_job(f"fox {i}")["jobId"] for i in range(7)]
     pages, token = [], None
@@ -108,7 +109,7 @@ def test_listing_pages_through_every_job_newest_change_first(sim, api: ApiClient
     assert [len(p) for p in pages] == [3, 3, 1]
     listed = [job for page in pages for job in page]
     assert sorted(j["jobId"] for j in listed) == sorted(created)
-    keys = [(j["updatedAt"], j["jobId"]) for j in listed]
+    keys = [(j["createdAt"], j["jobId"]) for j in listed]
     assert keys == sorted(keys, reverse=True)
 
 
@@ -129,9 +130,9 @@ def test_listing_filters_by_updated_after(sim, api: ApiClient) -> None:
     first = api.submit_job("first")
     time.sleep(0.01)
     second = api.submit_job("second")
-    listed = api.get("/jobs", params={"updatedAfter": first["updatedAt"]}).json()["jobs"]
+    listed = api.get("/jobs", params={"status": "queued", "updatedAfter": first["updatedAt"]}).json()["jobs"]
     assert [j["jobId"] for j in listed] == [second["jobId"]]
-    everything = api.get("/jobs", params={"updatedAfter": "2000-01-01T00:00:00.000Z"}).json()
+    everything = api.get("/jobs", params={"status": "queued", "updatedAfter": "2000-01-01T00:00:00.000Z"}).json()
     assert len(everything["jobs"]) == 2 and "nextPaginationToken" not in everything
 
 

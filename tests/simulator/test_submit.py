@@ -87,7 +87,7 @@ def test_a_submission_answers_the_whole_queued_job_with_defaults_filled(api: Api
         "baseModelId": "",
         "negativePrompt": "",
         "numSamples": 2,
-        "seed": 7,
+        "seed": "7",
         "width": 1024,
         "height": 1024,
         "guidance": 3.5,
@@ -161,7 +161,9 @@ def test_a_generation_beyond_the_credits_left_is_a_402(start_simulator) -> None:
 def test_a_dry_run_answers_269_with_the_cost(shared_api: ApiClient, fields, cost: int) -> None:
     response = shared_api.post("/generate/txt2img?dryRun=true", {**BASE, **fields})
     assert response.status_code == 269
-    assert response.json() == {"creativeUnitsCost": cost}
+    body = response.json()
+    assert (body["creativeUnitsCost"], body["creativeUnitsDiscount"], body["job"]) == (cost, 0, {})
+    assert isinstance(body["costDetails"], dict)
 
 
 def test_a_dry_run_creates_nothing_and_costs_nothing(start_simulator) -> None:

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from worker.simulator.config import SimulatorConfig
+from worker.simulator.config import ERROR_SHAPES, SimulatorConfig
 from worker.simulator.simulator import Simulator
 
 _DEFAULTS = SimulatorConfig()
@@ -44,6 +44,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be 0 or more")
+    return value
+
+
 def _port(raw: str) -> int:
     try:
         value = int(raw)
@@ -57,7 +67,8 @@ def _port(raw: str) -> int:
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog or "python -m worker.simulator",
-        description="Run a local simulator of the Scenario API (HTTP Basic auth, jobs, assets, faults).",
+        description="Run a local simulator of the Scenario API (HTTP Basic auth, models with input schemas, jobs, "
+        "uploads, assets of every kind, team limits, faults).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
@@ -108,6 +119,32 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     )
     add("--max-jobs", type=_positive_int, default=_DEFAULTS.max_jobs, help="jobs kept before old final ones go")
     add("--credits", type=_non_negative, default=_DEFAULTS.credits, help="creative units per API key")
+    add(
+        "--parallel-inferences",
+        type=_non_negative_int,
+        default=_DEFAULTS.parallel_inferences,
+        metavar="N",
+        help="jobs of the team not final at once before a submit gets 429 'Too many parallel jobs'; 0 = no cap",
+    )
+    add(
+        "--error-shape",
+        choices=ERROR_SHAPES,
+        default=_DEFAULTS.error_shape,
+        help="error bodies: scenario {status, code, message}; reason {reason}; mixed rotates through "
+        "code/message, reason, reason+details, message+hint",
+    )
+    add(
+        "--strict-list-filters",
+        action="store_true",
+        help="GET /jobs answers 400 to updatedAfter without status/type/types/workflowId (else ignores it)",
+    )
+    add(
+        "--max-upload-bytes",
+        type=_positive_int,
+        default=_DEFAULTS.max_upload_bytes,
+        metavar="BYTES",
+        help="largest image POST /assets takes (decoded); beyond it, 413",
+    )
     add("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -132,6 +169,10 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         rate_drop=args.rate_drop,
         rate_job_failure=args.rate_job_failure,
         slow_s=args.slow_seconds,
+        parallel_inferences=args.parallel_inferences,
+        error_shape=args.error_shape,
+        strict_list_filters=args.strict_list_filters,
+        max_upload_bytes=args.max_upload_bytes,
         verbose=args.verbose,
     )
 

@@ -16,6 +16,8 @@ RATE_FIELDS = (
     "rate_job_failure",
 )
 
+ERROR_SHAPES = ("scenario", "reason", "mixed")
+
 
 @dataclass(frozen=True)
 class SimulatorConfig:
@@ -60,6 +62,16 @@ class SimulatorConfig:
     # Retry-After, in seconds, carried by a random 429.
     retry_after_s: float = 1.0
 
+    # Jobs of one team that may be not final at once; a submit beyond is refused with 429. 0 = no cap.
+    parallel_inferences: int = 0
+    # The error body shape: "scenario" ({"status", "code", "message"}), "reason" ({"reason"}), or "mixed"
+    # (rotating through code/message, reason, reason + details, message + hint).
+    error_shape: str = "scenario"
+    # GET /jobs with updatedAfter but none of status/type/types/workflowId: 400 when True, else the filter is ignored.
+    strict_list_filters: bool = False
+    # Largest image POST /assets takes, in bytes once decoded; beyond it, 413.
+    max_upload_bytes: int = 5 * 1024 * 1024
+
     # Longest list of recorded 429s kept for the stats.
     max_rate_limited_records: int = 10_000
     # Log every request to stderr.
@@ -79,6 +91,12 @@ class SimulatorConfig:
             raise ValueError("max_jobs and max_rate_limited_records must be at least 1")
         if self.credits < 0:
             raise ValueError(f"credits must not be negative, got {self.credits!r}")
+        if self.parallel_inferences < 0:
+            raise ValueError(f"parallel_inferences must be 0 (no cap) or more, got {self.parallel_inferences!r}")
+        if self.error_shape not in ERROR_SHAPES:
+            raise ValueError(f"error_shape must be one of {', '.join(ERROR_SHAPES)}, got {self.error_shape!r}")
+        if self.max_upload_bytes < 1:
+            raise ValueError(f"max_upload_bytes must be at least 1, got {self.max_upload_bytes!r}")
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
 

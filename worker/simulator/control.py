@@ -1,4 +1,4 @@
-"""The simulator's own endpoints under /_sim: stats and live fault settings, without auth."""
+"""The simulator's own endpoints under /_sim: stats, live fault settings, planted jobs; without auth."""
 
 from __future__ import annotations
 
@@ -9,15 +9,23 @@ from worker.simulator.faults import Faults
 from worker.simulator.messages import ApiError, Request, Response, json_response
 
 _RULE_KINDS = ("rule", "fail_jobs", "job_duration")
+_JOB_FIELDS = ("modelId", "inputs", "apiKey", "durationS")
 
 
 class Control:
     """Answers GET / and everything under /_sim."""
 
-    def __init__(self, faults: Faults, stats: Callable[[], dict[str, Any]], reset_stats: Callable[[], None]):
+    def __init__(
+        self,
+        faults: Faults,
+        stats: Callable[[], dict[str, Any]],
+        reset_stats: Callable[[], None],
+        create_job: Callable[..., dict[str, Any]],
+    ):
         self.faults = faults
         self._stats = stats
         self._reset_stats = reset_stats
+        self._create_job = create_job
 
     def handle(self, req: Request) -> Response:
         try:
@@ -53,7 +61,27 @@ class Control:
             return json_response(200, self.faults.snapshot())
         if (method, path) == ("POST", "/_sim/faults/rules"):
             return json_response(200, {"id": self._add_rule(_object(req)), **self.faults.snapshot()})
+        if (method, path) == ("POST", "/_sim/jobs"):
+            return json_response(200, {"job": self._plant(_object(req))})
         raise ApiError(404, f"No such endpoint: {method} {path}")
+
+    def _plant(self, body: dict[str, Any]) -> dict[str, Any]:
+        for name in body:
+            if name not in _JOB_FIELDS:
+                raise ApiError(400, f'"{name}" is not allowed; send {", ".join(_JOB_FIELDS)}')
+        model_id, inputs = body.get("modelId"), body.get("inputs", {})
+        api_key, duration_s = body.get("apiKey"), body.get("durationS")
+        if not isinstance(model_id, str) or not model_id:
+            raise ApiError(400, '"modelId" is required: a model id string')
+        if not isinstance(inputs, dict):
+            raise ApiError(400, '"inputs" must be an object of the model\'s inputs')
+        if api_key is not None and (not isinstance(api_key, str) or not api_key):
+            raise ApiError(400, '"apiKey" must be a non-empty string')
+        if duration_s is not None and (
+            isinstance(duration_s, bool) or not isinstance(duration_s, (int, float)) or not 0 <= duration_s < 1e9
+        ):
+            raise ApiError(400, '"durationS" must be a number of seconds, 0 or more')
+        return self._create_job(model_id, inputs, api_key=api_key, duration_s=duration_s)
 
     def _add_rule(self, body: dict[str, Any]) -> int:
         kind = body.pop("kind", "rule")

@@ -13,7 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENDPOINTS = frozenset(
-    {"submit", "get_job", "list_jobs", "cancel", "get_asset", "get_assets_bulk", "get_model", "download", "*"}
+    {
+        "submit",
+        "get_job",
+        "list_jobs",
+        "cancel",
+        "upload_asset",
+        "get_asset",
+        "get_assets_bulk",
+        "get_model",
+        "get_team_limits",
+        "download",
+        "*",
+    }
 )
 # respond: answer the error instead of the real answer; respond_after: do the work
 # (a job is created), then answer the error; drop / drop_after: the same, but close
@@ -42,6 +54,8 @@ class Fault:
     message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     source: str = "random"
+    # An exact JSON body to answer instead of the error shape's.
+    body: Any = None
 
 
 @dataclass
@@ -60,6 +74,8 @@ class Rule:
     message: str | None = None
     retry_after: str | None = None
     delay_s: float | None = None
+    body: Any = None
+    headers: dict[str, str] | None = None
     error: str | None = None
     seconds: float | None = None
     times: int | None = None
@@ -82,7 +98,18 @@ class Rule:
 
 _MATCH_FIELDS = ("prompt_contains", "job_id", "model_id")
 _SHOWN_FIELDS = {
-    "rule": ("endpoint", *_MATCH_FIELDS, "action", "status", "code", "message", "retry_after", "delay_s"),
+    "rule": (
+        "endpoint",
+        *_MATCH_FIELDS,
+        "action",
+        "status",
+        "code",
+        "message",
+        "retry_after",
+        "delay_s",
+        "body",
+        "headers",
+    ),
     "fail_jobs": ("prompt_contains", "model_id", "error"),
     "job_duration": ("prompt_contains", "model_id", "seconds"),
 }
@@ -97,6 +124,11 @@ def _checked_number(name: str, value: Any) -> float:
     if value < 0:
         raise ValueError(f"{name} must not be negative")
     return float(value)
+
+
+def _header_value(value: Any) -> str:
+    # JSON true/false become the lower-case words headers such as x-should-retry carry.
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _check_times(times: Any) -> int | None:
@@ -147,8 +179,14 @@ class Faults:
         delay_s: float | None = None,
         code: str | None = None,
         message: str | None = None,
+        body: Any = None,
+        headers: dict[str, Any] | None = None,
     ) -> int:
-        """Answer matching requests with `status` (or drop / slow them) `times` times; returns the rule id."""
+        """Answer matching requests with `status` (or drop / slow them) `times` times; returns the rule id.
+
+        `body` is answered verbatim (any JSON) instead of the configured error shape; `headers`
+        (e.g. x-should-retry, retry-after-ms) are added to the answer.
+        """
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; known: {', '.join(sorted(ENDPOINTS))}")
         if action not in ACTIONS:
@@ -157,6 +195,10 @@ class Faults:
             raise ValueError("status must be an HTTP error status, 400..599")
         if delay_s is not None:
             delay_s = _checked_number("delay_s", delay_s)
+        if headers is not None:
+            if not isinstance(headers, dict) or not all(isinstance(k, str) and k for k in headers):
+                raise ValueError("headers must map header names to values")
+            headers = {name: _header_value(value) for name, value in headers.items()}
         return self._add(
             Rule(
                 id=0,
@@ -171,6 +213,8 @@ class Faults:
                 message=message,
                 retry_after=None if retry_after is None else str(retry_after),
                 delay_s=delay_s,
+                body=body,
+                headers=headers,
                 times=_check_times(times),
             )
         )
@@ -273,8 +317,9 @@ def _rule_fault(rule: Rule, slow_s: float) -> Fault:
     if rule.action == "slow":
         return Fault("none", delay_s=slow_s if rule.delay_s is None else rule.delay_s, source="rule")
     headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else {}
+    headers.update(rule.headers or {})
     message = rule.message or _MESSAGES.get(rule.status, f"HTTP {rule.status} (injected fault)")
-    return Fault(rule.action, 0.0, rule.status, rule.code, message, headers, "rule")
+    return Fault(rule.action, 0.0, rule.status, rule.code, message, headers, "rule", rule.body)
 
 
 def _random_fault(draws: list[float], rates: dict[str, float]) -> Fault | None:

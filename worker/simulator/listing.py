@@ -1,11 +1,12 @@
-"""GET /jobs paging: newest changes first, with an opaque cursor, as pure functions."""
+"""GET /jobs: its filters and rules, and paging newest first with an opaque cursor, as pure functions."""
 
 from __future__ import annotations
 
 import base64
 import heapq
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from worker.simulator.messages import ApiError
@@ -15,7 +16,10 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 STATUSES = frozenset({"pending", "queued", "warming-up", "in-progress", "finalizing", "success", "failure", "canceled"})
 
-Key = tuple[int, str]  # (updatedAt in ms, jobId): the order of the listing, descending
+UPDATED_AFTER_RULE = (
+    '"updatedAfter" is only allowed with "status", "type", "types" or "workflowId"; use "createdAfter" without them'
+)
+Key = tuple[int, str]  # (updatedAt or createdAt in ms, jobId): the order of the listing, descending
 
 
 def encode_token(key: Key) -> str:
@@ -55,35 +59,77 @@ def parse_status(raw: str | None) -> str | None:
     return raw
 
 
-def parse_updated_after(raw: str | None) -> int | None:
+def parse_date(name: str, raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     try:
         return parse_iso_ms(raw)
     except ValueError:
-        raise ApiError(400, '"updatedAfter" must be an ISO 8601 date such as 2025-06-20T15:30:05.356Z') from None
+        raise ApiError(400, f'"{name}" must be an ISO 8601 date such as 2025-06-20T15:30:05.356Z') from None
 
 
-def page(
-    entries: Sequence[tuple[Key, str, Any]],
-    *,
-    status: str | None,
-    updated_after_ms: int | None,
-    page_size: int,
-    after: Key | None,
-) -> tuple[list[Any], str | None]:
-    """One page of (key, status, item) entries and the token of the next page (None on the last).
+def parse_updated_after(raw: str | None) -> int | None:
+    return parse_date("updatedAfter", raw)
 
-    Kept: status equal to `status`, updatedAt strictly later than `updated_after_ms`,
-    and position strictly after the cursor `after`.
+
+@dataclass(frozen=True)
+class ListQuery:
+    """What GET /jobs asks for, checked."""
+
+    page_size: int
+    status: str | None
+    job_types: frozenset[str] | None
+    workflow_id: str | None
+    updated_after_ms: int | None
+    created_after_ms: int | None
+    after: Key | None
+
+    @property
+    def by_update(self) -> bool:
+        """Filtered listings are sorted by update date; the others by creation date."""
+        return self.status is not None or self.job_types is not None or self.workflow_id is not None
+
+    def keeps(self, status: str, job_type: str, workflow_id: str | None, updated_ms: int, created_ms: int) -> bool:
+        return (
+            (self.status is None or status == self.status)
+            and (self.job_types is None or job_type in self.job_types)
+            and (self.workflow_id is None or workflow_id == self.workflow_id)
+            and (self.updated_after_ms is None or updated_ms > self.updated_after_ms)
+            and (self.created_after_ms is None or created_ms > self.created_after_ms)
+        )
+
+
+def _job_types(query: Mapping[str, str]) -> frozenset[str] | None:
+    names = [query.get("type") or ""] + (query.get("types") or "").split(",")
+    chosen = frozenset(name.strip() for name in names if name.strip())
+    return chosen or None
+
+
+def parse_list_query(query: Mapping[str, str], *, strict_filters: bool) -> ListQuery:
+    """The checked query; a misplaced updatedAfter is a 400 when strict, else ignored (the live service does either)."""
+    token = query.get("paginationToken")
+    parsed = ListQuery(
+        page_size=parse_page_size(query.get("pageSize")),
+        status=parse_status(query.get("status")),
+        job_types=_job_types(query),
+        workflow_id=query.get("workflowId") or None,
+        updated_after_ms=parse_date("updatedAfter", query.get("updatedAfter")),
+        created_after_ms=parse_date("createdAfter", query.get("createdAfter")),
+        after=decode_token(token) if token else None,
+    )
+    if parsed.updated_after_ms is not None and not parsed.by_update:
+        if strict_filters:
+            raise ApiError(400, UPDATED_AFTER_RULE)
+        parsed = replace(parsed, updated_after_ms=None)
+    return parsed
+
+
+def page(entries: Sequence[tuple[Key, Any]], *, page_size: int, after: Key | None) -> tuple[list[Any], str | None]:
+    """One page of (key, item) entries, newest key first, and the token of the next page (None on the last).
+
+    Kept: position strictly after the cursor `after`.
     """
-    chosen = [
-        (key, item)
-        for key, entry_status, item in entries
-        if (status is None or entry_status == status)
-        and (updated_after_ms is None or key[0] > updated_after_ms)
-        and (after is None or key < after)
-    ]
+    chosen = [(key, item) for key, item in entries if after is None or key < after]
     # One more than a page tells whether another page follows.
     top = heapq.nlargest(page_size + 1, chosen, key=lambda pair: pair[0])
     items = top[:page_size]

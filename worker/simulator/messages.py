@@ -73,7 +73,11 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 class ApiError(Exception):
-    """An error answer in Scenario's shape: {"status": "error", "code", "message"}."""
+    """An error answer; response() gives Scenario's shape {"status": "error", "code", "message"}.
+
+    `extra` keys (details, remainingSeconds, ...) go into every shape; `body` replaces the
+    whole body verbatim (a fault rule's exact answer).
+    """
 
     def __init__(
         self,
@@ -82,13 +86,19 @@ class ApiError(Exception):
         *,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        body: Any = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code or CODES.get(status, "ERROR")
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+        self.body = body
 
     def response(self) -> Response:
-        payload = {"status": "error", "code": self.code, "message": self.message}
+        if self.body is not None:
+            return json_response(self.status, self.body, self.headers)
+        payload = {"status": "error", "code": self.code, "message": self.message, **self.extra}
         return json_response(self.status, payload, self.headers)

@@ -11,18 +11,13 @@ import time
 import traceback
 from collections.abc import Callable
 
-from worker.simulator.api import Api, Caller, Route
+from worker.simulator.api import Api, Caller, Route, identity
 from worker.simulator.config import SimulatorConfig
+from worker.simulator.errorshape import ErrorShaper
 from worker.simulator.faults import Fault, Faults
 from worker.simulator.messages import ApiError, Request, Response
 from worker.simulator.ratelimit import RateLimiter, retry_after_header
 from worker.simulator.stats import Stats
-
-
-def identity(api_key: str) -> Caller:
-    """Stable owner and author ids for an API key, shaped like Scenario's."""
-    digest = hashlib.sha256(api_key.encode()).hexdigest()
-    return Caller(api_key=api_key, owner_id=digest[:22], author_id=digest[22:54])
 
 
 def request_key(endpoint: str, req: Request) -> str:
@@ -57,8 +52,8 @@ def _retry_after_s(response: Response) -> float | None:
         return None
 
 
-def _fault_response(fault: Fault) -> Response:
-    return ApiError(fault.status, fault.message, code=fault.code, headers=fault.headers).response()
+def _fault_error(fault: Fault) -> ApiError:
+    return ApiError(fault.status, fault.message, code=fault.code, headers=fault.headers, body=fault.body)
 
 
 class Dispatcher:
@@ -79,13 +74,14 @@ class Dispatcher:
         self.limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
         self._sleep = sleep
         self._caller = identity(config.api_key)
+        self.shaper = ErrorShaper(config.error_shape)
 
     def handle(self, req: Request) -> Response | None:
         try:
             route, req.params = self.api.match(req.method, req.path)
         except ApiError as error:
             self.stats.record("unknown", error.status)
-            return error.response()
+            return self.shaper.render(error)
         key = request_key(route.endpoint, req)
         now = time.time()
         self.stats.note_arrival(key, now)
@@ -109,18 +105,18 @@ class Dispatcher:
             if fault is not None and fault.action == "drop":
                 return None
             if fault is not None and fault.action == "respond":
-                return _fault_response(fault)
+                return self.shaper.render(_fault_error(fault))
             response = route.handler(req, caller, now)
         except ApiError as error:
-            response = error.response()
+            response = self.shaper.render(error)
         except Exception:  # a bug here must still answer like a server, not hang the client
             if self.config.verbose:
                 traceback.print_exc(file=sys.stderr)
-            response = ApiError(500, "Internal server error").response()
+            response = self.shaper.render(ApiError(500, "Internal server error"))
         if fault is not None and fault.action == "drop_after":
             return None
         if fault is not None and fault.action == "respond_after":
-            return _fault_response(fault)
+            return self.shaper.render(_fault_error(fault))
         return response
 
     def _authenticate(self, req: Request) -> Caller:

@@ -13,6 +13,8 @@ from worker.simulator.messages import ApiError, Request, Response
 from worker.simulator.pipeline import Dispatcher
 
 MAX_BODY_BYTES = 1024 * 1024
+# Room in a body beyond the largest upload: base64 grows it by a third, plus the JSON around it.
+_BODY_SLACK_BYTES = 64 * 1024
 # An idle keep-alive connection is closed after this long, so its thread ends.
 IDLE_TIMEOUT_S = 60.0
 _REASONS = {269: "Dry Run"}
@@ -96,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body()
         except ApiError as error:
             self.close_connection = True
-            self._write(error.response())
+            self._write(self.server.dispatcher.shaper.render(error))
             return
         host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
         req = Request(
@@ -127,8 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "Content-Length is not a number") from None
         if length < 0:
             raise ApiError(400, "Content-Length is not a number")
-        if length > MAX_BODY_BYTES:
-            raise ApiError(413, f"request body over {MAX_BODY_BYTES} bytes")
+        limit = max(MAX_BODY_BYTES, self.server.dispatcher.config.max_upload_bytes * 4 // 3 + _BODY_SLACK_BYTES)
+        if length > limit:
+            raise ApiError(413, f"request body over {limit} bytes")
         return self.rfile.read(length) if length else b""
 
     def _drop(self) -> None:

@@ -11,10 +11,10 @@ def signature(key: bytes, asset_id: str, expires_ms: int) -> str:
     return hmac.new(key, f"{asset_id}:{expires_ms}".encode(), hashlib.sha256).hexdigest()
 
 
-def download_url(base_url: str, key: bytes, asset_id: str, expires_ms: int) -> str:
-    """`{base}/_files/{assetId}.png?expires={ms since epoch}&signature={hex}`."""
+def download_url(base_url: str, key: bytes, asset_id: str, expires_ms: int, extension: str = "png") -> str:
+    """`{base}/_files/{assetId}.{ext}?expires={ms since epoch}&signature={hex}`."""
     sig = signature(key, asset_id, expires_ms)
-    return f"{base_url}/_files/{quote(asset_id, safe='')}.png?expires={expires_ms}&signature={sig}"
+    return f"{base_url}/_files/{quote(asset_id, safe='')}.{extension}?expires={expires_ms}&signature={sig}"
 
 
 def link_problem(key: bytes, asset_id: str, expires: str | None, sig: str | None, now_ms: int) -> str | None:

@@ -15,7 +15,7 @@ from worker.simulator.control import Control
 from worker.simulator.faults import Faults
 from worker.simulator.pipeline import Dispatcher
 from worker.simulator.server import HttpServer
-from worker.simulator.stats import Stats
+from worker.simulator.stats import Stats, peak_overlap
 from worker.simulator.world import World
 
 
@@ -31,9 +31,9 @@ class Simulator:
         self.world = World(max_jobs=self.config.max_jobs, credits=self.config.credits)
         self._stats = Stats(self.config.max_rate_limited_records)
         self._stopping = threading.Event()
-        api = Api(self.config, self.world, self.faults, self._stats, secrets.token_bytes(32))
-        self._dispatcher = Dispatcher(self.config, api, self.faults, self._stats, sleep=self._stopping.wait)
-        self._control = Control(self.faults, self.stats, self.reset_stats)
+        self._api = Api(self.config, self.world, self.faults, self._stats, secrets.token_bytes(32))
+        self._dispatcher = Dispatcher(self.config, self._api, self.faults, self._stats, sleep=self._stopping.wait)
+        self._control = Control(self.faults, self.stats, self.reset_stats, self.create_job)
         self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -90,7 +90,26 @@ class Simulator:
 
     def stats(self) -> dict[str, Any]:
         """The same JSON as GET /_sim/stats."""
-        return self._stats.snapshot(self.world.count_by_status(time.time()))
+        now = time.time()
+        by_owner: dict[str, list[tuple[float, float]]] = {}
+        for owner, start, end in self.world.running_intervals(self._stats.reset_at, now):
+            by_owner.setdefault(owner, []).append((start, end))
+        peak = max((peak_overlap(intervals) for intervals in by_owner.values()), default=0)
+        return self._stats.snapshot(self.world.count_by_status(now), running_peak=peak, billing=self.world.billing(now))
+
+    def create_job(
+        self,
+        model_id: str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        api_key: str | None = None,
+        duration_s: float | None = None,
+    ) -> dict[str, Any]:
+        """A job of the configured key's team, as if another program had submitted it; the job's JSON.
+
+        `api_key` names that other program (its author id); raises ApiError on bad inputs.
+        """
+        return self._api.plant_job(model_id, inputs or {}, api_key=api_key, duration_s=duration_s, now=time.time())
 
     def reset_stats(self) -> None:
         self._stats.reset()

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 # Bounds that keep a long load run from growing memory without end.
 MAX_PROMPTS = 10_000
 MAX_FINGERPRINTS = 100_000
+
+
+def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
+    """The most intervals [start, end] open at one moment; one that ends as another starts overlaps it."""
+    events = []
+    for start, end in intervals:
+        events.append((start, 0))  # at equal times, starts come before ends: both were open then
+        events.append((end, 1))
+    events.sort()
+    open_now = peak = 0
+    for _, is_end in events:
+        open_now += -1 if is_end else 1
+        peak = max(peak, open_now)
+    return peak
 
 
 class Stats:
@@ -33,6 +48,11 @@ class Stats:
             self._rate_limited: deque[dict[str, Any]] = deque(maxlen=self._max_rate_limited)
             # The latest unanswered 429 per request key, waiting for its retry.
             self._awaiting_retry: OrderedDict[str, dict[str, Any]] = OrderedDict()
+            self._uploads: dict[str, int] = {}
+            self._parallel_refusals = 0
+            self._planted = 0
+            # Jobs created before a reset do not count toward running_peak.
+            self.reset_at = time.time()
 
     @contextmanager
     def in_flight(self) -> Iterator[None]:
@@ -87,9 +107,31 @@ class Stats:
             if prompt in self._prompts or len(self._prompts) < MAX_PROMPTS:
                 self._prompts[prompt] = self._prompts.get(prompt, 0) + 1
 
-    def snapshot(self, jobs_by_status: dict[str, int]) -> dict[str, Any]:
+    def note_upload(self, sha256: str) -> None:
+        with self._lock:
+            if sha256 in self._uploads or len(self._uploads) < MAX_FINGERPRINTS:
+                self._uploads[sha256] = self._uploads.get(sha256, 0) + 1
+
+    def note_parallel_refusal(self) -> None:
+        with self._lock:
+            self._parallel_refusals += 1
+
+    def note_planted(self) -> None:
+        with self._lock:
+            self._planted += 1
+
+    def snapshot(
+        self, jobs_by_status: dict[str, int], *, running_peak: int = 0, billing: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Everything counted; running_peak and billing come from the jobs themselves."""
         with self._lock:
             return {
+                "uploads": sum(self._uploads.values()),
+                "uploads_by_sha256": dict(self._uploads),
+                "running_peak": running_peak,
+                "parallel_refusals": self._parallel_refusals,
+                "planted_jobs": self._planted,
+                "billing": dict(billing or {"charged": 0, "refunded": 0, "net": 0}),
                 "requests": {name: dict(by_status) for name, by_status in self._requests.items()},
                 "requests_total": sum(sum(by_status.values()) for by_status in self._requests.values()),
                 "jobs_created": self._jobs_created,

@@ -1,15 +1,17 @@
-"""The simulated account's state: jobs, their assets, and the credits left per owner."""
+"""The simulated account's state: jobs, their assets, uploads, and the credits left per owner."""
 
 from __future__ import annotations
 
+import heapq
+import math
 import secrets
 import string
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from worker.simulator.lifecycle import JobState, JobTimes, job_state
+from worker.simulator.lifecycle import JobState, JobTimes, final_at, job_state
 from worker.simulator.messages import ApiError
 from worker.simulator.models import Model
 
@@ -36,9 +38,46 @@ class JobRecord:
     error: str | None
     asset_ids: tuple[str, ...]
     cu_cost: int
+    cu_details: dict[str, Any] = field(default_factory=dict)
+    # Pixel size of image outputs when it does not come from width/height (upscale, edit).
+    output_size: tuple[int, int] | None = None
 
     def state(self, now: float) -> JobState:
         return job_state(self.times, now)
+
+    def ends_at(self) -> float:
+        """When the job is final: its own end, or the cancel when that came first."""
+        end = final_at(self.times)
+        canceled = self.times.canceled_at
+        return end if canceled is None else min(end, canceled)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image sent with POST /assets, kept whole so it can be downloaded and used as an input."""
+
+    asset_id: str
+    owner_id: str
+    author_id: str
+    name: str
+    mime_type: str
+    data: bytes
+    width: int
+    height: int
+    created_at: float
+
+
+class ParallelLimitReached(ApiError):
+    """A submit while the team already has its plan's number of jobs not final (the live service's body)."""
+
+    def __init__(self, limit: int, remaining_s: int) -> None:
+        message = "Too many parallel jobs"
+        extra = {
+            "reason": message,
+            "details": {"actionName": "parallelInferences", "actionLimit": limit},
+            "remainingSeconds": remaining_s,
+        }
+        super().__init__(429, message, code="TOO_MANY_PARALLEL_JOBS", extra=extra)
 
 
 class World:
@@ -50,11 +89,47 @@ class World:
         self._initial_credits = credits
         self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
         self._asset_jobs: dict[str, str] = {}
+        self._uploads: dict[str, Upload] = {}
         self._credits: dict[str, float] = {}
+        # Failing jobs waiting for their refund, by the time they fail: (fails_at, job_id).
+        self._refunds_due: list[tuple[float, str]] = []
+        self._refunded_jobs: set[str] = set()
+        self.charged_cu = 0
+        self.refunded_cu = 0
 
-    def credits_left(self, owner_id: str) -> float:
+    def credits_left(self, owner_id: str, now: float) -> float:
         with self._lock:
+            self._settle_refunds(now)
             return self._credits.get(owner_id, self._initial_credits)
+
+    def _settle_refunds(self, now: float) -> None:
+        # Lock held. A failed job gives its creative units back once it has failed (not when canceled first).
+        while self._refunds_due and self._refunds_due[0][0] < now:
+            _, job_id = heapq.heappop(self._refunds_due)
+            record = self._jobs.get(job_id)
+            if record is not None and record.state(now).status == "failure":
+                left = self._credits.get(record.owner_id, self._initial_credits)
+                self._credits[record.owner_id] = left + record.cu_cost
+                self.refunded_cu += record.cu_cost
+                self._refunded_jobs.add(job_id)
+
+    def is_refunded(self, job_id: str, now: float) -> bool:
+        with self._lock:
+            self._settle_refunds(now)
+            return job_id in self._refunded_jobs
+
+    def billing(self, now: float) -> dict[str, int]:
+        """Creative units charged for every accepted job, given back for failed ones, and the difference."""
+        with self._lock:
+            self._settle_refunds(now)
+            return {"charged": self.charged_cu, "refunded": self.refunded_cu, "net": self.charged_cu - self.refunded_cu}
+
+    def _parallel_check(self, owner_id: str, limit: int, now: float) -> None:
+        # Lock held. remainingSeconds: until the oldest job still running is expected to end.
+        running = [r for r in self._jobs.values() if r.owner_id == owner_id and not r.state(now).is_final]
+        if len(running) >= limit:
+            oldest = min(running, key=lambda r: r.times.created_at)
+            raise ParallelLimitReached(limit, max(1, math.ceil(oldest.ends_at() - now)))
 
     def create_job(
         self,
@@ -67,9 +142,16 @@ class World:
         error: str | None,
         cu_cost: int,
         now: float,
+        cu_details: dict[str, Any] | None = None,
+        output_size: tuple[int, int] | None = None,
+        parallel_limit: int = 0,
     ) -> JobRecord:
-        """Charge the owner and keep a new job; raises ApiError 402 when credits run short."""
-        samples = int(inputs.get("numSamples", 1))
+        """Charge the owner and keep a new job.
+
+        Raises ParallelLimitReached (429) when `parallel_limit` (0: none) jobs of the owner are
+        not final, ApiError 402 when credits run short.
+        """
+        samples = int(inputs.get("numSamples", 1)) if model.output == "image" and model.base_cu else 1
         record = JobRecord(
             job_id=new_id("job_"),
             owner_id=owner_id,
@@ -80,12 +162,20 @@ class World:
             error=error,
             asset_ids=tuple(new_id("asset_") for _ in range(samples)),
             cu_cost=cu_cost,
+            cu_details=dict(cu_details or {}),
+            output_size=output_size,
         )
         with self._lock:
+            self._settle_refunds(now)
+            if parallel_limit:
+                self._parallel_check(owner_id, parallel_limit, now)
             left = self._credits.get(owner_id, self._initial_credits)
             if cu_cost > left:
                 raise ApiError(402, f"Not enough creative units: this generation costs {cu_cost}, {left:g} left")
             self._credits[owner_id] = left - cu_cost
+            self.charged_cu += cu_cost
+            if error is not None:
+                heapq.heappush(self._refunds_due, (final_at(record.times), record.job_id))
             self._jobs[record.job_id] = record
             for asset_id in record.asset_ids:
                 self._asset_jobs[asset_id] = record.job_id
@@ -93,11 +183,12 @@ class World:
         return record
 
     def _evict(self, now: float) -> None:
-        # Lock held. Only final jobs are forgotten, so a worker never loses a running one.
+        # Lock held, refunds settled. Only final jobs are forgotten, so a worker never loses a running one.
         while len(self._jobs) > self._max_jobs:
             for _, (job_id, record) in zip(range(_EVICTION_SCAN), self._jobs.items(), strict=False):
                 if record.state(now).is_final:
                     del self._jobs[job_id]
+                    self._refunded_jobs.discard(job_id)
                     for asset_id in record.asset_ids:
                         self._asset_jobs.pop(asset_id, None)
                     break
@@ -122,6 +213,14 @@ class World:
             self._jobs[job_id] = record
             return record
 
+    def add_upload(self, upload: Upload) -> None:
+        with self._lock:
+            self._uploads[upload.asset_id] = upload
+
+    def upload(self, asset_id: str) -> Upload | None:
+        with self._lock:
+            return self._uploads.get(asset_id)
+
     def asset_job(self, asset_id: str, now: float) -> JobRecord | None:
         """The job an asset came from, once that job has succeeded; before that the asset does not exist."""
         with self._lock:
@@ -130,6 +229,12 @@ class World:
         if record is None or record.state(now).status != "success":
             return None
         return record
+
+    def running_intervals(self, since: float, now: float) -> list[tuple[str, float, float]]:
+        """(owner, created, end) of every job created from `since`; a job still running ends `now` for now."""
+        return [
+            (r.owner_id, r.times.created_at, min(r.ends_at(), now)) for r in self.jobs() if r.times.created_at >= since
+        ]
 
     def count_by_status(self, now: float) -> dict[str, int]:
         counts: dict[str, int] = {}
