@@ -21,7 +21,7 @@ def submits(system) -> int:
     ("model_id", "inputs", "named"),
     [
         # type
-        ("flux.1-dev", {"prompt": "a fox", "guidance": "high"}, "guidance"),
+        ("model_audio-sfx", {"prompt": "a door creaks", "loop": "yes"}, "loop"),
         # bounds
         ("model_audio-sfx", {"prompt": "a door creaks", "durationSeconds": 90}, "durationSeconds"),
         # allowed values
