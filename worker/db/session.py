@@ -16,7 +16,7 @@ from worker.errors import WorkerError
 from worker.settings import mask_url_password
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-URL_EXAMPLES = "sqlite:///path/to/jobs.db or postgresql+psycopg://user:password@host:5432/name"
+URL_EXAMPLES = "sqlite:///path/to/jobs.db or postgresql+psycopg://user@host:5432/name"
 
 
 class DatabaseUrlError(WorkerError, ValueError):
