@@ -8,7 +8,7 @@ from sqlalchemy.exc import StatementError
 
 from tests.db.conftest import FLUX_PARAMS
 from worker.db.models import Job
-from worker.db.session import Database
+from worker.db.session import Database, DatabaseUrlError
 
 
 def test_a_session_commits_when_its_block_succeeds(db):
@@ -84,3 +84,24 @@ def test_the_database_repr_hides_the_password():
         assert "s3cret" not in repr(database)
     finally:
         database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("postgresql://::", ["'postgresql://::' is not a database URL", "postgresql+psycopg://"]),
+        ("postgresql://admin:hunter2@::", ["postgresql://admin:***@::", "is not a database URL"]),
+        ("nonsense", ["'nonsense' is not a database URL", "sqlite:///"]),
+        ("", ["'' is not a database URL"]),
+        ("redis://localhost:6379/0", ["no driver for (redis)"]),
+        ("postgresql+nodriver://admin:hunter2@db/x", ["no driver for (postgresql+nodriver)", "admin:***@db"]),
+    ],
+)
+def test_a_malformed_database_url_is_one_clear_error_with_its_password_masked(url, words):
+    with pytest.raises(DatabaseUrlError) as refused:
+        Database(url)
+
+    message = str(refused.value)
+    for word in words:
+        assert word in message
+    assert "hunter2" not in message and "\n" not in message

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from worker.batches.manifest import ManifestError, load_manifest
+from worker.cli.preflight import require_broker
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -68,6 +69,8 @@ def _submit(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {cost:>8g} CU")
         print(f"{'total':<{width}}  {report.total:>8g} CU for {len(report.lines)} items (dry run: nothing queued)")
         return 0
+    # Before the batch or any item is recorded: with no broker, nothing would ever run them.
+    require_broker()
     report = submit_batch(manifest, out_dir=args.out)
     summary = {
         "batch": report.batch.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from worker.db.session import Database
 from worker.settings import Settings, mask_url_password
 
 
@@ -18,6 +19,8 @@ def _upgrade(args: argparse.Namespace) -> int:
     from worker.db.migrate import upgrade
 
     url = Settings.from_env().database_url
+    # Alembic would show SQLAlchemy's parse error; this names what a database URL looks like.
+    Database(url).dispose()
     upgrade(url)
     print(f"database is up to date: {mask_url_password(url)}")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
+from worker.cli.preflight import require_broker
 from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView
 from worker.deadletters import (
@@ -160,6 +161,8 @@ def _replayed_line(detail: DeadLetterDetail) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if not args.dry_run:
+        require_broker()
     if args.dead_letter_id is not None:
         try:
             results = [replay(args.dead_letter_id, dry_run=args.dry_run)]

@@ -8,6 +8,7 @@ import sys
 import time
 
 from worker import runtime
+from worker.cli.preflight import require_broker
 from worker.db.jobs import JobView
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
 from worker.states import JobStatus
@@ -58,6 +59,7 @@ def _generate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         field, _, problem = str(exc).partition(": ")
         args.parser.error(f"argument {FLAGS.get(field, field)}: {problem or exc}")
+    require_broker()
     job = enqueue_request(request)
     print(job.id)
     if not args.wait:

@@ -10,6 +10,7 @@ from typing import Any
 from worker import runtime
 from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
+from worker.cli.preflight import require_broker
 from worker.db.jobs import JobNotFound
 from worker.db.views import JobView
 from worker.producer import CancelOutcome, cancel_job, recover_stalled
@@ -78,6 +79,8 @@ def _job_row(job: JobView) -> dict[str, Any]:
 
 
 def _recover(args: argparse.Namespace) -> int:
+    if not args.dry_run:
+        require_broker()
     stalled = recover_stalled(untouched_since=args.untouched_since, dry_run=args.dry_run)
     verb = "would send again" if args.dry_run else "sent again"
     for job in stalled:

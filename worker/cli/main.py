@@ -6,17 +6,42 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
-from worker.settings import SettingsError
+
+log = logging.getLogger("worker.cli")
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (which argument, what is allowed) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def log_level(text: str) -> str:
+    """argparse type: one of the logging levels, in any case."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scenario-worker",
         description="Run Scenario image generations through Celery workers.",
     )
-    parser.add_argument("--log-level", default="WARNING", help="log level for this command (default WARNING)")
+    parser.add_argument(
+        "--log-level",
+        type=log_level,
+        default="WARNING",
+        metavar="LEVEL",
+        help="log level for this command: " + ", ".join(LOG_LEVELS) + " (default WARNING)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     jobs.register(commands)
     jobs_admin.register(commands)
@@ -41,14 +66,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulator_main(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except SettingsError as exc:
-        print(f"scenario-worker: configuration error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A person gets one line naming what to fix; the traceback is there for whoever asks for DEBUG.
+        log.debug("%s failed", args.command, exc_info=True)
+        from worker.cli.failures import Where, explain
+
+        code, line = explain(exc, Where.from_env())
+        print(f"scenario-worker: {line}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -7,18 +7,27 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from worker.errors import WorkerError
+from worker.settings import mask_url_password
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+URL_EXAMPLES = "sqlite:///path/to/jobs.db or postgresql+psycopg://user@host:5432/name"
+
+
+class DatabaseUrlError(WorkerError, ValueError):
+    """The database URL cannot be parsed, or names a database this program has no driver for."""
 
 
 class Database:
     """An engine plus a session factory; `session()` is one transaction."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.url = make_url(url)
+        self.url = parse_database_url(url)
         self.engine: Engine = _make_engine(url, echo=echo)
         # Rows are turned into snapshots before commit, so nothing needs reloading after it.
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -40,8 +49,33 @@ class Database:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
 
 
+def parse_database_url(url: str) -> URL:
+    """The parsed URL, or DatabaseUrlError saying what is wrong with it, its password masked."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        # SQLAlchemy's own words here are a bare int() complaint or "could not parse"; say what is expected.
+        raise DatabaseUrlError(f"{mask_url_password(str(url))!r} is not a database URL; use {URL_EXAMPLES}") from None
+
+
 def _make_engine(url: str, *, echo: bool) -> Engine:
-    parsed = make_url(url)
+    try:
+        return _create_engine(url, echo=echo)
+    except NoSuchModuleError:
+        backend = parse_database_url(url).drivername
+        raise DatabaseUrlError(
+            f"{mask_url_password(url)!r} names a database this program has no driver for ({backend}); "
+            f"use {URL_EXAMPLES}"
+        ) from None
+    except ImportError as exc:
+        raise DatabaseUrlError(
+            f"{mask_url_password(url)!r} needs the Python module {exc.name!r}, which is not installed; "
+            f"use {URL_EXAMPLES}"
+        ) from None
+
+
+def _create_engine(url: str, *, echo: bool) -> Engine:
+    parsed = parse_database_url(url)
     if parsed.get_backend_name() != "sqlite":
         # Workers hold connections across long idle gaps; a dropped one should be replaced, not raise.
         return create_engine(url, echo=echo, pool_pre_ping=True)
