@@ -42,6 +42,15 @@ def test_a_stored_body_turns_back_into_the_same_request():
         ({"seed": -1}, "seed"),
         ({"seed": 1.5}, "seed"),
         ({"negative_prompt": 3}, "negative_prompt"),
+        ({"prompt": "\x00"}, "prompt"),
+        ({"prompt": "a fox\x00"}, "prompt"),
+        ({"prompt": "a \ud800 fox"}, "prompt"),
+        ({"model_id": "../../etc/passwd"}, "model_id"),
+        ({"model_id": "m" * 10_000}, "model_id"),
+        ({"model_id": "flux\x00"}, "model_id"),
+        ({"negative_prompt": "x" * 1_000_000}, "negative_prompt"),
+        ({"style": "bad\x00"}, "style"),
+        ({"tags": ["ok", "a\ud800"]}, "tags"),
     ],
 )
 def test_a_bad_parameter_is_refused_naming_the_field(fields, field):

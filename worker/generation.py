@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from worker.textcheck import check_identifier, check_text
+
 DEFAULT_MODEL_ID = "flux.1-dev"
 MAX_SAMPLES = 8
 MIN_SIZE_PX = 64
@@ -146,9 +148,22 @@ def _is_number(value: Any) -> bool:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
+# Any text input, however long a model allows it; a prompt has its own, tighter bound.
+MAX_TEXT_CHARS = 100_000
+
+
 def model_problem(model_id: Any) -> str | None:
     if not isinstance(model_id, str) or not model_id.strip():
         return "model_id: must be a non-empty string such as 'flux.1-dev'"
+    return _refusal(check_identifier, "model_id", model_id, field_named=True)
+
+
+def _refusal(check: Any, field: str, value: Any, *, field_named: bool = False, **limits: Any) -> str | None:
+    """What a `worker.textcheck` check says of a value, or None when it passes."""
+    try:
+        check(field, value, **limits)
+    except ValueError as exc:
+        return str(exc) if field_named else str(exc).partition(": ")[2]
     return None
 
 
@@ -162,7 +177,9 @@ def input_problem(name: str, value: Any) -> str | None:
 
 def _value_problem(value: Any, depth: int = 0) -> str | None:
     """Inputs travel as JSON: text, finite numbers, booleans, and lists or objects of those."""
-    if isinstance(value, (str, bool)) or _is_int(value):
+    if isinstance(value, str):
+        return _refusal(check_text, "-", value, max_chars=MAX_TEXT_CHARS, allow_empty=True)
+    if isinstance(value, bool) or _is_int(value):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"must be a finite number, got {value!r}"
@@ -180,7 +197,7 @@ def _prompt(value: Any) -> str | None:
         return "must be a non-empty string"
     if len(value) > MAX_PROMPT_CHARS:
         return f"is {len(value)} characters long; keep it to {MAX_PROMPT_CHARS}"
-    return None
+    return _refusal(check_text, "-", value, max_chars=MAX_PROMPT_CHARS)
 
 
 def _size(value: Any) -> str | None:
@@ -210,7 +227,9 @@ def _steps(value: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    return None if isinstance(value, str) else "must be a string"
+    if not isinstance(value, str):
+        return "must be a string"
+    return _refusal(check_text, "-", value, max_chars=MAX_PROMPT_CHARS, allow_empty=True)
 
 
 def _seed(value: Any) -> str | None:

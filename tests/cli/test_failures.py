@@ -8,8 +8,8 @@ import sqlalchemy.exc
 from amqp.exceptions import AccessRefused
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from worker.cli.broker import BrokerUnavailable
 from worker.cli.failures import EXIT_FAILED, EXIT_USAGE, Where, explain, scrub
-from worker.cli.preflight import BrokerUnavailable
 from worker.db.migrate import SchemaDrift
 from worker.db.session import DatabaseUrlError
 from worker.fleet.errors import SubmitsPaused

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from worker.batches.manifest import ManifestError, load_manifest
-from worker.cli.preflight import require_broker
+from worker.cli.broker import require_broker
 
 
 def register(commands: argparse._SubParsersAction) -> None:

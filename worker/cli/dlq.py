@@ -7,9 +7,9 @@ import json
 import sys
 from typing import Any
 
+from worker.cli.broker import require_broker
 from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
-from worker.cli.preflight import require_broker
 from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView
 from worker.deadletters import (

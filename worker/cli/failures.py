@@ -17,7 +17,7 @@ import sqlalchemy.exc
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 
-from worker.cli.preflight import BrokerUnavailable
+from worker.cli.broker import BrokerUnavailable
 from worker.db.migrate import MigrationError
 from worker.db.session import DatabaseUrlError
 from worker.errors import WorkerError

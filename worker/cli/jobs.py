@@ -8,7 +8,7 @@ import sys
 import time
 
 from worker import runtime
-from worker.cli.preflight import require_broker
+from worker.cli.broker import require_broker
 from worker.db.jobs import JobView
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
 from worker.states import JobStatus

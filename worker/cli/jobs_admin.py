@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from worker import runtime
+from worker.cli.broker import require_broker
 from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
-from worker.cli.preflight import require_broker
 from worker.db.jobs import JobNotFound
 from worker.db.views import JobView
 from worker.producer import CancelOutcome, cancel_job, recover_stalled
