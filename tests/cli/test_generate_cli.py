@@ -51,3 +51,19 @@ def test_a_bad_setting_names_the_variable(system):
     )
 
     assert broken.returncode == 2 and "SCENARIO_MAX_RETRIES" in broken.stderr
+
+
+def test_any_input_of_any_model_is_given_with_input_and_a_refused_one_is_named(system):
+    before = len(system.jobs.list(limit=100_000))
+    audio = run(
+        system, "generate", "a creaking door", "--model", "model_audio-sfx", "--input", "duration_seconds=3", "--wait"
+    )
+    refused = run(system, "generate", "a lantern", "--input", "aspect_ratio=5:7")
+    malformed = run(system, "generate", "a lantern", "--input", "aspect_ratio")
+
+    assert audio.returncode == 0, audio.stderr
+    job = system.jobs.get(audio.stdout.splitlines()[0])
+    assert job.params["durationSeconds"] == 3 and job.model_id == "model_audio-sfx"
+    assert refused.returncode == 2 and "aspectRatio" in refused.stderr and "flux.1-dev" in refused.stderr
+    assert malformed.returncode == 2 and "NAME=VALUE" in malformed.stderr
+    assert len(system.jobs.list(limit=100_000)) == before + 1

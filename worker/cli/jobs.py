@@ -29,17 +29,26 @@ FLAGS = {
 
 def register(commands: argparse._SubParsersAction) -> None:
     gen = commands.add_parser("generate", help="enqueue one generation")
-    gen.add_argument("prompt", metavar="PROMPT")
+    gen.add_argument("prompt", metavar="PROMPT", nargs="?", help="the prompt (leave out for models that take none)")
     gen.add_argument(
         "--model", dest="model_id", default=DEFAULT_MODEL_ID, help=f"model id (default {DEFAULT_MODEL_ID})"
     )
-    gen.add_argument("--width", type=int, default=1024, help="pixels, a multiple of 8 (default 1024)")
-    gen.add_argument("--height", type=int, default=1024, help="pixels, a multiple of 8 (default 1024)")
-    gen.add_argument("--samples", dest="num_samples", type=int, default=1, help="images to make, 1..8 (default 1)")
+    gen.add_argument("--width", type=int, help="pixels, a multiple of 8 (default: the model's)")
+    gen.add_argument("--height", type=int, help="pixels, a multiple of 8 (default: the model's)")
+    gen.add_argument("--samples", dest="num_samples", type=int, help="images to make, 1..8 (default: the model's)")
     gen.add_argument("--guidance", type=float)
     gen.add_argument("--steps", dest="num_inference_steps", type=int)
     gen.add_argument("--negative-prompt")
     gen.add_argument("--seed", type=int)
+    gen.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help='any input of the model (repeatable); VALUE is read as JSON when it can be (4, true, ["a"]), '
+        "else as text; a file input takes an asset id or a local image path",
+    )
     gen.add_argument("--wait", action="store_true", help="wait until the job is final and print it")
     gen.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits at most (default 600)")
     gen.set_defaults(func=_generate, parser=gen)
@@ -55,12 +64,16 @@ def _generate(args: argparse.Namespace) -> int:
 
     fields = {name: getattr(args, name) for name in FLAGS}
     try:
-        request = GenerationRequest(**fields)
+        request = GenerationRequest(**fields, inputs=_named_values(args.inputs))
     except ValueError as exc:
         field, _, problem = str(exc).partition(": ")
-        args.parser.error(f"argument {FLAGS.get(field, field)}: {problem or exc}")
+        args.parser.error(f"argument {FLAGS.get(field, f'--input {field}')}: {problem or exc}")
     require_broker()
-    job = enqueue_request(request)
+    try:
+        job = enqueue_request(request)
+    except ValueError as exc:
+        # The model's own schema refused an input: nothing was recorded.
+        args.parser.error(str(exc))
     print(job.id)
     if not args.wait:
         return 0
@@ -73,6 +86,19 @@ def _generate(args: argparse.Namespace) -> int:
         time.sleep(0.5)
     print(f"scenario-worker: job {job.id} is not final after {args.timeout:g} s", file=sys.stderr)
     return 1
+
+
+def _named_values(pairs: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{pair or '(empty)'}: give an input as NAME=VALUE, e.g. aspect_ratio=16:9")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    return values
 
 
 def _status(args: argparse.Namespace) -> int:
