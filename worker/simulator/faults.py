@@ -6,11 +6,22 @@ rules, so one seed and one sequence of requests always give the same faults.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
-from dataclasses import dataclass, field
 from typing import Any
+
+from worker.simulator.faultrules import (
+    ERROR_RATES,
+    MATCH_FIELDS,
+    RATE_NAMES,
+    Fault,
+    Rule,
+    check_times,
+    checked_number,
+    header_value,
+    random_fault,
+    rule_fault,
+)
 
 ENDPOINTS = frozenset(
     {
@@ -31,110 +42,8 @@ ENDPOINTS = frozenset(
 # (a job is created), then answer the error; drop / drop_after: the same, but close
 # the connection without a word; slow: wait delay_s, then answer normally.
 ACTIONS = frozenset({"respond", "respond_after", "drop", "drop_after", "slow"})
-RATE_NAMES = ("rate_429", "rate_500", "rate_502", "rate_503", "rate_slow", "rate_drop", "rate_job_failure")
-_ERROR_RATES = (("rate_429", 429), ("rate_500", 500), ("rate_502", 502), ("rate_503", 503))
-_DRAWS_PER_REQUEST = 2 + len(_ERROR_RATES)
+_DRAWS_PER_REQUEST = 2 + len(ERROR_RATES)
 DEFAULT_JOB_ERROR = "Inference failed (simulated)"
-_MESSAGES = {
-    429: "Too many requests (injected fault)",
-    500: "Internal server error (injected fault)",
-    502: "Bad gateway (injected fault)",
-    503: "Service unavailable (injected fault)",
-}
-
-
-@dataclass(frozen=True)
-class Fault:
-    """What happens to one request; `action` "none" means only the delay."""
-
-    action: str
-    delay_s: float = 0.0
-    status: int = 0
-    code: str | None = None
-    message: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    source: str = "random"
-    # An exact JSON body to answer instead of the error shape's.
-    body: Any = None
-
-
-@dataclass
-class Rule:
-    """A targeted fault; `times` None means it never wears out."""
-
-    id: int
-    kind: str  # "rule", "fail_jobs" or "job_duration"
-    endpoint: str = "*"
-    prompt_contains: str | None = None
-    job_id: str | None = None
-    model_id: str | None = None
-    action: str = "respond"
-    status: int = 500
-    code: str | None = None
-    message: str | None = None
-    retry_after: str | None = None
-    delay_s: float | None = None
-    body: Any = None
-    headers: dict[str, str] | None = None
-    error: str | None = None
-    seconds: float | None = None
-    times: int | None = None
-
-    def matches(self, endpoint: str | None, prompt: str | None, job_id: str | None, model_id: str | None) -> bool:
-        if endpoint is not None and self.endpoint not in ("*", endpoint):
-            return False
-        if self.prompt_contains is not None and (prompt is None or self.prompt_contains.lower() not in prompt.lower()):
-            return False
-        if self.job_id is not None and self.job_id != job_id:
-            return False
-        return self.model_id is None or self.model_id == model_id
-
-    def to_json(self) -> dict[str, Any]:
-        """The fields that mean something for this kind of rule; `times` null means for ever."""
-        shown = _SHOWN_FIELDS[self.kind]
-        values = {name: getattr(self, name) for name in shown if getattr(self, name) is not None}
-        return {"id": self.id, "kind": self.kind, **values, "times": self.times}
-
-
-_MATCH_FIELDS = ("prompt_contains", "job_id", "model_id")
-_SHOWN_FIELDS = {
-    "rule": (
-        "endpoint",
-        *_MATCH_FIELDS,
-        "action",
-        "status",
-        "code",
-        "message",
-        "retry_after",
-        "delay_s",
-        "body",
-        "headers",
-    ),
-    "fail_jobs": ("prompt_contains", "model_id", "error"),
-    "job_duration": ("prompt_contains", "model_id", "seconds"),
-}
-
-
-def _checked_number(name: str, value: Any) -> float:
-    """A rate (0..1) or another non-negative number such as a delay, as a float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number")
-    if name in RATE_NAMES and not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be within 0..1")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative")
-    return float(value)
-
-
-def _header_value(value: Any) -> str:
-    # JSON true/false become the lower-case words headers such as x-should-retry carry.
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _check_times(times: Any) -> int | None:
-    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise ValueError("times must be a whole number of at least 1, or None for ever")
-    return times
 
 
 class Faults:
@@ -157,7 +66,7 @@ class Faults:
         for name, value in rates.items():
             if name not in self._rates:
                 raise ValueError(f"unknown fault rate {name!r}; known: {', '.join(sorted(self._rates))}")
-            checked[name] = _checked_number(name, value)
+            checked[name] = checked_number(name, value)
         with self._lock:
             self._rates.update(checked)
 
@@ -194,11 +103,11 @@ class Faults:
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status, 400..599")
         if delay_s is not None:
-            delay_s = _checked_number("delay_s", delay_s)
+            delay_s = checked_number("delay_s", delay_s)
         if headers is not None:
             if not isinstance(headers, dict) or not all(isinstance(k, str) and k for k in headers):
                 raise ValueError("headers must map header names to values")
-            headers = {name: _header_value(value) for name, value in headers.items()}
+            headers = {name: header_value(value) for name, value in headers.items()}
         return self._add(
             Rule(
                 id=0,
@@ -215,7 +124,7 @@ class Faults:
                 delay_s=delay_s,
                 body=body,
                 headers=headers,
-                times=_check_times(times),
+                times=check_times(times),
             )
         )
 
@@ -231,7 +140,7 @@ class Faults:
         if not isinstance(error, str) or not error:
             raise ValueError("error must be a non-empty string")
         rule = Rule(id=0, kind="fail_jobs", prompt_contains=prompt_contains, model_id=model_id, error=error)
-        rule.times = _check_times(times)
+        rule.times = check_times(times)
         return self._add(rule)
 
     def job_duration(
@@ -243,9 +152,9 @@ class Faults:
         times: int | None = None,
     ) -> int:
         """Jobs created from matching submissions run for `seconds` instead of the configured duration."""
-        seconds = _checked_number("seconds", seconds)
+        seconds = checked_number("seconds", seconds)
         rule = Rule(id=0, kind="job_duration", prompt_contains=prompt_contains, model_id=model_id, seconds=seconds)
-        rule.times = _check_times(times)
+        rule.times = check_times(times)
         return self._add(rule)
 
     def clear(self) -> None:
@@ -262,7 +171,7 @@ class Faults:
             return {"seed": self.seed, "rates": dict(self._rates), "rules": rules}
 
     def _add(self, rule: Rule) -> int:
-        for name in _MATCH_FIELDS:
+        for name in MATCH_FIELDS:
             if getattr(rule, name) is not None and not isinstance(getattr(rule, name), str):
                 raise ValueError(f"{name} must be a string")
         with self._lock:
@@ -295,8 +204,8 @@ class Faults:
             rule = self._take("rule", endpoint, prompt, job_id, model_id)
             rates = dict(self._rates)
         if rule is not None:
-            return _rule_fault(rule, rates["slow_s"])
-        return _random_fault(draws, rates)
+            return rule_fault(rule, rates["slow_s"])
+        return random_fault(draws, rates)
 
     def job_plan(self, prompt: str, model_id: str, duration_s: float, jitter: float) -> tuple[float, str | None]:
         """How long a new job runs and, when it is to fail, its error text."""
@@ -311,24 +220,3 @@ class Faults:
         if failing is not None:
             error = failing.error
         return duration, error
-
-
-def _rule_fault(rule: Rule, slow_s: float) -> Fault:
-    if rule.action == "slow":
-        return Fault("none", delay_s=slow_s if rule.delay_s is None else rule.delay_s, source="rule")
-    headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else {}
-    headers.update(rule.headers or {})
-    message = rule.message or _MESSAGES.get(rule.status, f"HTTP {rule.status} (injected fault)")
-    return Fault(rule.action, 0.0, rule.status, rule.code, message, headers, "rule", rule.body)
-
-
-def _random_fault(draws: list[float], rates: dict[str, float]) -> Fault | None:
-    drop_draw, slow_draw, *error_draws = draws
-    delay = rates["slow_s"] if slow_draw < rates["rate_slow"] else 0.0
-    if drop_draw < rates["rate_drop"]:
-        return Fault("drop", delay)
-    for (name, status), draw in zip(_ERROR_RATES, error_draws, strict=False):
-        if draw < rates[name]:
-            headers = {"Retry-After": str(math.ceil(rates["retry_after_s"]))} if status == 429 else {}
-            return Fault("respond", delay, status, None, _MESSAGES[status], headers)
-    return Fault("none", delay) if delay else None
