@@ -6,13 +6,21 @@ import pickle
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.batches.test_images import build_png
 from tests.scenario.canned import Canned
-from worker.batches.downloads import DownloadError, download_item, file_names, resolve_urls, write_atomically
+from worker.batches.downloads import (
+    AssetInfo,
+    DownloadError,
+    download_item,
+    file_names,
+    resolve_assets,
+    write_atomically,
+)
 from worker.batches.images import NotAnImage
 from worker.scenario.client import ScenarioClient
 from worker.scenario.errors import ServerError
@@ -140,7 +148,12 @@ def test_downloading_again_keeps_the_files_without_fetching_them_again(sim, clie
     first = download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
     inodes = [os.stat(tmp_path / r.file).st_ino for r in first]
     second = download_item(
-        client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(WIDTH, HEIGHT)
+        client,
+        item_name="sword",
+        asset_ids=two_assets,
+        out_dir=tmp_path,
+        expected_size=(WIDTH, HEIGHT),
+        recorded=[asdict(r) for r in first],
     )
     assert second == first
     assert [os.stat(tmp_path / r.file).st_ino for r in second] == inodes
@@ -156,22 +169,30 @@ def test_downloading_again_keeps_the_files_without_fetching_them_again(sim, clie
 def test_a_file_already_there_but_not_the_right_image_is_downloaded_again(
     sim, client, two_assets, tmp_path, left_behind
 ):
-    download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
+    first = download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path)
     (tmp_path / "sword_1.png").write_bytes(left_behind)
     sim.reset_stats()
     records = download_item(
-        client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(WIDTH, HEIGHT)
+        client,
+        item_name="sword",
+        asset_ids=two_assets,
+        out_dir=tmp_path,
+        expected_size=(WIDTH, HEIGHT),
+        recorded=[asdict(r) for r in first],
     )
     assert header_size((tmp_path / "sword_1.png").read_bytes()) == (WIDTH, HEIGHT)
     assert [r.file for r in records] == ["sword_1.png", "sword_2.png"]
     assert downloads(sim) == {"200": 1}
 
 
-def test_urls_resolved_by_the_caller_are_used_as_given(sim, client, two_assets, tmp_path):
-    urls = resolve_urls(client, two_assets)
-    assert sorted(urls) == sorted(two_assets)
+def test_assets_resolved_by_the_caller_are_used_as_given(sim, client, two_assets, tmp_path):
+    assets = resolve_assets(client, two_assets)
+    assert sorted(assets) == sorted(two_assets)
+    assert {(a.mime_type, a.properties["width"], a.properties["height"]) for a in assets.values()} == {
+        ("image/png", WIDTH, HEIGHT)
+    }
     sim.reset_stats()
-    download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, urls=urls)
+    download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, assets=assets)
     assert calls(sim, "get_assets_bulk") == calls(sim, "get_asset") == 0
     assert downloads(sim) == {"200": 2}
 
@@ -188,10 +209,10 @@ def test_an_expired_signed_url_is_resolved_again_and_succeeds(tmp_path):
     config = SimulatorConfig(api_key="k", api_secret="s", job_duration_s=0.2, asset_url_ttl_s=0.5)
     with Simulator(config, port=0) as sim, ScenarioClient(sim.api_url, "k", "s") as client:
         (asset,) = finished_assets(client, samples=1)
-        urls = resolve_urls(client, [asset])
-        expires_ms = int(parse_qs(urlsplit(urls[asset]).query)["expires"][0])
+        assets = resolve_assets(client, [asset])
+        expires_ms = int(parse_qs(urlsplit(assets[asset].url).query)["expires"][0])
         time.sleep(max(0.0, expires_ms / 1000 - time.time()) + 0.05)
-        records = download_item(client, item_name="shield", asset_ids=[asset], out_dir=tmp_path, urls=urls)
+        records = download_item(client, item_name="shield", asset_ids=[asset], out_dir=tmp_path, assets=assets)
         assert [r.file for r in records] == ["shield.png"]
         assert downloads(sim) == {"403": 1, "200": 1}
         assert calls(sim, "get_asset") == 1
@@ -218,15 +239,14 @@ def test_a_server_error_on_download_is_a_retryable_download_error(sim, client, t
     assert os.listdir(tmp_path) == []
 
 
-def test_an_image_of_another_size_than_asked_raises_and_leaves_no_file(client, two_assets, tmp_path):
-    with pytest.raises(DownloadError, match=f"{WIDTH}x{HEIGHT}, not the 256x256"):
-        download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(256, 256))
-    assert os.listdir(tmp_path) == []
+def test_the_size_scenario_reports_for_the_asset_wins_over_the_size_the_job_asked(client, two_assets, tmp_path):
+    records = download_item(client, item_name="sword", asset_ids=two_assets, out_dir=tmp_path, expected_size=(256, 256))
+    assert [(r.width, r.height) for r in records] == [(WIDTH, HEIGHT)] * 2
 
 
-def test_resolve_urls_names_an_id_scenario_did_not_return(client, two_assets):
+def test_resolve_assets_names_an_id_scenario_did_not_return(client, two_assets):
     with pytest.raises(DownloadError) as caught:
-        resolve_urls(client, [*two_assets, "asset_nobodyknowsthis"])
+        resolve_assets(client, [*two_assets, "asset_nobodyknowsthis"])
     assert caught.value.asset_id == "asset_nobodyknowsthis"
     assert "did not return" in str(caught.value)
 
@@ -253,7 +273,7 @@ def test_a_download_that_is_not_a_whole_png_raises_and_leaves_no_file(canned, ca
             item_name="sword",
             asset_ids=["asset_1"],
             out_dir=tmp_path,
-            urls={"asset_1": f"{canned.url}/files/asset_1.png"},
+            assets={"asset_1": AssetInfo(f"{canned.url}/files/asset_1.png", "image/png")},
         )
     assert isinstance(caught.value.cause, NotAnImage)
     assert not caught.value.retryable
@@ -261,11 +281,11 @@ def test_a_download_that_is_not_a_whole_png_raises_and_leaves_no_file(canned, ca
 
 
 @pytest.mark.parametrize("status, retryable", [("pending", True), ("error", False)])
-def test_resolve_urls_refuses_an_asset_that_is_not_ready(canned, canned_client, status, retryable):
-    asset = {"id": "asset_1", "status": status, "url": f"{canned.url}/files/asset_1.png"}
+def test_resolve_assets_refuses_an_asset_that_is_not_ready(canned, canned_client, status, retryable):
+    asset = {"id": "asset_1", "status": status, "url": f"{canned.url}/files/asset_1.png", "mimeType": "image/png"}
     canned.answer(Canned(status=200, body={"assets": [asset]}))
     with pytest.raises(DownloadError, match=f"status is '{status}'") as caught:
-        resolve_urls(canned_client, ["asset_1"])
+        resolve_assets(canned_client, ["asset_1"])
     assert caught.value.asset_id == "asset_1"
     assert caught.value.retryable is retryable
 

@@ -72,6 +72,7 @@ def test_index_json_holds_one_object_per_item_with_its_files_in_order(tmp_path):
         "sha256": f"{1:064x}",
         "width": 512,
         "height": 768,
+        "mime_type": "image/png",
     }
 
 
