@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.batches.test_images import build_png
+from tests.batches.test_images import build_png, chunk
 from tests.scenario.canned import Canned
 from worker.batches.downloads import (
     AssetInfo,
@@ -316,3 +316,161 @@ def test_a_download_error_keeps_its_fields_through_pickling():
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.item_name, copy.asset_id, copy.retryable, str(copy)) == ("sword", "asset_1", True, str(error))
     assert isinstance(copy.cause, ServerError)
+
+
+# --- any kind of output, and files kept only when their record vouches for them ---------------
+
+
+def wav_bytes() -> bytes:
+    body = b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 8000, 8000, 1, 8) + b"data\x04\x00\x00\x00abcd"
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def asset_json(canned, asset_id: str, mime_type: str, properties: dict) -> dict:
+    return {
+        "id": asset_id,
+        "status": "success",
+        "url": f"{canned.url}/files/{asset_id}",
+        "mimeType": mime_type,
+        "properties": properties,
+    }
+
+
+def test_an_audio_asset_is_saved_as_wav_and_recorded_with_its_type_and_no_size(canned, canned_client, tmp_path):
+    data = wav_bytes()
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_a", "audio/x-wav", {"size": len(data)})]}),
+        Canned(body=data, headers={"Content-Type": "audio/wav"}),
+    )
+    [record] = download_item(canned_client, item_name="theme", asset_ids=["asset_a"], out_dir=tmp_path)
+    assert (record.file, record.mime_type, record.width, record.height) == ("theme.wav", "audio/x-wav", None, None)
+    assert (tmp_path / "theme.wav").read_bytes() == data
+    assert os.listdir(tmp_path) == ["theme.wav"]
+
+
+def test_a_3d_asset_shorter_than_scenario_reports_is_refused_naming_item_and_asset(canned, canned_client, tmp_path):
+    glb = b"glTF" + struct.pack("<II", 2, 12)
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_m", "model/gltf-binary", {"size": 40})]}),
+        Canned(body=glb),
+    )
+    with pytest.raises(DownloadError) as caught:
+        download_item(canned_client, item_name="chest", asset_ids=["asset_m"], out_dir=tmp_path)
+    assert (caught.value.item_name, caught.value.asset_id, caught.value.retryable) == ("chest", "asset_m", False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_image_of_another_size_than_scenario_reports_raises_and_leaves_no_file(canned, canned_client, tmp_path):
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_1", "image/png", {"width": 256, "height": 256})]}),
+        Canned(body=build_png(3, 2)),
+    )
+    with pytest.raises(DownloadError, match="3x2, not the 256x256"):
+        download_item(canned_client, item_name="sword", asset_ids=["asset_1"], out_dir=tmp_path, expected_size=(3, 2))
+    assert os.listdir(tmp_path) == []
+
+
+def recorded(name: str, asset_id: str, data: bytes, mime_type: str = "image/png") -> dict:
+    return {"file": name, "asset_id": asset_id, "sha256": hashlib.sha256(data).hexdigest(), "mime_type": mime_type}
+
+
+def test_a_file_matching_its_record_is_kept_without_any_request(canned, canned_client, tmp_path):
+    data = wav_bytes()
+    (tmp_path / "theme.wav").write_bytes(data)
+    [record] = download_item(
+        canned_client,
+        item_name="theme",
+        asset_ids=["asset_a"],
+        out_dir=tmp_path,
+        recorded=[recorded("theme.wav", "asset_a", data, "audio/wav")],
+    )
+    assert canned.seen == []
+    assert (record.file, record.mime_type, record.bytes) == ("theme.wav", "audio/wav", len(data))
+
+
+def png_with_text(text: bytes) -> bytes:
+    """A valid 3x2 PNG whose bytes differ by a text chunk: the same size, another sha256."""
+    plain = build_png(3, 2)
+    return plain[:33] + chunk(b"tEXt", b"Comment\x00" + text) + plain[33:]
+
+
+def test_a_valid_image_of_the_right_size_with_another_sha256_than_recorded_is_replaced(canned, canned_client, tmp_path):
+    on_disk, recorded_bytes, served = png_with_text(b"edited by hand"), png_with_text(b"v1"), png_with_text(b"v1")
+    (tmp_path / "sword.png").write_bytes(on_disk)
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_1", "image/png", {"width": 3, "height": 2})]}),
+        Canned(body=served),
+    )
+    [record] = download_item(
+        canned_client,
+        item_name="sword",
+        asset_ids=["asset_1"],
+        out_dir=tmp_path,
+        recorded=[recorded("sword.png", "asset_1", recorded_bytes)],
+    )
+    assert [s.path.rsplit("/", 1)[-1] for s in canned.seen] == ["get-bulk", "asset_1"]
+    assert (tmp_path / "sword.png").read_bytes() == served
+    assert record.sha256 == hashlib.sha256(served).hexdigest()
+
+
+def test_a_new_version_with_fewer_files_replaces_and_removes_the_old_ones_but_not_another_items(
+    canned, canned_client, tmp_path
+):
+    old_1, old_2, other = png_with_text(b"old 1"), png_with_text(b"old 2"), png_with_text(b"shield")
+    (tmp_path / "sword_1.png").write_bytes(old_1)
+    (tmp_path / "sword_2.png").write_bytes(old_2)
+    (tmp_path / "shield.png").write_bytes(other)
+    # A file the old version recorded but that another item has written since: no longer this item's.
+    (tmp_path / "sword_3.png").write_bytes(png_with_text(b"written by item sword_3"))
+    history = [
+        recorded("sword_1.png", "asset_old1", old_1),
+        recorded("sword_2.png", "asset_old2", old_2),
+        recorded("sword_3.png", "asset_old3", png_with_text(b"old 3")),
+    ]
+    new = png_with_text(b"new")
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_new", "image/png", {"width": 3, "height": 2})]}),
+        Canned(body=new),
+    )
+    [record] = download_item(
+        canned_client, item_name="sword", asset_ids=["asset_new"], out_dir=tmp_path, recorded=history
+    )
+    assert record.file == "sword.png"
+    assert sorted(os.listdir(tmp_path)) == ["shield.png", "sword.png", "sword_3.png"]
+    assert (tmp_path / "shield.png").read_bytes() == other
+
+
+def test_a_new_version_of_another_type_replaces_the_old_file_of_the_item(canned, canned_client, tmp_path):
+    old = png_with_text(b"old")
+    (tmp_path / "theme.png").write_bytes(old)
+    data = wav_bytes()
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_a", "audio/wav", {"size": len(data)})]}),
+        Canned(body=data),
+    )
+    download_item(
+        canned_client,
+        item_name="theme",
+        asset_ids=["asset_a"],
+        out_dir=tmp_path,
+        recorded=[recorded("theme.png", "asset_png", old)],
+    )
+    assert os.listdir(tmp_path) == ["theme.wav"]
+
+
+def test_a_failed_download_of_the_new_version_leaves_the_old_files(canned, canned_client, tmp_path):
+    old = png_with_text(b"old")
+    (tmp_path / "sword_1.png").write_bytes(old)
+    canned.answer(
+        Canned(body={"assets": [asset_json(canned, "asset_new", "image/png", {})]}),
+        Canned(body=b"<html>bad gateway</html>"),
+    )
+    with pytest.raises(DownloadError):
+        download_item(
+            canned_client,
+            item_name="sword",
+            asset_ids=["asset_new"],
+            out_dir=tmp_path,
+            recorded=[recorded("sword_1.png", "asset_old", old)],
+        )
+    assert os.listdir(tmp_path) == ["sword_1.png"]
