@@ -5,7 +5,7 @@ import zlib
 
 import pytest
 
-from worker.batches.images import NotAnImage, png_size
+from worker.batches.images import NotAnImage, image_size, png_size
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -140,3 +140,78 @@ def test_not_an_image_is_a_value_error():
 def test_text_instead_of_bytes_is_refused():
     with pytest.raises(NotAnImage, match="bytes"):
         png_size("\x89PNG")  # type: ignore[arg-type]
+
+
+# --- JPEG, WebP and GIF: built by hand from their specifications ------------------------------
+
+
+def jpeg(width: int, height: int, *, sof: int = 0xC0, end: bytes = b"\xff\xd9") -> bytes:
+    """SOI, a JFIF APP0 segment, a one-component frame header, then EOI: the parts a size check reads."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    frame = bytes([0xFF, sof]) + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    scan = b"\xff\xda" + struct.pack(">H", 8) + b"\x01\x01\x00\x00\x3f\x00" + b"\x12\x34"
+    return b"\xff\xd8" + app0 + frame + scan + end
+
+
+def riff_webp(chunk_kind: bytes, body: bytes) -> bytes:
+    payload = b"WEBP" + chunk_kind + struct.pack("<I", len(body)) + body
+    return b"RIFF" + struct.pack("<I", len(payload)) + payload
+
+
+def vp8(width: int, height: int) -> bytes:
+    return riff_webp(b"VP8 ", b"\x10\x02\x00" + b"\x9d\x01\x2a" + struct.pack("<HH", width, height) + bytes(8))
+
+
+def vp8l(width: int, height: int) -> bytes:
+    bits = (width - 1) | ((height - 1) << 14)
+    return riff_webp(b"VP8L", b"\x2f" + struct.pack("<I", bits) + bytes(8))
+
+
+def vp8x(width: int, height: int) -> bytes:
+    return riff_webp(b"VP8X", bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little"))
+
+
+def gif(width: int, height: int, version: bytes = b"89a") -> bytes:
+    return b"GIF" + version + struct.pack("<HHBBB", width, height, 0, 0, 0) + b"\x2c" + bytes(9) + b"\x3b"
+
+
+GOOD_OTHERS = {
+    "baseline jpeg": (jpeg(640, 480), "image/jpeg", (640, 480)),
+    "progressive jpeg": (jpeg(33, 7, sof=0xC2), "image/jpeg", (33, 7)),
+    "jpeg padded after EOI": (jpeg(8, 8) + b"\x00\x00", "image/jpeg", (8, 8)),
+    "lossy webp": (vp8(300, 200), "image/webp", (300, 200)),
+    "lossless webp": (vp8l(129, 65), "image/webp", (129, 65)),
+    "extended webp": (vp8x(1024, 768), "image/webp", (1024, 768)),
+    "gif89a": (gif(16, 9), "image/gif", (16, 9)),
+    "gif87a": (gif(1, 2, b"87a"), "image/gif", (1, 2)),
+    "png through image_size": (build_png(3, 2), "image/png", (3, 2)),
+}
+
+
+@pytest.mark.parametrize("data, mime_type, size", GOOD_OTHERS.values(), ids=GOOD_OTHERS.keys())
+def test_a_valid_image_of_each_type_gives_its_width_and_height(data, mime_type, size):
+    assert image_size(data, mime_type) == size
+
+
+BROKEN_OTHERS = {
+    "png sent as jpeg": (build_png(3, 2), "image/jpeg", "SOI"),
+    "jpeg cut before EOI": (jpeg(8, 8)[:-2], "image/jpeg", "EOI"),
+    "jpeg without a frame header": (b"\xff\xd8" + jpeg(8, 8)[2:20] + b"\xff\xd9", "image/jpeg", "start-of-frame"),
+    "jpeg segment past the end": (b"\xff\xd8\xff\xe0\x40\x00JFIF\xff\xd9", "image/jpeg", "past the end"),
+    "jpeg of zero width": (jpeg(0, 8), "image/jpeg", "impossible size"),
+    "webp cut short": (vp8(300, 200)[:-3], "image/webp", "RIFF header says"),
+    "riff that is not webp": (b"RIFF" + struct.pack("<I", 26) + b"WAVE" + bytes(22), "image/webp", "RIFF/WEBP"),
+    "webp without key frame code": (riff_webp(b"VP8 ", bytes(18)), "image/webp", "start code"),
+    "webp lossless without signature": (riff_webp(b"VP8L", bytes(13)), "image/webp", "signature byte"),
+    "webp with an unknown first chunk": (riff_webp(b"ALPH", bytes(18)), "image/webp", "not VP8"),
+    "gif without trailer": (gif(16, 9)[:-1], "image/gif", "trailer"),
+    "gif with a bad header": (b"GIF90a" + gif(16, 9)[6:], "image/gif", "header"),
+    "gif of zero height": (gif(16, 0), "image/gif", "impossible size"),
+    "a type that is not an image": (b"RIFF", "audio/wav", "not an image type"),
+}
+
+
+@pytest.mark.parametrize("data, mime_type, says", BROKEN_OTHERS.values(), ids=BROKEN_OTHERS.keys())
+def test_a_broken_image_of_each_type_is_refused_with_a_reason(data, mime_type, says):
+    with pytest.raises(NotAnImage, match=says):
+        image_size(data, mime_type)

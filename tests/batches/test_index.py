@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -10,7 +11,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from worker.batches.index import CSV_COLUMNS, IndexRow, write_index
+from worker.batches.downloads import write_atomically
+from worker.batches.index import (
+    CSV_COLUMNS,
+    AmbiguousIndex,
+    IndexNotWritten,
+    IndexRow,
+    NoSpaceForIndex,
+    write_index,
+)
 
 WHEN = datetime(2025, 6, 20, 15, 30, 5, 356000, tzinfo=timezone.utc)
 KNIGHT_INPUTS = {"width": 512, "modelId": "flux.1-schnell", "height": 768, "numSamples": 12}
@@ -72,6 +81,7 @@ def test_index_json_holds_one_object_per_item_with_its_files_in_order(tmp_path):
         "sha256": f"{1:064x}",
         "width": 512,
         "height": 768,
+        "mime_type": "image/png",
     }
 
 
@@ -142,3 +152,66 @@ def test_csv_text_is_plain_utf8_without_a_byte_order_mark(tmp_path):
     raw = csv_path.read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
     assert list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))[0]["prompt"] == "épée de fer, 剣"
+
+
+THEME = replace(
+    AXE, item="theme", asset_id="asset_wav", file="theme.wav", width=None, height=None, mime_type="audio/wav"
+)
+
+
+def test_the_index_lists_each_files_mime_type_and_no_size_for_a_non_image(tmp_path):
+    json_path, csv_path = write_index(tmp_path, "b", [AXE, THEME], generated_at=WHEN)
+    files = {f["file"]: f for item in json.loads(json_path.read_text())["items"] for f in item["files"]}
+    assert (files["axe.png"]["mime_type"], files["axe.png"]["width"]) == ("image/png", 512)
+    assert (files["theme.wav"]["mime_type"], files["theme.wav"]["width"], files["theme.wav"]["height"]) == (
+        "audio/wav",
+        None,
+        None,
+    )
+    rows = {r["file"]: r for r in read_csv(csv_path)}
+    assert (rows["theme.wav"]["mime_type"], rows["theme.wav"]["width"], rows["theme.wav"]["height"]) == (
+        "audio/wav",
+        "",
+        "",
+    )
+    assert rows["axe.png"]["mime_type"] == "image/png"
+
+
+def test_a_file_in_two_rows_is_a_one_line_error_naming_both_items(tmp_path):
+    with pytest.raises(AmbiguousIndex) as caught:
+        write_index(tmp_path, "b", [AXE, replace(AXE, item="axe-v2")], generated_at=WHEN)
+    assert (
+        str(caught.value)
+        == "file 'axe.png' appears in more than one index row (items 'axe' and 'axe-v2'); no index written"
+    )
+
+
+def full_disk_on(name: str):
+    """A writer that fails like a full disk when it comes to `name`, and writes anything else."""
+
+    def writer(path, data):
+        if name in path.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write_atomically(path, data)
+
+    return writer
+
+
+@pytest.mark.parametrize("failing", ["index.json", "index.csv"])
+def test_a_full_disk_leaves_the_previous_index_whole_and_says_so(tmp_path, failing):
+    write_index(tmp_path, "b", ROWS, generated_at=WHEN)
+    before = {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))}
+    with pytest.raises(NoSpaceForIndex, match="no space left") as caught:
+        write_index(tmp_path, "b", [AXE], generated_at=WHEN, writer=full_disk_on(failing))
+    assert "\n" not in str(caught.value)
+    assert {name: (tmp_path / name).read_bytes() for name in sorted(os.listdir(tmp_path))} == before
+
+
+def test_another_write_failure_is_an_index_not_written_error_and_leaves_nothing_behind(tmp_path):
+    def refusing(path, data):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    with pytest.raises(IndexNotWritten, match="Permission denied") as caught:
+        write_index(tmp_path, "b", ROWS, generated_at=WHEN, writer=refusing)
+    assert not isinstance(caught.value, NoSpaceForIndex)
+    assert os.listdir(tmp_path) == []

@@ -1,9 +1,11 @@
-"""Checking that downloaded bytes are a whole, readable PNG: pure functions, no I/O.
+"""Checking that downloaded bytes are a whole, readable image: pure functions, no I/O.
 
 A download can be cut short, come from a proxy's error page, or carry a
 flipped bit; a game build that picks up such a file fails far from its cause.
-So every chunk is walked and CRC-checked, and the image data is inflated and
-measured against the header, before a file is accepted.
+A PNG has every chunk walked and CRC-checked, and its image data inflated and
+measured against the header, before a file is accepted. JPEG, WebP and GIF get
+the cheaper checks their formats allow: the header that gives the size, and the
+marker or length that shows the file is whole.
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), 
 
 
 class NotAnImage(ValueError):
-    """Bytes that are not a complete, valid PNG; the message says what is wrong."""
+    """Bytes that are not a complete, valid image of the expected type; the message says what is wrong."""
+
+
+def image_size(data: bytes, mime_type: str) -> tuple[int, int]:
+    """(width, height) of an image of this MIME type, after the checks its format allows."""
+    check = _BY_TYPE.get(mime_type)
+    if check is None:
+        raise NotAnImage(f"{mime_type!r} is not an image type this worker can check; known: {', '.join(_BY_TYPE)}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise NotAnImage(f"expected bytes, got {type(data).__name__}")
+    return check(bytes(data))
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -136,3 +148,87 @@ def _check_inflates_to(compressed: bytes, expected: int) -> None:
         raise NotAnImage(f"its image data inflates to {len(raw)} bytes, not the {expected} its size needs")
     if not inflater.eof:
         raise NotAnImage("its image data stream is cut short")
+
+
+# JPEG start-of-frame markers: baseline, progressive, lossless and arithmetic variants (not C4, C8, CC).
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# Markers that stand alone, without a length: TEM and the restart markers.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a JPEG: SOI first, a start-of-frame before the scan gives the size, EOI at the end."""
+    if not data.startswith(b"\xff\xd8"):
+        raise NotAnImage(f"does not start with the JPEG SOI marker (first bytes {data[:4]!r})")
+    # Some encoders pad after EOI; what matters is that the file was not cut short before it.
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        raise NotAnImage("has no JPEG EOI marker at the end (the file is cut short)")
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            raise NotAnImage(f"has no JPEG marker at byte {at}")
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            at += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            at += 2
+            continue
+        if marker in (0xD9, 0xDA):
+            break
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if length < 2 or at + 2 + length > len(data):
+            raise NotAnImage(f"has a JPEG segment at byte {at} that runs past the end")
+        if marker in _JPEG_SOF:
+            if length < 8:
+                raise NotAnImage(f"has a JPEG frame header at byte {at} too short to hold a size")
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            if not (width and height):
+                raise NotAnImage(f"has an impossible size {width}x{height}")
+            return width, height
+        at += 2 + length
+    raise NotAnImage("has no JPEG start-of-frame marker before its image data (no size)")
+
+
+def webp_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a WebP: a RIFF/WEBP container of the right length, sized by its VP8, VP8L or VP8X chunk."""
+    if len(data) < 30 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise NotAnImage(f"is not a RIFF/WEBP container (first bytes {data[:12]!r})")
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    if riff_size + 8 != len(data):
+        raise NotAnImage(f"its RIFF header says {riff_size + 8} bytes, the file has {len(data)}")
+    kind, body = data[12:16], data[20:]
+    if kind == b"VP8 ":
+        if body[3:6] != b"\x9d\x01\x2a":
+            raise NotAnImage("its VP8 chunk lacks the key frame start code")
+        width, height = struct.unpack("<HH", body[6:10])
+        return _real_size(width & 0x3FFF, height & 0x3FFF)
+    if kind == b"VP8L":
+        if body[0] != 0x2F:
+            raise NotAnImage("its VP8L chunk lacks the lossless signature byte")
+        (bits,) = struct.unpack("<I", body[1:5])
+        return _real_size((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if kind == b"VP8X":
+        width = int.from_bytes(body[4:7], "little") + 1
+        height = int.from_bytes(body[7:10], "little") + 1
+        return _real_size(width, height)
+    raise NotAnImage(f"its first WebP chunk is {kind!r}, not VP8, VP8L or VP8X")
+
+
+def gif_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a GIF from its logical screen descriptor; the trailer byte shows it is whole."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 14:
+        raise NotAnImage(f"does not start with a GIF87a or GIF89a header (first bytes {data[:6]!r})")
+    if data[-1:] != b"\x3b":
+        raise NotAnImage("has no GIF trailer at the end (the file is cut short)")
+    width, height = struct.unpack("<HH", data[6:10])
+    return _real_size(width, height)
+
+
+def _real_size(width: int, height: int) -> tuple[int, int]:
+    if not (width and height):
+        raise NotAnImage(f"has an impossible size {width}x{height}")
+    return width, height
+
+
+_BY_TYPE = {"image/png": png_size, "image/jpeg": jpeg_size, "image/webp": webp_size, "image/gif": gif_size}

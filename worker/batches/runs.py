@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -262,20 +263,32 @@ def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:
     batch = find_batch(name_or_id)
     out_dir = Path(out_dir)
     succeeded = sorted(
-        (j for j in rt.batches.current_jobs(batch.id).values() if j.status is JobStatus.SUCCESS),
+        (j for j in _newest_per_item(rt.batches.current_jobs(batch.id).values()) if j.status is JobStatus.SUCCESS),
         key=lambda j: j.item_name or j.id,
     )
     rows: list[IndexRow] = []
     missing: list[str] = []
-    results = download_items(rt.client, [job_assets(job) for job in succeeded], out_dir)
+    history = rt.batches.jobs(batch.id)
+    results = download_items(rt.client, [job_assets(job, history) for job in succeeded], out_dir)
     for job, (item, outcome) in zip(succeeded, results, strict=True):
         if isinstance(outcome, DownloadError):
             log.warning("could not export %s: %s", item.name, outcome)
             missing.append(item.name)
             continue
+        files = [asdict(r) for r in outcome]
+        if files != job.files:  # so the next export keeps these files instead of fetching them again
+            rt.batches.record_files(job.id, files)
         rows.extend(_index_rows(job, item.name, outcome))
     json_path, csv_path = write_index(out_dir, batch.name, rows)
     return ExportReport(out_dir, len(rows), len(succeeded) - len(missing), missing, json_path, csv_path)
+
+
+def _newest_per_item(jobs: Iterable[JobView]) -> list[JobView]:
+    """The newest job of each item name: an edited item has a new key, and its old job writes the same files."""
+    newest: dict[str, JobView] = {}
+    for job in sorted(jobs, key=lambda j: (j.created_at, j.id)):
+        newest[job.item_name or job.id] = job
+    return list(newest.values())
 
 
 def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[IndexRow]:
@@ -292,6 +305,7 @@ def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[Inde
             width=r.width,
             height=r.height,
             tags=tuple(job.tags),
+            mime_type=r.mime_type,
         )
         for r in records
     ]

@@ -114,11 +114,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from worker.batches.index import IndexNotWritten
     from worker.batches.runs import BatchNotFound, export_batch
 
     try:
         report = export_batch(args.batch, args.out)
-    except BatchNotFound as exc:
+    except (BatchNotFound, IndexNotWritten) as exc:
         print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
         return 1
     print(

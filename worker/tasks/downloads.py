@@ -32,7 +32,8 @@ def download_batch(self: GenerationTask, batch_id: str) -> None:
         waiting = rt.batches.awaiting_download(batch_id, limit=ITEMS_PER_RUN)
         if not waiting:
             return
-        results = download_items(rt.client, [job_assets(job) for job in waiting], Path(batch.out_dir))
+        history = rt.batches.jobs(batch_id)  # earlier versions of an item recorded the files it may keep or replace
+        results = download_items(rt.client, [job_assets(job, history) for job in waiting], Path(batch.out_dir))
         for job, (_, outcome) in zip(waiting, results, strict=True):
             if isinstance(outcome, DownloadError):
                 event(
