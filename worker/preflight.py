@@ -190,7 +190,7 @@ class Preflight:
                     raise ValueError(
                         f"{name}: a local image must be uploaded to Scenario, which cannot be reached now ({exc})"
                     ) from None
-            log.warning("model %s not checked against its schema now: %s", request.model_id, exc)
+            log.info("model %s not checked against its schema now: %s", request.model_id, exc)
             return request
         # Checked before anything is uploaded: a request that fails its check leaves no trace.
         inputs = self.complete(schema, request.inputs)

@@ -77,7 +77,7 @@ def test_bad_arguments_are_refused_naming_the_argument():
 def letters(system):
     """Two letters with an error code of their own, and one 403."""
     jobs = [refused_once(system, unique("a paper crane"), code="CLI_CODE") for _ in range(2)]
-    return letters_for(system, *jobs, forbidden(unique("a forbidden door")))
+    return letters_for(system, *jobs, forbidden(system, unique("a forbidden door")))
 
 
 def test_list_prints_a_table_and_filters_by_code_status_time_and_replay_state(system, letters):

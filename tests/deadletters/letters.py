@@ -10,7 +10,6 @@ from worker.db.views import DeadLetterView
 from worker.generation import GenerationRequest
 from worker.producer import enqueue_request
 
-PRIVATE_MODEL = "model_private-other-team"  # the simulator answers 403 for it
 QUICK_JOB_S = 0.2
 
 
@@ -36,9 +35,13 @@ def failing(system, prompt: str, error: str = "NSFW content detected") -> str:
     return enqueue_request(GenerationRequest(prompt=prompt)).id
 
 
-def forbidden(prompt: str) -> str:
-    """Enqueue a generation on a model this key may not use (403); returns the job id."""
-    return enqueue_request(GenerationRequest(prompt=prompt, model_id=PRIVATE_MODEL)).id
+def forbidden(system, prompt: str) -> str:
+    """Enqueue a generation that Scenario refuses with 403 (e.g. its plan may not use the model); returns the job id.
+
+    A model the key may not use at all is refused at enqueue time, before any job exists.
+    """
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=403, times=1)
+    return enqueue_request(GenerationRequest(prompt=prompt)).id
 
 
 def letters_for(system, *job_ids: str) -> list[DeadLetterView]:

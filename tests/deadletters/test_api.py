@@ -42,7 +42,7 @@ def three_letters(system):
     before = datetime.now(timezone.utc)
     jobs = (
         refused_once(system, unique("a bent nail"), code="ONLY_IN_LIST_TEST"),
-        forbidden(unique("a private sword")),
+        forbidden(system, unique("a private sword")),
         failing(system, unique("a cursed ring")),
     )
     return before, letters_for(system, *jobs)
@@ -172,7 +172,8 @@ def test_a_replay_cut_short_before_its_job_was_recorded_is_finished_with_the_id_
 
 
 def test_a_letter_whose_payload_cannot_be_rebuilt_is_skipped_with_the_reason(system):
-    job = system.jobs.create(model_id="flux.1-dev", params={"modelId": "flux.1-dev", "prompt": "x", "style": "pixel"})
+    params = {"modelId": "flux.1-dev", "prompt": "x", "style": "pi\x00el"}
+    job = system.jobs.create(model_id="flux.1-dev", params=params)
     letter = system.jobs.dead_letter(
         job.id, reason="permanent_error", task_name="scenario.submit_generation", payload={}, error=None, attempts=1
     )
@@ -199,7 +200,7 @@ def test_a_released_replay_claim_frees_only_the_letter_claimed_for_that_job(syst
 def test_purging_deletes_only_letters_written_before_the_moment_given(system, three_letters):
     _, old = three_letters
     middle = datetime.now(timezone.utc)
-    (young,) = letters_for(system, forbidden(unique("a young sapling")))
+    (young,) = letters_for(system, forbidden(system, unique("a young sapling")))
     everything = len(system.dead_letters.list(limit=100_000))
 
     assert purge(datetime(2000, 1, 1, tzinfo=timezone.utc)) == 0

@@ -42,7 +42,7 @@ def test_a_payload_gives_back_the_original_generation_with_its_batch_item(payloa
     [
         ({}, "params"),
         ({"params": "prompt=a moth"}, "params"),
-        ({"params": {**PARAMS, "style": "pixel"}}, "style"),
+        ({"params": {**PARAMS, "style": "pixel\x00"}}, "style"),
         ({"params": {**PARAMS, "width": 1001}}, "width"),
         ({"params": PARAMS, "batch_id": 7}, "batch_id"),
         ({"params": PARAMS, "tags": "ui"}, "tags"),
