@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
+from worker.console import cli as console_cli
 from worker.settings import SettingsError
 
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     database.register(commands)
     batch.register(commands)
     demo.register(commands)
+    console_cli.register(commands)
     commands.add_parser(
         "simulator",
         help="run the Scenario API simulator (see 'scenario-worker simulator --help')",
