@@ -121,3 +121,10 @@ def sign_in(page, console: Console, login: tuple[str, str]) -> None:
     page.fill("input[name=password]", login[1])
     page.click("button[type=submit]")
     page.wait_for_url(f"{console.url}/batches")
+
+
+@pytest.fixture(autouse=True)
+def _clean_console_faults(request):
+    yield
+    if "console" in request.fixturenames:
+        request.getfixturevalue("console").system.sim.faults.clear()

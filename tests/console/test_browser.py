@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
-from tests.console.conftest import ADMIN, VIEWER, sign_in
+from tests.console.conftest import ADMIN, FLOWER_URL, VIEWER, sign_in
 from tests.harness import ROOT
 from worker import enqueue_generation
 from worker.batches.manifest import load_manifest
@@ -50,11 +51,17 @@ def test_pages_need_a_sign_in_and_a_wrong_password_is_refused(page, console):
     assert page.url.startswith(f"{console.url}/login")
 
 
-def test_a_batch_is_watched_until_done_and_its_contact_sheet_shows_every_image(page, console, tmp_path):
-    submit_batch(load_manifest(write_manifest(tmp_path / "icons.yaml")), out_dir=console.out_dir)
+@pytest.fixture(scope="module")
+def icons(console, tmp_path_factory) -> str:
+    """The four-item batch, submitted (not waited for: the browser watches it)."""
+    manifest = write_manifest(tmp_path_factory.mktemp("manifest") / "icons.yaml")
+    return submit_batch(load_manifest(manifest), out_dir=console.out_dir).batch.name
+
+
+def test_a_batch_is_watched_until_done_and_its_contact_sheet_shows_every_image(page, console, icons):
     sign_in(page, console, ADMIN)
 
-    page.goto(f"{console.url}/batches/console-icons")
+    page.goto(f"{console.url}/batches/{icons}")
     # The page reloads itself every 2 s until every item is final and its image fetched.
     expect(page.locator("#settled")).to_be_visible(timeout=SETTLE_TIMEOUT_MS)
     expect(page.locator("#finished")).to_have_text("4/4 finished")
@@ -71,10 +78,35 @@ def test_a_batch_is_watched_until_done_and_its_contact_sheet_shows_every_image(p
 
     page.click(".tile:has-text('shield-rune')")
     expect(page.locator("#job-status")).to_have_text("success")
+    expect(page.locator(f"a[href^='{FLOWER_URL}/task/']")).to_have_count(1)
     # Shown as text: the page holds the words "<script>", not a script element.
     expect(page.locator("#job-prompt")).to_have_text(HOSTILE_PROMPT)
     assert page.locator("#job-prompt script").count() == 0
     assert page.evaluate("typeof window.pwned") == "undefined"
+
+
+def test_jobs_are_filtered_by_tag_and_model_and_a_bad_filter_names_its_field(page, console, icons):
+    sign_in(page, console, VIEWER)
+
+    page.goto(f"{console.url}/jobs?tag=armor&batch={icons}")
+    rows = page.locator("table.jobs tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("shield-rune")
+    page.goto(f"{console.url}/jobs?model=no-such-model")
+    expect(rows).to_have_text(["No job matches."])
+    page.goto(f"{console.url}/jobs?since=yesterday")
+    expect(page.locator("p.error")).to_contain_text("since: 'yesterday' is neither a date")
+
+
+def test_health_shows_the_database_the_broker_and_the_worker(page, console):
+    sign_in(page, console, VIEWER)
+
+    page.goto(f"{console.url}/health")
+
+    expect(page.locator("tr", has_text="database")).to_contain_text("ok")
+    expect(page.locator("tr", has_text="broker")).to_contain_text("ok")
+    expect(page.locator("li", has_text="w1@")).to_have_count(1)
+    expect(page.locator(f"a[href='{FLOWER_URL}/']").first).to_be_visible()
 
 
 def test_a_dead_letter_is_opened_replayed_and_its_replay_succeeds(page, console):
@@ -104,9 +136,10 @@ def test_a_dead_letter_is_opened_replayed_and_its_replay_succeeds(page, console)
 
 
 def test_a_post_without_the_sessions_csrf_token_is_refused(page, console):
+    console.system.sim.faults.add_rule(endpoint="submit", prompt_contains="a letter to protect", status=400)
+    dead_letter_for(console.system, "a letter to protect")
     sign_in(page, console, ADMIN)
     before = len(console.system.dead_letters.list(limit=1000))
-    assert before > 0, "the dead-letter test above leaves a letter to protect"
 
     missing = page.request.post(f"{console.url}/dead-letters/purge", form={"before": "0s"})
     wrong = page.request.post(f"{console.url}/dead-letters/purge", form={"before": "0s", "csrf_token": "forged"})
