@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.console.conftest import ADMIN, FLOWER_URL, VIEWER, sign_in
+from tests.deadletters.letters import letters_for, refused_once
 from tests.harness import ROOT
 from worker import enqueue_generation
 from worker.batches.manifest import load_manifest
@@ -70,6 +71,7 @@ def test_a_batch_is_watched_until_done_and_its_contact_sheet_shows_every_image(p
     page.click("text=Contact sheet")
     images = page.locator(".sheet img")
     expect(images).to_have_count(4)
+    page.wait_for_function("() => [...document.querySelectorAll('.sheet img')].every(i => i.complete)")
     widths = images.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
     assert widths == [256, 256, 256, 256]
     names = page.locator(".sheet .name").all_inner_texts()
@@ -167,3 +169,18 @@ def test_the_read_only_role_sees_letters_but_has_no_replay_button_and_is_refused
 
     assert refused.status == 403
     assert system.dead_letters.get(letter.id).replayed_job_id is None
+
+
+def test_a_whole_group_of_dead_letters_is_replayed_with_one_button(page, console):
+    system = console.system
+    jobs = [refused_once(system, f"a frozen lantern number {n}", code="CONSOLE_GROUP") for n in range(2)]
+    letters = letters_for(system, *jobs)
+    sign_in(page, console, ADMIN)
+
+    page.goto(f"{console.url}/dead-letters")
+    page.locator("table.groups tr", has_text="CONSOLE_GROUP").get_by_role("button").click()
+
+    expect(page.locator(".flashes")).to_contain_text("2 replayed, 0 skipped")
+    replays = [system.dead_letters.get(letter.id).replayed_job_id for letter in letters]
+    assert None not in replays
+    assert [system.wait_for(job_id).status for job_id in replays] == [JobStatus.SUCCESS, JobStatus.SUCCESS]
