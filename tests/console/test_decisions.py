@@ -57,6 +57,15 @@ def test_development_mode_on_loopback_makes_up_a_throwaway_admin_and_key():
 
     assert one.admin is not None and one.admin.user == "dev" and len(one.admin.password) >= 16
     assert one.secret_key != two.secret_key and one.admin.password != two.admin.password
+    assert one.made_up_login
+
+
+def test_development_mode_keeps_a_login_that_is_set_and_never_calls_it_made_up():
+    env = {"CONSOLE_DEV_MODE": "true", "CONSOLE_ADMIN_USER": "dev", "CONSOLE_ADMIN_PASSWORD": "mine"}
+
+    settings = ConsoleSettings.from_env("127.0.0.1", env)
+
+    assert settings.admin == Login("dev", "mine") and not settings.made_up_login
 
 
 def test_passwords_and_the_secret_key_never_show_in_a_repr():

@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     console = ConsoleSettings.from_env(args.host)
     runtime.install(Settings.from_env())
-    if console.dev_mode and console.admin is not None and console.admin.user == "dev":
+    if console.made_up_login and console.admin is not None:
         print(f"development mode: sign in as dev / {console.admin.password}", file=sys.stderr)
     server = make_server(args.host, args.port, create_app(console), threaded=True)
     print(f"console on http://{args.host}:{server.server_port}/", file=sys.stderr, flush=True)

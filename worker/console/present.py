@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from worker.cli.common import parse_when
+from worker.errors import WorkerError
 from worker.states import JobStatus
 
 # Creative units are being added to job rows; whichever of these a row has is shown.
@@ -19,7 +20,7 @@ DEFAULT_JOB_LIMIT = 100
 MAX_JOB_LIMIT = 1000
 
 
-class BadFilter(ValueError):
+class BadFilter(WorkerError, ValueError):
     """A filter of the jobs page cannot be used; says which field and what is allowed."""
 
 

@@ -30,6 +30,8 @@ class ConsoleSettings:
     secret_key: str = field(repr=False)
     flower_url: str = ""
     dev_mode: bool = False
+    # True when development mode made the admin login up (the CLI then prints it once).
+    made_up_login: bool = False
     session_lifetime_s: int = DEFAULT_SESSION_LIFETIME_S
 
     @classmethod
@@ -51,8 +53,11 @@ class ConsoleSettings:
                     "the console needs CONSOLE_ADMIN_USER, CONSOLE_ADMIN_PASSWORD and CONSOLE_SECRET_KEY; "
                     "only with CONSOLE_DEV_MODE=true and --host 127.0.0.1 does it start without them"
                 )
+            made_up = admin is None
             admin = admin or Login("dev", secrets.token_urlsafe(12))
             secret_key = secret_key or secrets.token_urlsafe(32)
+        else:
+            made_up = False
         if len(secret_key) < MIN_SECRET_KEY_CHARS:
             raise SettingsError(f"CONSOLE_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters")
         if viewer is not None and viewer.user == admin.user:
@@ -60,7 +65,14 @@ class ConsoleSettings:
         flower_url = env.get("CONSOLE_FLOWER_URL", "").rstrip("/")
         if flower_url and not flower_url.startswith(("http://", "https://")):
             raise SettingsError(f"CONSOLE_FLOWER_URL={flower_url!r} must start with http:// or https://")
-        return cls(admin=admin, viewer=viewer, secret_key=secret_key, flower_url=flower_url, dev_mode=dev_mode)
+        return cls(
+            admin=admin,
+            viewer=viewer,
+            secret_key=secret_key,
+            flower_url=flower_url,
+            dev_mode=dev_mode,
+            made_up_login=made_up,
+        )
 
 
 def _login(env: Mapping[str, str], user_name: str, password_name: str) -> Login | None:
