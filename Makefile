@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint test demo bench worker flower migrate simulator clean
+.PHONY: install lint test demo bench worker flower migrate simulator console browser clean
 
 install: $(STAMP)
 
@@ -41,6 +41,14 @@ flower: $(STAMP)
 
 simulator: $(STAMP)
 	$(BIN)/scenario-worker simulator --host 127.0.0.1 --port $${SIMULATOR_PORT:-8765}
+
+console: $(STAMP)
+	CONSOLE_DEV_MODE=$${CONSOLE_DEV_MODE:-true} $(BIN)/scenario-worker console --host 127.0.0.1 --port $${CONSOLE_PORT:-8080}
+
+# The console's browser tests drive Debian's chromium (Playwright's own browser download is never used).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache out *.egg-info

@@ -45,7 +45,7 @@ def env_example() -> dict[str, EnvEntry]:
 
 
 def test_the_stack_has_the_broker_the_database_and_every_role(services):
-    assert set(services) == {"redis", "postgres", "migrate", "worker", "flower", "simulator"}
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "flower", "console", "simulator"}
 
 
 def test_the_file_follows_the_compose_spec_without_a_version_key(compose):
@@ -72,7 +72,7 @@ def test_postgres_keeps_its_data_in_a_named_volume(compose, services):
 
 
 def test_the_app_services_share_one_image(services):
-    images = {services[name]["image"] for name in ("migrate", "worker", "flower", "simulator")}
+    images = {services[name]["image"] for name in ("migrate", "worker", "flower", "console", "simulator")}
     assert len(images) == 1
 
 
@@ -148,7 +148,7 @@ def test_every_other_service_starts_without_a_profile(services):
     assert [name for name, service in services.items() if "profiles" in service] == ["simulator"]
 
 
-@pytest.mark.parametrize("name", ["migrate", "worker", "flower"])
+@pytest.mark.parametrize("name", ["migrate", "worker", "flower", "console"])
 def test_the_app_talks_to_the_compose_broker_and_database(services, name):
     env = environment_of(services[name])
     assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
@@ -156,7 +156,7 @@ def test_the_app_talks_to_the_compose_broker_and_database(services, name):
     assert env["DATABASE_URL"].endswith("@postgres:5432/scenario")
 
 
-@pytest.mark.parametrize("name", ["migrate", "worker", "flower"])
+@pytest.mark.parametrize("name", ["migrate", "worker", "flower", "console"])
 def test_every_setting_reaches_the_app_containers(services, name):
     missing = set(ENV_NAMES.values()) - set(environment_of(services[name]))
     assert missing == set()
@@ -204,6 +204,7 @@ def test_every_setting_is_listed_in_env_example(env_example):
 
 def test_env_example_lists_the_compose_secrets(env_example):
     assert {"POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH", "SCENARIO_API_KEY", "SCENARIO_API_SECRET"} <= set(env_example)
+    assert {"CONSOLE_ADMIN_PASSWORD", "CONSOLE_VIEWER_PASSWORD", "CONSOLE_SECRET_KEY"} <= set(env_example)
 
 
 def test_every_variable_in_env_example_has_a_comment_line(env_example):
@@ -212,7 +213,7 @@ def test_every_variable_in_env_example_has_a_comment_line(env_example):
 
 def test_env_example_holds_only_placeholder_secrets(env_example):
     secrets = [entry for entry in env_example.values() if CREDENTIAL_NAME.search(entry.name)]
-    assert len(secrets) == 4
+    assert len(secrets) == 7
     assert [entry.name for entry in secrets if "change-me" not in entry.value] == []
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
+from worker.console import cli as console_cli
 
 log = logging.getLogger("worker.cli")
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     database.register(commands)
     batch.register(commands)
     demo.register(commands)
+    console_cli.register(commands)
     commands.add_parser(
         "simulator",
         help="run the Scenario API simulator (see 'scenario-worker simulator --help')",

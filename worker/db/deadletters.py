@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
@@ -10,6 +11,17 @@ from sqlalchemy import delete, func, select, update
 from worker.db.models import DeadLetter, DeadLetterReason, utcnow
 from worker.db.session import Database
 from worker.db.views import DeadLetterView, dead_letter_view
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    """Letters that share a reason, an error code and an HTTP status; `not_replayed` of them wait for a replay."""
+
+    reason: DeadLetterReason
+    error_code: str | None
+    http_status: int | None
+    count: int
+    not_replayed: int
 
 
 class DeadLetterRepository:
@@ -43,6 +55,17 @@ class DeadLetterRepository:
             query = query.where(column.is_not(None) if replayed else column.is_(None))
         with self._db.session() as session:
             return [dead_letter_view(row) for row in session.scalars(query)]
+
+    def groups(self) -> builtins.list[DeadLetterGroup]:
+        """Letters counted by reason, error code and HTTP status, the largest group first."""
+        waiting = func.count(DeadLetter.id).filter(DeadLetter.replayed_at.is_(None))
+        query = (
+            select(DeadLetter.reason, DeadLetter.error_code, DeadLetter.http_status, func.count(DeadLetter.id), waiting)
+            .group_by(DeadLetter.reason, DeadLetter.error_code, DeadLetter.http_status)
+            .order_by(func.count(DeadLetter.id).desc())
+        )
+        with self._db.session() as session:
+            return [DeadLetterGroup(*row) for row in session.execute(query)]
 
     def get(self, dead_letter_id: int) -> DeadLetterView | None:
         with self._db.session() as session:

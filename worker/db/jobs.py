@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import builtins
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, case, func, or_, select, update
+from sqlalchemy import ColumnElement, String, Update, case, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,6 +96,35 @@ class JobRepository:
             query = query.where(Job.status == status)
         if batch_id is not None:
             query = query.where(Job.batch_id == batch_id)
+        with self._db.session() as session:
+            return [job_view(row) for row in session.scalars(query)]
+
+    def search(
+        self,
+        *,
+        status: JobStatus | None = None,
+        batch_id: str | None = None,
+        model_id: str | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> builtins.list[JobView]:
+        """Newest first; each filter given narrows the list (`since`/`until` bound the creation time)."""
+        query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(Job.status == status)
+        if batch_id is not None:
+            query = query.where(Job.batch_id == batch_id)
+        if model_id is not None:
+            query = query.where(Job.model_id == model_id)
+        if tag is not None:
+            # Tags are a JSON list on every backend; its text holds the tag exactly as json.dumps writes it.
+            query = query.where(cast(Job.tags, String).contains(json.dumps(tag), autoescape=True))
+        if since is not None:
+            query = query.where(Job.created_at >= since)
+        if until is not None:
+            query = query.where(Job.created_at < until)
         with self._db.session() as session:
             return [job_view(row) for row in session.scalars(query)]
 

@@ -1,0 +1,122 @@
+"""The console's Flask app: sign-in, sessions, CSRF on every POST, and the pages' blueprints."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from werkzeug.wrappers import Response
+
+from worker.console.auth import Role, authenticate, csrf_ok, may_change, new_csrf_token
+from worker.console.settings import ConsoleSettings
+
+# Pages need nothing from elsewhere: no script at all, styles and images from the console only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+# Endpoints open without a session: the sign-in page and the stylesheet it uses.
+OPEN_ENDPOINTS = frozenset({"login", "static"})
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def create_app(settings: ConsoleSettings) -> Flask:
+    from worker.console import pages_batches, pages_deadletters, pages_health, pages_jobs
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="scenario_console",
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.session_lifetime_s),
+    )
+    app.extensions["console_settings"] = settings
+    app.before_request(_require_login_and_csrf)
+    app.after_request(_security_headers)
+    app.context_processor(_template_globals)
+    app.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
+    app.add_url_rule("/logout", "logout", _logout, methods=["POST"])
+    app.add_url_rule("/", "index", lambda: redirect(url_for("batches.index")))
+    for module in (pages_batches, pages_jobs, pages_deadletters, pages_health):
+        app.register_blueprint(module.blueprint)
+    return app
+
+
+def console_settings() -> ConsoleSettings:
+    from flask import current_app
+
+    return current_app.extensions["console_settings"]
+
+
+def changes_state(view: F) -> F:
+    """For views that change something: the read-only role gets 403."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not may_change(g.role):
+            abort(403, description="your role can look but not change anything")
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = new_csrf_token()
+    return token
+
+
+def _require_login_and_csrf() -> Response | None:
+    g.user, g.role = session.get("user"), session.get("role")
+    if request.method == "POST" and not csrf_ok(session.get("csrf"), request.form.get("csrf_token")):
+        abort(400, description="the form's CSRF token is missing or not this session's; reload the page and retry")
+    if request.endpoint in OPEN_ENDPOINTS or g.user:
+        return None
+    return redirect(url_for("login", next=request.full_path if request.query_string else request.path))
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _template_globals() -> dict[str, Any]:
+    return {
+        "csrf_token": csrf_token,
+        "can_change": may_change(g.get("role")),
+        "flower_url": console_settings().flower_url,
+    }
+
+
+def _login() -> Any:
+    if request.method == "GET":
+        return render_template("login.html", error=None)
+    role = authenticate(console_settings(), request.form.get("user", ""), request.form.get("password", ""))
+    if role is None:
+        return render_template("login.html", error="wrong user name or password"), 401
+    session.clear()
+    session.permanent = True
+    session.update(user=request.form["user"], role=Role(role).value, csrf=new_csrf_token())
+    flash(f"signed in as {request.form['user']} ({role.value})")
+    return redirect(_local(request.args.get("next")) or url_for("batches.index"))
+
+
+def _logout() -> Response:
+    session.clear()
+    return redirect(url_for("login"))
+
+
+def _local(target: str | None) -> str | None:
+    """A redirect target only when it stays on this site (a path, never //host or a scheme)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
