@@ -8,6 +8,7 @@ no connection is shared across a fork.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -20,6 +21,7 @@ from worker.fleet.coordination import Coordination
 from worker.fleet.errors import Throttled
 from worker.fleet.pause import AuthPause
 from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
+from worker.fleet.slots import FleetSlots
 from worker.scenario.client import ScenarioClient
 from worker.scenario.errors import NetworkError
 from worker.settings import Settings
@@ -43,16 +45,25 @@ class Runtime:
     limiter: FleetRateLimiter | None = None
     auth_pause: AuthPause | None = None
     coordination: Coordination | None = None
+    slots: FleetSlots | None = None
+    # Reads the plan's parallel limit of a team (GET /teams/{id}/limits); None until one is given.
+    team_limit_reader: Callable[[str], int | None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         database = Database(settings.database_url)
-        shared = limiter = pause = coordination = None
+        shared = limiter = pause = coordination = slots = None
         if settings.uses_redis:
             shared = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
             limiter = FleetRateLimiter(shared, rate_per_s=settings.fleet_requests_per_s or UNLIMITED_RATE_PER_S)
             pause = AuthPause(shared)
             coordination = Coordination(shared, interval_s=settings.sweep_interval_s)
+            slots = FleetSlots(
+                shared,
+                cap=settings.parallel_jobs,
+                lease_s=settings.slot_lease_s,
+                learned_for_s=settings.learned_cap_s,
+            )
         client = ScenarioClient.from_settings(settings, before_request=_budget(limiter) if limiter else None)
         return cls(
             settings=settings,
@@ -65,12 +76,26 @@ class Runtime:
             limiter=limiter,
             auth_pause=pause,
             coordination=coordination,
+            slots=slots,
         )
 
     @property
     def sweeps(self) -> bool:
         """Whether batch jobs are watched by the shared sweep (it needs Redis)."""
         return self.settings.batched_polling and self.coordination is not None
+
+    def learn_team_limit(self) -> int | None:
+        """Cap the slots at the plan's parallel limit read for SCENARIO_TEAM_ID, when a reader is set.
+
+        The limit is learned like a refusal's (it expires, so a plan change is picked up).
+        """
+        team_id = self.settings.scenario_team_id
+        if not team_id or self.team_limit_reader is None or self.slots is None:
+            return None
+        limit = self.team_limit_reader(team_id)
+        if limit is None:
+            return None
+        return self.slots.shrink_to(limit)
 
     def close(self) -> None:
         self.client.close()
