@@ -39,6 +39,8 @@ from worker.tasks.sweep import request_sweep
 # How far back to look for a job an earlier attempt may have created.
 ORPHAN_LOOKBACK_S = 5.0
 ORPHAN_SCAN_LIMIT = 300
+# How many times a poll that came before its predecessor stored its look comes back for it.
+EARLY_POLL_TRIES = 20
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
@@ -118,11 +120,17 @@ def _submit_lease(job_id: str) -> Iterator[bool]:
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
-def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> None:
+def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0) -> None:
     """Look at the job once; record what Scenario says; schedule the next look or finish."""
     rt = runtime.current()
     job = begin(self, job_id)
     if job is None:
+        return
+    if job.poll_seq == seq - 1 and job.scenario_job_id is not None and early < EARLY_POLL_TRIES:
+        # Its predecessor scheduled it, then has not stored its own look yet (a short countdown
+        # can beat a slow task): come back shortly rather than leave the job unwatched. A
+        # predecessor that died is redelivered and schedules this look again itself.
+        poll_job.apply_async((job_id, seq), {"early": early + 1}, countdown=rt.settings.poll_initial_s)
         return
     if job.poll_seq != seq or job.scenario_job_id is None:
         # A duplicate of a poll that already ran: its successor is on its way.
