@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
+from worker.runtime import Runtime
 from worker.scenario.errors import RateLimited, ServerError
 from worker.settings import Settings, SettingsError
 from worker.tasks.slots import is_parallel_limit, parallel_limit_of
@@ -77,3 +79,41 @@ def rate_limited(code=None, details=None, limit=None) -> RateLimited:
 def test_a_parallel_limit_refusal_is_told_from_a_request_rate_429(error, parallel, limit):
     assert is_parallel_limit(error) is parallel
     assert parallel_limit_of(error) == limit
+
+
+@pytest.fixture
+def fleet_runtime(redis_url, tmp_path):
+    def build(**overrides):
+        settings = Settings.from_env(
+            {"CELERY_BROKER_URL": redis_url, "DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}"}, **overrides
+        )
+        built = Runtime.from_settings(settings)
+        made.append(built)
+        return built
+
+    made: list = []
+    yield build
+    for built in made:
+        built.close()
+    redis.Redis.from_url(redis_url).delete("{scenario-worker:slots}:learned")
+
+
+@pytest.mark.redis
+def test_the_plan_limit_read_for_the_team_caps_the_fleet(fleet_runtime):
+    rt = fleet_runtime(parallel_jobs=10, scenario_team_id="team_abc", learned_cap_s=30.0)
+    asked = []
+    rt.team_limit_reader = lambda team_id: asked.append(team_id) or 4
+
+    assert rt.learn_team_limit() == 4
+    assert asked == ["team_abc"]
+    assert rt.slots.cap == 4
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(("team_id", "reader"), [("", lambda team_id: 4), ("team_abc", None)])
+def test_without_a_team_or_a_reader_no_plan_limit_is_learned(fleet_runtime, team_id, reader):
+    rt = fleet_runtime(parallel_jobs=10, scenario_team_id=team_id)
+    rt.team_limit_reader = reader
+
+    assert rt.learn_team_limit() is None
+    assert rt.slots.cap == 10
