@@ -145,6 +145,7 @@ def cancel_job(job_id: str) -> CancelResult:
             return _as_it_stands(job_id)
         job = _reload(job_id)
         if job.scenario_job_id is None:
+            _give_back_slot(job_id)  # it may have held one, or waited for one
             return CancelResult(job_id, CancelOutcome.CANCELED_LOCALLY, job.status, None)
         # A submit already past its check sent it meanwhile: stop that one too.
     answer = rt.client.cancel_job(job.scenario_job_id)
@@ -155,9 +156,16 @@ def cancel_job(job_id: str) -> CancelResult:
     if answer.get("jobId") == job.scenario_job_id:
         rt.jobs.apply_snapshot(job_id, answer)  # keeps Scenario's status history, "canceled" included
     rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST)
+    _give_back_slot(job_id)
     job = _reload(job_id)
     outcome = CancelOutcome.CANCELED if job.status is JobStatus.CANCELED else CancelOutcome.ALREADY_FINAL
     return CancelResult(job_id, outcome, job.status, job.scenario_job_id)
+
+
+def _give_back_slot(job_id: str) -> None:
+    from worker.tasks.slots import give_back_slot
+
+    give_back_slot(job_id)
 
 
 def _reload(job_id: str) -> JobView:

@@ -8,6 +8,7 @@ no connection is shared across a fork.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -20,6 +21,7 @@ from worker.fleet.coordination import Coordination
 from worker.fleet.errors import Throttled
 from worker.fleet.pause import AuthPause
 from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
+from worker.fleet.slots import FleetSlots
 from worker.preflight import ModelCatalogue, Preflight, ReferenceUploads
 from worker.scenario.client import ScenarioClient
 from worker.scenario.errors import NetworkError
@@ -45,16 +47,25 @@ class Runtime:
     auth_pause: AuthPause | None = None
     coordination: Coordination | None = None
     preflight: Preflight | None = None
+    slots: FleetSlots | None = None
+    # Reads the plan's parallel limit of a team (GET /teams/{id}/limits); None until one is given.
+    team_limit_reader: Callable[[str], int | None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         database = Database(settings.database_url)
-        shared = limiter = pause = coordination = None
+        shared = limiter = pause = coordination = slots = None
         if settings.uses_redis:
             shared = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
             limiter = FleetRateLimiter(shared, rate_per_s=settings.fleet_requests_per_s or UNLIMITED_RATE_PER_S)
             pause = AuthPause(shared)
             coordination = Coordination(shared, interval_s=settings.sweep_interval_s)
+            slots = FleetSlots(
+                shared,
+                cap=settings.parallel_jobs,
+                lease_s=settings.slot_lease_s,
+                learned_for_s=settings.learned_cap_s,
+            )
         client = ScenarioClient.from_settings(settings, before_request=_budget(limiter) if limiter else None)
         preflight = Preflight(
             ModelCatalogue(client, shared, ttl_s=settings.model_cache_s), ReferenceUploads(client, shared)
@@ -71,6 +82,8 @@ class Runtime:
             auth_pause=pause,
             coordination=coordination,
             preflight=preflight,
+            slots=slots,
+            team_limit_reader=_team_limit(client) if settings.scenario_team_id else None,
         )
 
     @property
@@ -78,11 +91,36 @@ class Runtime:
         """Whether batch jobs are watched by the shared sweep (it needs Redis)."""
         return self.settings.batched_polling and self.coordination is not None
 
+    def learn_team_limit(self) -> int | None:
+        """Cap the slots at the plan's parallel limit read for SCENARIO_TEAM_ID, when a reader is set.
+
+        The limit is learned like a refusal's (it expires, so a plan change is picked up).
+        """
+        team_id = self.settings.scenario_team_id
+        if not team_id or self.team_limit_reader is None or self.slots is None:
+            return None
+        limit = self.team_limit_reader(team_id)
+        if limit is None:
+            return None
+        return self.slots.shrink_to(limit)
+
     def close(self) -> None:
         self.client.close()
         self.database.dispose()
         if self.redis is not None:
             self.redis.close()
+
+
+def _team_limit(client: ScenarioClient) -> Callable[[str], int | None]:
+    def read(team_id: str) -> int | None:
+        limits = client.get_team_limits(team_id)
+        for name in ("parallelInferences", "parallelCustomJobs"):
+            value = limits.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    return read
 
 
 def _budget(limiter: FleetRateLimiter):

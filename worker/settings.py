@@ -62,7 +62,7 @@ class Settings:
     # Fleet-wide request budget to Scenario, shared by every worker through Redis;
     # 0 means no budget (a 429 still pauses the whole fleet).
     fleet_requests_per_s: float = 0.0
-    # How long submits pause for the whole fleet after a 401 or 403.
+    # How long submits pause for the whole fleet after a 401 or 402.
     auth_pause_s: float = 60.0
 
     # Generations go through `/generate/custom/{modelId}` ("custom"), or the older
@@ -70,6 +70,15 @@ class Settings:
     submit_route: str = "custom"
     # How long a model's input schema is trusted before it is fetched again.
     model_cache_s: float = 3600.0
+    # Jobs of ours running on Scenario at once, fleet-wide (the plan's parallel limit);
+    # 0 means no cap of our own (a cap learned from Scenario's refusals still applies).
+    parallel_jobs: int = 0
+    # How long a slot stays held without a look at its job; polls and sweeps extend it.
+    slot_lease_s: float = 120.0
+    # How long a cap learned from a parallel-limit refusal holds, so a plan upgrade is picked up.
+    learned_cap_s: float = 600.0
+    # The team whose plan limits (GET /teams/{id}/limits) may set the cap; empty: none.
+    scenario_team_id: str = ""
 
     log_level: str = "INFO"
 
@@ -101,9 +110,28 @@ class Settings:
             raise SettingsError("SCENARIO_FLEET_REQUESTS_PER_S must be 0 (no budget) or more")
         if self.poll_growth < 1:
             raise SettingsError("SCENARIO_POLL_GROWTH must be at least 1")
+        self._check_slots()
         for name in ("max_retries", "max_deliveries", "worker_eta_task_limit", "worker_prefetch_multiplier"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be at least 1")
+
+    def _check_slots(self) -> None:
+        if self.parallel_jobs < 0:
+            raise SettingsError(f"SCENARIO_PARALLEL_JOBS ({self.parallel_jobs}) must be 0 (no cap of our own) or more")
+        for name in ("slot_lease_s", "learned_cap_s"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
+        if self.parallel_jobs == 0:
+            return
+        # A running job is looked at every poll_max_s (or sweep_stale_after_s when swept): a
+        # shorter lease would hand its slot to another job while it still runs.
+        gap_s = max(self.poll_max_s, self.sweep_stale_after_s)
+        if not gap_s < self.slot_lease_s < self.visibility_timeout_s:
+            raise SettingsError(
+                f"SCENARIO_SLOT_LEASE_S ({self.slot_lease_s:g}) must be longer than the longest gap between two "
+                f"looks at a running job ({gap_s:g} s from SCENARIO_POLL_MAX_S or SCENARIO_SWEEP_STALE_AFTER_S) "
+                f"and shorter than SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s})"
+            )
 
     @property
     def uses_redis(self) -> bool:
@@ -165,6 +193,10 @@ _ENV_NAMES: dict[str, str] = {
     "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
     "submit_route": "SCENARIO_SUBMIT_ROUTE",
     "model_cache_s": "SCENARIO_MODEL_CACHE_S",
+    "parallel_jobs": "SCENARIO_PARALLEL_JOBS",
+    "slot_lease_s": "SCENARIO_SLOT_LEASE_S",
+    "learned_cap_s": "SCENARIO_LEARNED_CAP_S",
+    "scenario_team_id": "SCENARIO_TEAM_ID",
     "log_level": "SCENARIO_LOG_LEVEL",
 }
 

@@ -60,19 +60,21 @@ def test_a_job_that_passes_its_deadline_is_canceled_on_scenario_and_dead_lettere
     assert system.sim.stats()["requests"]["cancel"].get("200", 0) >= 1
 
 
-def test_a_401_pauses_every_submit_instead_of_letting_each_burn_its_attempts(system):
-    refused = "a brass key, refused credentials"
-    system.sim.faults.add_rule(endpoint="submit", prompt_contains=refused, status=401, times=1)
+@pytest.mark.parametrize("status", [401, 402])
+def test_a_401_or_402_pauses_every_submit_instead_of_letting_each_burn_its_attempts(system, status):
+    refused = f"a brass key, refused with {status}"
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=refused, status=status, times=1)
     first = enqueue_generation(refused)
     system.wait_for(first)
     before = total_submits(system)
 
-    others = [enqueue_generation(f"a brass lock number {n}, submitted during the pause") for n in range(3)]
+    others = [enqueue_generation(f"a brass lock number {n}, submitted during the {status} pause") for n in range(3)]
     jobs = [system.wait_for(job_id) for job_id in others]
 
     assert system.jobs.get(first).status is JobStatus.DEAD
     assert all(job.status is JobStatus.SUCCESS and job.attempts == 1 for job in jobs)
     assert total_submits(system) - before == 3  # nothing was sent while submits were paused
-    logs = system.logs()
-    assert "pausing submits fleet-wide" in logs
-    assert "submits are paused fleet-wide" in logs
+    lines = system.logs().splitlines()
+    assert any("pausing submits fleet-wide" in line and f"job_id={first}" in line for line in lines)
+    waited = [line for line in lines if "submits are paused fleet-wide" in line]
+    assert any(f"job_id={job_id}" in line for job_id in others for line in waited)

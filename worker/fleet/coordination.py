@@ -11,11 +11,18 @@ import redis
 
 PREFIX = "scenario-worker"
 
+# Compare and delete in one step: a hold that lapsed and was taken by another run is left alone.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 
 class Coordination:
     def __init__(self, client: redis.Redis, *, interval_s: float) -> None:
         self._redis = client
         self._interval_s = interval_s
+        self._release = client.register_script(_RELEASE)
 
     def arm(self, what: str) -> bool:
         """True for the one caller that should schedule the next run of `what`.
@@ -38,10 +45,9 @@ class Coordination:
         ms = self._redis.pttl(f"{PREFIX}:running:{what}")
         return max(0.0, ms / 1000.0) if ms and ms > 0 else 0.0
 
-    def release(self, what: str, token: str) -> None:
-        key = f"{PREFIX}:running:{what}"
-        if self._redis.get(key) == token.encode():
-            self._redis.delete(key)
+    def release(self, what: str, token: str) -> bool:
+        """End this run's hold on `what`; False when the hold is no longer this run's."""
+        return bool(self._release(keys=[f"{PREFIX}:running:{what}"], args=[token]))
 
     def cursor(self) -> str | None:
         """The newest `updatedAt` (Scenario's clock, ISO text) the last sweep saw."""

@@ -39,3 +39,7 @@ class SubmitsPaused(FleetWait):
 
 class SubmitInProgress(FleetWait):
     """Another delivery of the same task is submitting this job right now."""
+
+
+class SlotWait(FleetWait):
+    """Every parallel slot of the fleet is taken: the job waits for one, and is woken when one frees."""

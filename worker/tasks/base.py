@@ -21,6 +21,7 @@ from worker.scenario.errors import (
     TransientError,
 )
 from worker.states import JobStatus
+from worker.tasks.slots import give_back_slot
 
 log = logging.getLogger("worker.tasks")
 
@@ -146,6 +147,7 @@ def finish(task: Task, job_id: str, status: JobStatus | None, snapshot: dict[str
     if status is JobStatus.SUCCESS:
         assets = (snapshot.get("metadata") or {}).get("assetIds") or []
         event(logging.INFO, "succeeded", job_id, task, scenario_job_id=snapshot.get("jobId"), assets=len(assets))
+        give_back_slot(job_id)
         return
     reason = DeadLetterReason.JOB_CANCELED if status is JobStatus.CANCELED else DeadLetterReason.JOB_FAILED
     message = (snapshot.get("metadata") or {}).get("error") or f"Scenario ended the job as {snapshot.get('status')}"
@@ -178,6 +180,7 @@ def dead_letter(
     rt.jobs.dead_letter(
         job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts, snapshot=snapshot
     )
+    give_back_slot(job_id)  # whatever the reason, the job runs on Scenario no more
     event(
         logging.ERROR,
         "dead-lettered",

@@ -26,8 +26,8 @@ from worker.polling import PollOutcome, plan_next_poll
 from worker.retrying import error_details, same_generation
 from worker.runtime import BUDGET_WAIT_MAX_S
 from worker.scenario.errors import (
-    Forbidden,
     NetworkError,
+    PaymentRequired,
     ScenarioError,
     Unauthorized,
 )
@@ -35,11 +35,14 @@ from worker.scenario.models import Submission
 from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
 from worker.tasks.downloads import request_downloads
+from worker.tasks.slots import is_parallel_limit, keep_slots, refuse_for_the_plan, take_slot
 from worker.tasks.sweep import request_sweep
 
 # How far back to look for a job an earlier attempt may have created.
 ORPHAN_LOOKBACK_S = 5.0
 ORPHAN_SCAN_LIMIT = 300
+# How many times a poll that came before its predecessor stored its look comes back for it.
+EARLY_POLL_TRIES = 20
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
@@ -71,8 +74,10 @@ def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> Non
                 raise SubmitInProgress("another worker is submitting this job", retry_after_s=wait_s)
             job = rt.jobs.get(job_id) or job
             if job.scenario_job_id is None:
-                job = _submit(self, job)
-    _watch(job)
+                take_slot(job_id)
+                _watch_once(_submit(self, job), ours=True)
+                return
+    _watch_once(job, ours=False)
 
 
 def _submit(task: GenerationTask, job: JobView) -> JobView:
@@ -86,8 +91,12 @@ def _submit(task: GenerationTask, job: JobView) -> JobView:
         rt.jobs.take_back_attempt(job.id, error_details(exc))
         raise
     except ScenarioError as exc:
+        if is_parallel_limit(exc):
+            # Scenario ran nothing: a wait for a slot, not a spent attempt.
+            rt.jobs.take_back_attempt(job.id, error_details(exc))
+            raise refuse_for_the_plan(job.id, exc) from exc
         rt.jobs.record_error(job.id, error_details(exc))
-        if isinstance(exc, (Unauthorized, Forbidden)):
+        if isinstance(exc, (Unauthorized, PaymentRequired)):
             _pause_submits(task, job.id, exc)
         raise
     job = rt.jobs.record_submitted(job.id, submission.job, cu_cost=submission.creative_units_cost)
@@ -138,11 +147,17 @@ def _submit_lease(job_id: str) -> Iterator[bool]:
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
-def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> None:
+def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0) -> None:
     """Look at the job once; record what Scenario says; schedule the next look or finish."""
     rt = runtime.current()
     job = begin(self, job_id)
     if job is None:
+        return
+    if job.poll_seq == seq - 1 and job.scenario_job_id is not None and early < EARLY_POLL_TRIES:
+        # Its predecessor scheduled it, then has not stored its own look yet (a short countdown
+        # can beat a slow task): come back shortly rather than leave the job unwatched. A
+        # predecessor that died is redelivered and schedules this look again itself.
+        poll_job.apply_async((job_id, seq), {"early": early + 1}, countdown=rt.settings.poll_initial_s)
         return
     if job.poll_seq != seq or job.scenario_job_id is None:
         # A duplicate of a poll that already ran: its successor is on its way.
@@ -165,6 +180,7 @@ def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> No
         progress=_number(snapshot.get("progress")),
     )
     if plan.outcome is PollOutcome.AGAIN:
+        keep_slots([job_id])
         # Scheduled before the row moves on, so a crash in between leaves a
         # redelivered poll to do it again rather than a job nobody watches.
         if _is_swept(job):
@@ -191,6 +207,19 @@ def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0) -> No
             request_downloads(job.batch_id)
     elif plan.outcome is PollOutcome.DEADLINE:
         give_up(self, job)
+
+
+def _watch_once(job: JobView, *, ours: bool) -> None:
+    """Start watching the job; a job found already submitted (`ours` False) is left alone when
+    another delivery of its submit watches it (a job woken for a free slot has its waiting
+    retry still on its way)."""
+    rt = runtime.current()
+    first = True
+    if rt.coordination is not None:
+        hold_s = max(deadline_s(job), 60.0) + 60.0
+        first = rt.coordination.claim(f"watch:{job.id}", "1", hold_s=hold_s)
+    if first or ours:
+        _watch(job)
 
 
 def _watch(job: JobView) -> None:
@@ -234,7 +263,10 @@ def _wait_out_an_auth_pause() -> None:
 
 
 def _pause_submits(task: GenerationTask, job_id: str, exc: ScenarioError) -> None:
-    """After a 401 or 403, hold every worker's submits for a while instead of letting each fail."""
+    """After a 401 or 402, hold every worker's submits for a while instead of letting each fail.
+
+    A 403 is about this job (its model, its plan), not the credentials: it pauses nothing.
+    """
     rt = runtime.current()
     if rt.auth_pause is None:
         return

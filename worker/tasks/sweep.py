@@ -23,6 +23,7 @@ from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
 from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, deadline_s, event, finish, give_up, started_at
 from worker.tasks.downloads import request_downloads
+from worker.tasks.slots import keep_slots
 
 log = logging.getLogger("worker.tasks")
 
@@ -74,6 +75,7 @@ def _sweep_once(task: SweepTask) -> None:
     watched = {job.scenario_job_id: job for job in rt.batches.in_flight()}
     if not watched:
         return
+    keep_slots(job.id for job in watched.values())
     since = _since(rt.coordination.cursor(), watched.values())
     newest = since
     listed = True

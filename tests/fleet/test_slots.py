@@ -1,0 +1,281 @@
+"""The fleet's parallel slots and the submit lease, against a real Redis."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from worker.fleet.coordination import Coordination
+from worker.fleet.slots import FleetSlots, SlotsUnavailable
+
+pytestmark = pytest.mark.redis
+
+GRACE_S = 5.0
+ALIVE_S = 30.0
+
+
+@pytest.fixture
+def key() -> str:
+    return f"test-slots:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def client(redis_url) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+def slots(client, key, *, cap=3, lease_s=30.0, learned_for_s=60.0) -> FleetSlots:
+    return FleetSlots(client, cap=cap, lease_s=lease_s, learned_for_s=learned_for_s, key=key)
+
+
+@pytest.mark.parametrize(
+    ("cap", "lease_s", "learned_for_s", "named"),
+    [(-1, 1, 1, "cap"), (1.5, 1, 1, "cap"), (True, 1, 1, "cap"), (1, 0, 1, "lease_s"), (1, 1, -2, "learned_for_s")],
+)
+def test_a_bad_setting_is_refused_by_name(cap, lease_s, learned_for_s, named):
+    with pytest.raises(ValueError, match=named):
+        FleetSlots(redis.Redis(), cap=cap, lease_s=lease_s, learned_for_s=learned_for_s)
+
+
+@pytest.mark.parametrize(("cap", "jobs", "granted"), [(1, 3, 1), (3, 3, 3), (3, 5, 3), (5, 2, 2)])
+def test_slots_are_granted_up_to_the_cap_and_no_further(client, key, cap, jobs, granted):
+    fleet = slots(client, key, cap=cap)
+
+    answers = [fleet.acquire(f"job-{n}") for n in range(jobs)]
+
+    assert answers == [True] * granted + [False] * (jobs - granted)
+    assert fleet.in_use() == granted
+
+
+def test_a_holder_asking_again_keeps_its_one_slot(client, key):
+    fleet = slots(client, key, cap=2)
+
+    assert fleet.acquire("a") and fleet.acquire("a") and fleet.acquire("a")
+
+    assert fleet.in_use() == 1
+    assert fleet.acquire("b")
+
+
+def test_with_no_cap_of_our_own_every_job_gets_a_slot(client, key):
+    fleet = slots(client, key, cap=0)
+
+    assert all(fleet.acquire(f"job-{n}") for n in range(50))
+    assert fleet.cap is None and fleet.in_use() == 50
+
+
+def test_many_workers_racing_for_the_last_slots_never_exceed_the_cap(redis_url, key):
+    granted: list[str] = []
+    lock = threading.Lock()
+
+    def race(worker: int) -> None:
+        c = redis.Redis.from_url(redis_url)
+        fleet = slots(c, key, cap=4)
+        for n in range(10):
+            if fleet.acquire(f"w{worker}-{n}"):
+                with lock:
+                    granted.append(f"w{worker}-{n}")
+        c.close()
+
+    threads = [threading.Thread(target=race, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(granted) == 4
+
+
+def test_a_release_wakes_the_oldest_waiter(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for job in ("first", "second", "third"):
+        assert not fleet.acquire(job)
+        fleet.wait(job, alive_s=ALIVE_S)
+
+    woken = fleet.release("running", wake_grace_s=GRACE_S)
+
+    assert woken == ["first"]
+    assert fleet.in_use() == 0
+
+
+def test_a_newcomer_does_not_overtake_a_woken_waiter(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.wait("patient", alive_s=ALIVE_S)
+    fleet.release("running", wake_grace_s=GRACE_S)
+
+    assert not fleet.acquire("newcomer")
+    assert fleet.acquire("patient")
+    assert not fleet.acquire("newcomer")
+
+
+def test_two_freed_slots_wake_two_waiters_and_a_woken_one_is_not_named_twice(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("a")
+    fleet.acquire("b")
+    for job in ("w1", "w2", "w3"):
+        fleet.wait(job, alive_s=ALIVE_S)
+
+    assert fleet.release("a", wake_grace_s=GRACE_S) == ["w1"]
+    assert fleet.release("b", wake_grace_s=GRACE_S) == ["w2"]  # w1 is on its way, not woken again
+
+
+def test_a_waiter_keeps_its_place_when_it_asks_again(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+
+    assert fleet.wait("old", alive_s=ALIVE_S) == 0
+    assert fleet.wait("young", alive_s=ALIVE_S) == 1
+    assert fleet.wait("old", alive_s=ALIVE_S) == 0
+
+
+def test_a_waiter_that_stops_asking_is_dropped_and_holds_no_one_back(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.wait("vanished", alive_s=0.2)
+    fleet.wait("alive", alive_s=ALIVE_S)
+    time.sleep(0.3)
+
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["alive"]
+
+
+def test_releasing_a_job_that_holds_no_slot_wakes_no_one(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.wait("waiting", alive_s=ALIVE_S)
+
+    assert fleet.release("never-held", wake_grace_s=GRACE_S) == []
+
+
+def test_a_released_waiter_leaves_the_waiting_list(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.wait("canceled", alive_s=ALIVE_S)
+    fleet.wait("next", alive_s=ALIVE_S)
+
+    fleet.release("canceled", wake_grace_s=GRACE_S)
+
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["next"]
+
+
+def test_a_holder_whose_lease_ran_out_is_reclaimed_by_the_next_acquire(client, key):
+    fleet = slots(client, key, cap=1, lease_s=0.2)
+    assert fleet.acquire("vanished")
+    assert not fleet.acquire("next")
+
+    time.sleep(0.3)
+
+    assert fleet.acquire("next")
+    assert fleet.in_use() == 1
+
+
+def test_a_refreshed_lease_outlives_its_first_expiry(client, key):
+    fleet = slots(client, key, cap=1, lease_s=0.4)
+    fleet.acquire("running")
+    time.sleep(0.25)
+
+    fleet.refresh(["running"])
+    time.sleep(0.25)
+
+    assert fleet.in_use() == 1
+    assert not fleet.acquire("other")
+
+
+def test_a_refresh_gives_a_running_job_its_lapsed_slot_back(client, key):
+    fleet = slots(client, key, cap=2, lease_s=0.2)
+    fleet.acquire("running")
+    time.sleep(0.3)
+    assert fleet.in_use() == 0
+
+    assert fleet.refresh(["running"]) == 1
+    assert fleet.in_use() == 1
+
+
+@pytest.mark.parametrize(
+    ("configured", "shrinks", "effective"),
+    [(5, [3], 3), (5, [0], 1), (5, [-2], 1), (5, [8], 5), (5, [3, 4], 3), (5, [4, 2], 2), (0, [3], 3)],
+)
+def test_shrink_to_caps_at_the_smallest_learned_number_and_at_least_one(client, key, configured, shrinks, effective):
+    fleet = slots(client, key, cap=configured)
+
+    for n in shrinks:
+        fleet.shrink_to(n)
+
+    assert fleet.cap == effective
+
+
+def test_a_shrunk_cap_refuses_slots_beyond_it(client, key):
+    fleet = slots(client, key, cap=5)
+    fleet.acquire("a")
+    fleet.acquire("b")
+
+    fleet.shrink_to(2)
+
+    assert not fleet.acquire("c")
+    assert fleet.release("a", wake_grace_s=GRACE_S) == []  # nobody waits
+    assert fleet.acquire("c")
+
+
+def test_a_learned_cap_expires_so_a_plan_upgrade_is_picked_up(client, key):
+    fleet = slots(client, key, cap=5, learned_for_s=0.3)
+    fleet.shrink_to(1)
+    assert fleet.cap == 1
+
+    time.sleep(0.4)
+
+    assert fleet.cap == 5
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.acquire("a"),
+        lambda s: s.wait("a", alive_s=1),
+        lambda s: s.release("a", wake_grace_s=1),
+        lambda s: s.refresh(["a"]),
+        lambda s: s.shrink_to(1),
+        lambda s: s.in_use(),
+        lambda s: s.cap,
+    ],
+)
+def test_a_redis_that_does_not_answer_raises_slots_unavailable(call):
+    dead = redis.Redis(port=closed_port(), socket_connect_timeout=0.5)
+    with pytest.raises(SlotsUnavailable):
+        call(FleetSlots(dead, cap=1, lease_s=1, learned_for_s=1))
+
+
+def test_the_submit_lease_is_released_only_by_its_holder(client):
+    coordination = Coordination(client, interval_s=1.0)
+    what = f"submit:{uuid.uuid4().hex}"
+    assert coordination.claim(what, "mine", hold_s=30)
+
+    assert not coordination.release(what, "someone-else")
+    assert coordination.held_for(what) > 0
+    assert coordination.release(what, "mine")
+    assert coordination.held_for(what) == 0
+
+
+def test_a_lapsed_submit_lease_taken_by_another_run_survives_the_first_runs_release(client):
+    coordination = Coordination(client, interval_s=1.0)
+    what = f"submit:{uuid.uuid4().hex}"
+    coordination.claim(what, "first", hold_s=0.1)
+    time.sleep(0.2)
+    assert coordination.claim(what, "second", hold_s=30)
+
+    coordination.release(what, "first")
+
+    assert coordination.held_for(what) > 0

@@ -1,0 +1,243 @@
+"""The team's parallel limit as fleet-wide slots in Redis: how many of our jobs run on Scenario at once.
+
+A slot is held per job id, in a sorted set scored by a lease expiry on Redis' clock, so the
+slot of a job whose worker vanished comes back by itself. Jobs without a slot wait in a list,
+oldest first; a freed slot names the waiters to wake so their submits can be queued at once.
+Every change is one Lua script, so two workers never both take the last slot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import redis
+from redis.commands.core import Script
+
+from worker.fleet.errors import FleetUnavailable
+
+DEFAULT_KEY = "scenario-worker:slots"
+
+# KEYS: 1 holders (job -> lease expiry ms), 2 waiting (job -> first wait ms), 3 alive (job ->
+# the moment a waiter that stopped asking is dropped, ms), 4 woken (job -> until when a wake
+# is pending, ms), 5 learned cap. ARGV[1] is always the configured cap (0: none of our own).
+_COMMON = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function prune(now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
+    redis.call('ZREM', KEYS[2], id)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+end
+local function cap()
+  local configured = tonumber(ARGV[1])
+  local learned = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if configured <= 0 then
+    if learned > 0 then return learned end
+    return -1
+  end
+  if learned > 0 and learned < configured then return learned end
+  return configured
+end
+local function forget_waiter(id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
+end
+"""
+
+# ARGV: cap, lease ms, job. A job may take a free slot only if fewer waiters are ahead of it
+# than there are free slots, so a newcomer never overtakes a job that has waited longer.
+_ACQUIRE = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+local job = ARGV[3]
+local lease = tonumber(ARGV[2])
+if redis.call('ZSCORE', KEYS[1], job) then
+  redis.call('ZADD', KEYS[1], now + lease, job)
+  return 1
+end
+local c = cap()
+if c >= 0 then
+  local free = c - redis.call('ZCARD', KEYS[1])
+  if free <= 0 then return 0 end
+  local rank = redis.call('ZRANK', KEYS[2], job) or redis.call('ZCARD', KEYS[2])
+  if rank >= free then return 0 end
+end
+redis.call('ZADD', KEYS[1], now + lease, job)
+forget_waiter(job)
+return 1
+"""
+)
+
+# ARGV: cap, alive ms, job. Keeps the first moment it waited (its place); returns its rank.
+_WAIT = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+redis.call('ZADD', KEYS[2], 'NX', now, ARGV[3])
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
+return redis.call('ZRANK', KEYS[2], ARGV[3])
+"""
+)
+
+# ARGV: cap, wake grace ms, job. Returns the waiters to wake: those the freed slots now
+# admit, less any woken within the grace (their submit is on its way).
+_RELEASE = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+local held = redis.call('ZREM', KEYS[1], ARGV[3])
+forget_waiter(ARGV[3])
+if held == 0 then return {} end
+local c = cap()
+local free
+if c < 0 then free = redis.call('ZCARD', KEYS[2]) else free = c - redis.call('ZCARD', KEYS[1]) end
+if free <= 0 then return {} end
+local wake = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, free - 1)) do
+  if not redis.call('ZSCORE', KEYS[4], id) then
+    redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), id)
+    table.insert(wake, id)
+  end
+end
+return wake
+"""
+)
+
+# ARGV: cap, lease ms, jobs... A job still running keeps (or gets back) its slot.
+_REFRESH = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i]) end
+return #ARGV - 2
+"""
+)
+
+# ARGV: cap, n, ttl ms. The smaller learned cap wins until it expires.
+_SHRINK = (
+    _COMMON
+    + """
+local n = math.max(1, tonumber(ARGV[2]))
+local learned = tonumber(redis.call('GET', KEYS[5]) or '0')
+if learned > 0 and learned < n then n = learned end
+redis.call('SET', KEYS[5], n, 'PX', tonumber(ARGV[3]))
+return n
+"""
+)
+
+# ARGV: cap. Read-only: {holders with a live lease, effective cap or -1}.
+_IN_USE = (
+    _COMMON
+    + """
+return {redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf'), cap()}
+"""
+)
+
+
+class SlotsUnavailable(FleetUnavailable):
+    """Redis, which holds the fleet's parallel slots, did not answer."""
+
+
+class FleetSlots:
+    """At most `cap` jobs on Scenario at once across every worker pointing at the same Redis key.
+
+    `cap` 0 means no cap of our own: only a cap learned from Scenario's refusals applies.
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.Redis,
+        *,
+        cap: int,
+        lease_s: float,
+        learned_for_s: float,
+        key: str = DEFAULT_KEY,
+    ) -> None:
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+            raise ValueError(f"cap must be a whole number, 0 (no cap of our own) or more, got {cap!r}")
+        if not lease_s > 0:
+            raise ValueError(f"lease_s must be greater than 0, got {lease_s!r}")
+        if not learned_for_s > 0:
+            raise ValueError(f"learned_for_s must be greater than 0, got {learned_for_s!r}")
+        self.configured_cap = cap
+        self.lease_s = float(lease_s)
+        self.learned_for_s = float(learned_for_s)
+        self.key = key
+        # One hash tag for every key, so a Redis Cluster keeps them on one node for the scripts.
+        self._keys = [f"{{{key}}}:{part}" for part in ("holders", "waiting", "alive", "woken", "learned")]
+        self._scripts = {
+            name: redis_client.register_script(source)
+            for name, source in (
+                ("acquire", _ACQUIRE),
+                ("wait", _WAIT),
+                ("release", _RELEASE),
+                ("refresh", _REFRESH),
+                ("shrink", _SHRINK),
+                ("in_use", _IN_USE),
+            )
+        }
+
+    def acquire(self, job_id: str) -> bool:
+        """Take a slot for the job (or extend the one it holds); False when none is free for it."""
+        return bool(self._run("acquire", [_ms(self.lease_s), job_id]))
+
+    def wait(self, job_id: str, *, alive_s: float) -> int:
+        """Put the job in the waiting list (it keeps its place if already there); return its rank.
+
+        A waiter not seen again within `alive_s` is dropped, so a job that vanished while
+        waiting does not hold back those behind it for ever.
+        """
+        return int(self._run("wait", [_ms(alive_s), job_id]))
+
+    def release(self, job_id: str, *, wake_grace_s: float) -> list[str]:
+        """Give back the job's slot (and its place in the waiting list); return the waiters to wake.
+
+        A waiter named here is not named again for `wake_grace_s`, while its submit is on its way.
+        """
+        woken = self._run("release", [_ms(wake_grace_s), job_id])
+        return [w.decode() if isinstance(w, bytes) else str(w) for w in woken]
+
+    def refresh(self, job_ids: Iterable[str]) -> int:
+        """Extend the leases of jobs seen still running; a job whose lease lapsed gets its slot back."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        return int(self._run("refresh", [_ms(self.lease_s), *ids]))
+
+    def shrink_to(self, n: int) -> int:
+        """Scenario refused a job for its parallel limit with `n` of ours running: cap at that (at least
+        1) for `learned_for_s`, after which a plan upgrade is picked up again. Returns the learned cap."""
+        return int(self._run("shrink", [int(n), _ms(self.learned_for_s)]))
+
+    def in_use(self) -> int:
+        """Slots held now."""
+        return int(self._run("in_use", [])[0])
+
+    @property
+    def cap(self) -> int | None:
+        """The effective cap: the configured one or the learned one, whichever is smaller; None for none."""
+        value = int(self._run("in_use", [])[1])
+        return None if value < 0 else value
+
+    def _run(self, name: str, args: list[object]) -> object:
+        script: Script = self._scripts[name]
+        try:
+            return script(keys=self._keys, args=[self.configured_cap, *args])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise SlotsUnavailable(f"Redis did not answer the parallel slots: {exc}") from exc
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))

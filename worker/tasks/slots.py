@@ -1,0 +1,132 @@
+"""Where the tasks meet the fleet's parallel slots: take one before a submit, give it back when
+the job ends in any way, keep it while the job runs, and wake the next waiter at once."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from worker import runtime
+from worker.celery_app import app
+from worker.fleet.errors import FleetUnavailable, SlotWait
+from worker.scenario.errors import ParallelLimitReached, RateLimited, ScenarioError
+
+log = logging.getLogger("worker.tasks")
+
+SUBMIT_TASK = "scenario.submit_generation"
+# A waiting job looks again at most this often even if no release wakes it (a holder that
+# vanished frees its slot only when its lease runs out, and wakes no one).
+SLOT_RECHECK_MAX_S = 10.0
+
+
+def is_parallel_limit(exc: BaseException) -> bool:
+    """Whether a 429 refused the submit because too many of the team's jobs run, not for the request rate."""
+    return isinstance(exc, ParallelLimitReached)
+
+
+def parallel_limit_of(exc: BaseException) -> int | None:
+    """The plan's parallel limit a refusal names (`limit`, or `details.actionLimit`), if it names one."""
+    limit = getattr(exc, "limit", None)
+    if limit is None:
+        limit = _details(exc).get("actionLimit")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+
+def _details(exc: BaseException) -> Mapping[str, Any]:
+    details = getattr(exc, "details", None)
+    return details if isinstance(details, Mapping) else {}
+
+
+def recheck_s() -> float:
+    """How long a job waits for a slot before looking again on its own."""
+    return min(SLOT_RECHECK_MAX_S, runtime.current().settings.slot_lease_s / 2)
+
+
+def _alive_s() -> float:
+    # A waiter asks again within its countdown, which the retry backoff may stretch.
+    settings = runtime.current().settings
+    return 2 * max(recheck_s(), settings.retry_backoff_max_s) + 5.0
+
+
+_plan_read_at = -math.inf
+
+
+def _read_the_plan() -> None:
+    """With SCENARIO_TEAM_ID set, cap the slots at the plan's parallel limit, read again now and then."""
+    global _plan_read_at
+    rt = runtime.current()
+    if rt.team_limit_reader is None or time.monotonic() - _plan_read_at < rt.settings.learned_cap_s / 2:
+        return
+    _plan_read_at = time.monotonic()
+    try:
+        limit = rt.learn_team_limit()
+    except (ScenarioError, FleetUnavailable) as exc:
+        # The cap learned from refusals still holds; the plan is read again on a later submit.
+        log.warning("could not read the team's plan limits: %s", exc)
+        return
+    log.info("the team's plan allows %s parallel jobs", limit)
+
+
+def take_slot(job_id: str) -> None:
+    """Hold a slot for the job before it is submitted; raise SlotWait (nothing sent) when none is free."""
+    slots = runtime.current().slots
+    if slots is None:
+        return
+    _read_the_plan()
+    if slots.acquire(job_id):
+        return
+    place = slots.wait(job_id, alive_s=_alive_s())
+    raise SlotWait(
+        f"every parallel slot of the fleet is taken (cap {slots.cap}); waiting as number {place + 1}",
+        retry_after_s=recheck_s(),
+    )
+
+
+def refuse_for_the_plan(job_id: str, exc: RateLimited) -> SlotWait:
+    """Scenario refused the job for the team's parallel limit: learn the cap, give back our slot, wait.
+
+    Not a request-rate problem, so the fleet's request budget is not paused for it.
+    """
+    slots = runtime.current().slots
+    wait_s = max(recheck_s(), exc.retry_after_s or 0.0)
+    if slots is None:
+        return SlotWait(f"Scenario's parallel limit is reached: {exc.message}", retry_after_s=wait_s)
+    # Our other jobs that hold a slot are (about) what Scenario counts as running.
+    learned = slots.shrink_to(parallel_limit_of(exc) or slots.in_use() - 1)
+    give_back_slot(job_id)
+    slots.wait(job_id, alive_s=_alive_s())
+    log.warning("parallel limit reached job_id=%s cap=%s error=%s", job_id, learned, exc)
+    return SlotWait(
+        f"Scenario's parallel limit is reached; the fleet's cap is now {learned}: {exc.message}",
+        retry_after_s=wait_s,
+    )
+
+
+def give_back_slot(job_id: str) -> None:
+    """The job ended (or will never reach Scenario): free its slot and queue the submits of the
+    waiters it lets in. A Redis that does not answer is let be: the slot's lease runs out."""
+    slots = runtime.current().slots
+    if slots is None:
+        return
+    try:
+        woken = slots.release(job_id, wake_grace_s=recheck_s())
+    except FleetUnavailable as exc:
+        log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
+        return
+    for waiter in woken:
+        app.send_task(SUBMIT_TASK, args=(waiter,))
+        log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
+
+
+def keep_slots(job_ids: Iterable[str]) -> None:
+    """Jobs seen still running keep their slots for another lease."""
+    slots = runtime.current().slots
+    if slots is None:
+        return
+    try:
+        slots.refresh(job_ids)
+    except FleetUnavailable as exc:
+        log.warning("could not extend the slots' leases error=%s", exc)
