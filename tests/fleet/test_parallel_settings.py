@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from worker.runtime import Runtime
-from worker.scenario.errors import RateLimited, ServerError
+from worker.scenario.errors import error_from_response
 from worker.settings import Settings, SettingsError
 from worker.tasks.slots import is_parallel_limit, parallel_limit_of
 
@@ -51,29 +51,24 @@ def test_the_lease_is_not_checked_against_polling_when_there_is_no_cap():
     assert Settings.from_env({"SCENARIO_SLOT_LEASE_S": "3600"}).slot_lease_s == 3600
 
 
-def rate_limited(code=None, details=None, limit=None) -> RateLimited:
-    exc = RateLimited("too many", status=429, code=code)
-    if details is not None:
-        exc.details = details
-    if limit is not None:
-        exc.limit = limit
-    return exc
+def refused(body, status: int = 429):
+    return error_from_response(status, body, {})
 
 
 @pytest.mark.parametrize(
     ("error", "parallel", "limit"),
     [
-        (rate_limited(details={"actionName": "parallelInferences", "actionLimit": 3}), True, 3),
-        (rate_limited(details={"actionName": "parallelCustomJobs", "actionLimit": 10}), True, 10),
-        (rate_limited(details={"actionName": "parallelInferences"}), True, None),
-        (rate_limited(code="parallelInferences"), True, None),
-        (rate_limited(code="parallelInferences", limit=4), True, 4),
-        (rate_limited(details={"actionName": "parallelInferences", "actionLimit": 0}), True, None),
-        (rate_limited(details={"actionName": "parallelInferences", "actionLimit": "3"}), True, None),
-        (rate_limited(code="RATE_LIMITED"), False, None),
-        (rate_limited(), False, None),
-        (rate_limited(details={"actionName": "requestsPerMinute", "actionLimit": 60}), False, 60),
-        (ServerError("boom", status=503, code="parallelInferences"), False, None),
+        (refused({"details": {"actionName": "parallelInferences", "actionLimit": 3}}), True, 3),
+        (refused({"details": {"actionName": "parallelCustomJobs", "actionLimit": 10}}), True, 10),
+        (refused({"details": {"actionName": "parallelInferences"}}), True, None),
+        (refused({"reason": "Too many jobs", "details": {"actionLimit": 4}, "remainingSeconds": 3}), True, 4),
+        (refused({"code": "parallelInferences", "message": "too many"}), True, None),
+        (refused({"details": {"actionName": "parallelInferences", "actionLimit": 0}}), True, None),
+        (refused({"code": "RATE_LIMITED", "message": "slow down"}), False, None),
+        (refused({"reason": "too many parallel inferences"}), False, None),  # wording alone decides nothing
+        (refused(None), False, None),
+        (refused({"details": {"actionName": "requestsPerMinute", "actionLimit": 60}}), False, 60),
+        (refused({"code": "parallelInferences"}, status=503), False, None),
     ],
 )
 def test_a_parallel_limit_refusal_is_told_from_a_request_rate_429(error, parallel, limit):

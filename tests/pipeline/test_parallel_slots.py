@@ -107,7 +107,9 @@ def test_a_hundred_jobs_never_run_more_than_five_at_once_and_finish_near_the_flo
 
 
 def test_a_403_on_one_model_fails_that_job_only_and_pauses_nothing(capped):
-    refused = capped.jobs.get(enqueue_generation("a forbidden relic", model_id="model_private-other-team"))
+    # The plan may not use this model: Scenario answers 403 at submit (the key can still see the model).
+    capped.sim.faults.add_rule(endpoint="submit", model_id="flux.1-schnell", status=403)
+    refused = capped.jobs.get(enqueue_generation("a forbidden relic", model_id="flux.1-schnell"))
     others = [enqueue_generation(f"an allowed relic #{n}", width=256, height=256) for n in range(4)]
 
     jobs = [capped.wait_for(job_id, timeout_s=30) for job_id in others]
@@ -122,7 +124,8 @@ def test_a_403_on_one_model_fails_that_job_only_and_pauses_nothing(capped):
 def test_a_parallel_limit_refusal_shrinks_the_cap_and_waits_without_spending_a_retry(capped):
     prompt = "a crowded forge, over the plan's parallel limit"
     faults = capped.sim.faults
-    faults.add_rule(endpoint="submit", prompt_contains=prompt, status=429, code="parallelInferences", times=1)
+    body = {"reason": "Too many parallel jobs", "details": {"actionName": "parallelInferences", "actionLimit": 2}}
+    faults.add_rule(endpoint="submit", prompt_contains=prompt, status=429, body=body, times=1)
 
     job_id = enqueue_generation(prompt, width=256, height=256)
     wait_until(lambda: f"parallel limit reached job_id={job_id}" in capped.logs(), 20, "the refusal to be seen")

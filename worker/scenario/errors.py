@@ -227,7 +227,11 @@ def is_parallel_limit(body: Mapping[str, Any]) -> bool:
     """Whether a 429 body says the team's parallel limit is reached, from its structured fields only."""
     details = body.get("details")
     if isinstance(details, Mapping):
-        if "actionName" in details or "actionLimit" in details:
+        action = details.get("actionName")
+        if isinstance(action, str):
+            # A named action is the limit it names: a per-minute request limit is not the parallel one.
+            return action in PARALLEL_LIMIT_NAMES
+        if "actionLimit" in details:
             return True
     # Free text is left out: the decision rests on structured fields, never on wording.
     return _names_parallel_limit({k: v for k, v in body.items() if k not in _FREE_TEXT})
