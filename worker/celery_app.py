@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown
+from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown, worker_ready
 
 from worker import lanes, runtime
 from worker.settings import Settings
@@ -23,7 +23,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's settings for this system, from ours."""
     if settings.broker_url.startswith("filesystem://"):
         return {**_common(settings), "broker_transport_options": _folder_transport(settings.broker_url)}
-    if not settings.uses_redis:
+    if settings.uses_amqp:
         # RabbitMQ: an unacknowledged message comes back as soon as its worker's
         # connection drops, so there is no visibility timeout to tune. Publishes
         # are confirmed, so an enqueue that returned is on the broker.
@@ -99,6 +99,17 @@ def _configure(sender: Celery, **_: Any) -> None:
 @after_setup_logger.connect
 def _worker_log_level(**_: Any) -> None:
     logging.getLogger("worker").setLevel(runtime.current_settings().log_level.upper())
+
+
+@worker_ready.connect
+def _say_what_is_off(**_: Any) -> None:
+    settings = runtime.current_settings()
+    if settings.fleet_redis_url is None:
+        # Not an error: one worker on RabbitMQ or the embedded broker runs without them.
+        logging.getLogger("worker").warning(
+            "no Redis for the fleet's shared state (set SCENARIO_REDIS_URL): the request budget, the pause "
+            "after a 429 or 401, submit leases and the batched sweep are off; batch jobs are polled one by one"
+        )
 
 
 @worker_process_init.connect
