@@ -180,11 +180,18 @@ class System:
         batch = self.batches_named(name)
         return [] if batch is None else runtime.current().batches.jobs(batch.id)
 
-    def start_worker(self, *, concurrency: int = 2, name: str | None = None, **env: str) -> WorkerProcess:
+    def start_worker(
+        self, *, concurrency: int = 2, name: str | None = None, queues: tuple[str, ...] = (), **env: str
+    ) -> WorkerProcess:
         name = name or f"w{len(self.workers) + 1}"
         merged = {**self.env, **env}
         worker = WorkerProcess(
-            merged, self.workdir / f"{name}.log", concurrency, name, loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO")
+            merged,
+            self.workdir / f"{name}.log",
+            concurrency,
+            name,
+            loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO"),
+            queues=queues,
         )
         self.workers.append(worker)
         return worker.start()
