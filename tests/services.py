@@ -103,7 +103,24 @@ def throwaway_broker(kind: str, redis_url: str) -> Iterator[str]:
         raise ValueError(f"broker: {kind!r} is not one of redis, rabbitmq")
 
 
-def _rabbitmqctl(*args: str) -> None:
+def messages_ready(broker_url: str, queue: str) -> int:
+    """Messages waiting in a queue of a Redis broker or a RabbitMQ vhost, not yet handed to a worker."""
+    if broker_url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(broker_url)
+        try:
+            return client.llen(queue)
+        finally:
+            client.close()
+    vhost = broker_url.rsplit("/", 1)[1]
+    listed = _rabbitmqctl("list_queues", "-p", vhost, "name", "messages_ready", "--no-table-headers")
+    counts = dict(line.split() for line in listed.splitlines() if line.strip())
+    return int(counts.get(queue, 0))
+
+
+def _rabbitmqctl(*args: str) -> str:
     done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.conftest import KEY, SECRET
 from tests.harness import System, running_system, wait_until
-from tests.services import throwaway_postgres
+from tests.services import messages_ready, throwaway_broker, throwaway_postgres
 from worker import enqueue_generation, lanes
 from worker.batches.manifest import parse_manifest
 from worker.batches.runs import submit_batch
@@ -34,15 +33,17 @@ WATCH_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-def busy_system(redis_url, tmp_path_factory) -> Iterator[System]:
-    """The simulator rendering every job for 60 s, PostgreSQL, and one worker of concurrency 2."""
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
+def busy_system(request, redis_url, tmp_path_factory) -> Iterator[System]:
+    """The simulator rendering every job for 60 s, PostgreSQL, and one worker of concurrency 2, on each broker."""
     config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=60.0, seed=3)
     with (
         throwaway_postgres() as database_url,
+        throwaway_broker(request.param, redis_url) as broker_url,
         running_system(
             database_url=database_url,
-            broker_url=redis_url,
+            broker_url=broker_url,
+            redis_url=redis_url,
             workdir=tmp_path_factory.mktemp("lanes"),
             sim_config=config,
             workers=(),
@@ -59,14 +60,6 @@ def manifest_of(count: int):
     return parse_manifest(text, kind="yaml")
 
 
-def waiting_in(system: System, lane: str) -> int:
-    client = redis.Redis.from_url(system.settings.broker_url)
-    try:
-        return client.llen(lane)
-    finally:
-        client.close()
-
-
 def submitted_count(system: System) -> int:
     return sum(1 for job in system.batch_jobs("crates") if job.scenario_job_id)
 
@@ -75,7 +68,7 @@ def test_a_single_job_is_submitted_within_2_s_behind_a_thousand_batch_jobs(busy_
     system = busy_system
     submit_batch(manifest_of(BATCH_JOBS))
     wait_until(lambda: submitted_count(system) >= IN_FLIGHT_FIRST, 120, "the batch's first jobs to be in flight")
-    backlog = waiting_in(system, lanes.BATCH)
+    backlog = messages_ready(system.settings.broker_url, lanes.BATCH)
     assert backlog > 100, "the batch's submits must still be waiting when the single job comes"
 
     prompt = "a single golden key, enqueued behind a batch"
@@ -89,7 +82,7 @@ def test_a_single_job_is_submitted_within_2_s_behind_a_thousand_batch_jobs(busy_
     print(
         f"\nsingle job submitted {delay_s:.3f} s after it was enqueued and finished {watched_s:.3f} s after "
         f"its submit (a 1 s render), with {backlog} batch submits waiting and "
-        f"{submitted_count(system)} batch jobs in flight"
+        f"{submitted_count(system)} batch jobs in flight, on {system.settings.broker_url.split(':')[0]}"
     )
     assert delay_s < SUBMITTED_WITHIN_S
     assert finished.status is JobStatus.SUCCESS and watched_s < 10

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from tests.conftest import KEY, SECRET
 from tests.harness import System, running_system, wait_until
+from tests.services import messages_ready
 from worker import enqueue_generation, lanes
 from worker.batches.manifest import parse_manifest
 from worker.batches.runs import submit_batch
@@ -30,11 +30,7 @@ def submit_only(redis_url, tmp_path_factory) -> Iterator[System]:
 
 
 def waiting_in(system: System, lane: str) -> int:
-    client = redis.Redis.from_url(system.settings.broker_url)
-    try:
-        return client.llen(lane)
-    finally:
-        client.close()
+    return messages_ready(system.settings.broker_url, lane)
 
 
 def test_a_submit_lane_worker_submits_single_jobs_and_leaves_the_other_lanes_waiting(submit_only):
