@@ -6,7 +6,7 @@ import pytest
 
 from tests.harness import System, running_system
 from tests.scenario.canned import CannedServer
-from tests.services import throwaway_database, throwaway_postgres, throwaway_redis_db
+from tests.services import throwaway_broker, throwaway_database, throwaway_postgres, throwaway_redis_db
 from worker.scenario.client import ScenarioClient
 from worker.simulator import SimulatorConfig
 
@@ -46,11 +46,26 @@ def backend_url(request, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def system(backend_url, redis_url, tmp_path_factory) -> Iterator[System]:
-    """The simulator, a migrated database and one worker with concurrency 2."""
+def broker(request) -> str:
+    """The broker a module's system runs on: Redis, unless the module parametrizes it (see BOTH_BROKERS)."""
+    return getattr(request, "param", "redis")
+
+
+# `pytestmark = BOTH_BROKERS` runs every test of a module on Redis and on RabbitMQ.
+BOTH_BROKERS = pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def system(backend_url, broker, redis_url, tmp_path_factory) -> Iterator[System]:
+    """The simulator, a migrated database and one worker with concurrency 2; the fleet's state in Redis."""
     config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=7)
     workdir = tmp_path_factory.mktemp("workers")
-    with running_system(database_url=backend_url, broker_url=redis_url, workdir=workdir, sim_config=config) as system:
+    with (
+        throwaway_broker(broker, redis_url) as broker_url,
+        running_system(
+            database_url=backend_url, broker_url=broker_url, redis_url=redis_url, workdir=workdir, sim_config=config
+        ) as system,
+    ):
         yield system
 
 

@@ -180,11 +180,18 @@ class System:
         batch = self.batches_named(name)
         return [] if batch is None else runtime.current().batches.jobs(batch.id)
 
-    def start_worker(self, *, concurrency: int = 2, name: str | None = None, **env: str) -> WorkerProcess:
+    def start_worker(
+        self, *, concurrency: int = 2, name: str | None = None, queues: tuple[str, ...] = (), **env: str
+    ) -> WorkerProcess:
         name = name or f"w{len(self.workers) + 1}"
         merged = {**self.env, **env}
         worker = WorkerProcess(
-            merged, self.workdir / f"{name}.log", concurrency, name, loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO")
+            merged,
+            self.workdir / f"{name}.log",
+            concurrency,
+            name,
+            loglevel=merged.get("SCENARIO_LOG_LEVEL", "INFO"),
+            queues=queues,
         )
         self.workers.append(worker)
         return worker.start()
@@ -216,22 +223,46 @@ class System:
         self.workers.clear()
 
 
-def flush_broker(url: str) -> None:
+def flush_redis(url: str) -> None:
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()
 
 
+def point_the_app_at(settings: Settings) -> None:
+    """Make this process's Celery app send to the settings' broker, whichever an earlier test used."""
+    from worker.celery_app import app, celery_config
+
+    app.conf.update(celery_config(settings))
+    # Drops the connection and producer pools, which were made for the broker before.
+    app._after_fork()
+
+
 @contextmanager
 def running_system(
-    *, database_url: str, broker_url: str, workdir: Path, sim_config: Any, workers: Iterable[str] = ("w1",), **env: str
+    *,
+    database_url: str,
+    broker_url: str,
+    workdir: Path,
+    sim_config: Any,
+    workers: Iterable[str] = ("w1",),
+    redis_url: str | None = None,
+    **env: str,
 ) -> Iterator[System]:
-    """The simulator, a migrated database, a clean broker and workers; all stopped afterwards."""
+    """The simulator, a migrated database, a clean broker and workers; all stopped afterwards.
+
+    `redis_url` holds the fleet's shared state (default: the broker, when it is Redis); it is
+    flushed before and after, and a RabbitMQ broker is expected to be a fresh vhost.
+    """
     from worker.db.migrate import upgrade
     from worker.simulator import Simulator
 
     upgrade(database_url)
-    flush_broker(broker_url)
+    fleet_redis = redis_url or (broker_url if broker_url.startswith("redis") else None)
+    if fleet_redis:
+        flush_redis(fleet_redis)
+    if redis_url:
+        env = {"SCENARIO_REDIS_URL": redis_url, **env}
     with Simulator(sim_config, port=0) as sim:
         full_env = system_env(
             broker_url=broker_url,
@@ -243,6 +274,7 @@ def running_system(
         )
         settings = Settings.from_env(full_env)
         runtime.install(settings)
+        point_the_app_at(settings)
         system = System(settings=settings, sim=sim, env=full_env, workdir=workdir)
         try:
             for name in workers:
@@ -250,6 +282,7 @@ def running_system(
             yield system
         finally:
             system.stop()
-            flush_broker(broker_url)
+            if fleet_redis:
+                flush_redis(fleet_redis)
             runtime.current().close()
             runtime.forget()

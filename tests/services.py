@@ -1,10 +1,11 @@
-"""Throwaway PostgreSQL databases and Redis DB indexes for one test run."""
+"""Throwaway PostgreSQL databases, Redis DB indexes and RabbitMQ vhosts for one test run."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import socket
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,10 @@ from pathlib import Path
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_HOST = os.environ.get("TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+RABBITMQ_HOST = os.environ.get("TEST_RABBITMQ_HOST", "127.0.0.1")
+RABBITMQ_PORT = int(os.environ.get("TEST_RABBITMQ_PORT", "5672"))
+RABBITMQ_USER = os.environ.get("TEST_RABBITMQ_USER", "guest")
+RABBITMQ_PASSWORD = os.environ.get("TEST_RABBITMQ_PASSWORD", "guest")
 
 
 def port_open(host: str, port: int) -> bool:
@@ -70,3 +75,52 @@ def throwaway_redis_db() -> Iterator[str]:
             admin.delete(f"scenario-worker:test-db:{index}")
         db.close()
         admin.close()
+
+
+@contextmanager
+def throwaway_rabbitmq_vhost() -> Iterator[str]:
+    """Create an empty RabbitMQ vhost the test user may use, yield its AMQP URL, delete it afterwards."""
+    if not port_open(RABBITMQ_HOST, RABBITMQ_PORT):
+        raise RuntimeError(f"RabbitMQ does not answer on {RABBITMQ_HOST}:{RABBITMQ_PORT} (.ci/run starts it)")
+    name = f"sw_test_{os.getpid()}_{secrets.token_hex(4)}"
+    _rabbitmqctl("add_vhost", name)
+    try:
+        _rabbitmqctl("set_permissions", "-p", name, RABBITMQ_USER, ".*", ".*", ".*")
+        yield f"amqp://{RABBITMQ_USER}:{RABBITMQ_PASSWORD}@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{name}"
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+@contextmanager
+def throwaway_broker(kind: str, redis_url: str) -> Iterator[str]:
+    """The broker of that kind for one system: the run's Redis DB ("redis"), or a fresh vhost ("rabbitmq")."""
+    if kind == "redis":
+        yield redis_url
+    elif kind == "rabbitmq":
+        with throwaway_rabbitmq_vhost() as url:
+            yield url
+    else:
+        raise ValueError(f"broker: {kind!r} is not one of redis, rabbitmq")
+
+
+def messages_ready(broker_url: str, queue: str) -> int:
+    """Messages waiting in a queue of a Redis broker or a RabbitMQ vhost, not yet handed to a worker."""
+    if broker_url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(broker_url)
+        try:
+            return client.llen(queue)
+        finally:
+            client.close()
+    vhost = broker_url.rsplit("/", 1)[1]
+    listed = _rabbitmqctl("list_queues", "-p", vhost, "name", "messages_ready", "--no-table-headers")
+    counts = dict(line.split() for line in listed.splitlines() if line.strip())
+    return int(counts.get(queue, 0))
+
+
+def _rabbitmqctl(*args: str) -> str:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout

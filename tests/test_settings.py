@@ -61,3 +61,46 @@ def test_the_secret_never_shows_in_repr():
 )
 def test_passwords_in_urls_are_masked(url, masked):
     assert mask_url_password(url) == masked
+
+
+@pytest.mark.parametrize(
+    ("env", "fleet_redis_url"),
+    [
+        ({}, "redis://localhost:6379/0"),
+        ({"CELERY_BROKER_URL": "redis://broker:6379/2"}, "redis://broker:6379/2"),
+        (
+            {"CELERY_BROKER_URL": "redis://broker:6379/2", "SCENARIO_REDIS_URL": "redis://state:6379/1"},
+            "redis://state:6379/1",
+        ),
+        ({"CELERY_BROKER_URL": "amqp://guest:guest@rabbit:5672//"}, None),
+        (
+            {"CELERY_BROKER_URL": "amqp://guest:guest@rabbit:5672//", "SCENARIO_REDIS_URL": "redis://state:6379/1"},
+            "redis://state:6379/1",
+        ),
+        ({"CELERY_BROKER_URL": "filesystem:///tmp/broker"}, None),
+    ],
+)
+def test_the_fleets_shared_state_is_in_scenario_redis_url_or_else_a_redis_broker(env, fleet_redis_url):
+    assert Settings.from_env(env).fleet_redis_url == fleet_redis_url
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SCENARIO_REDIS_URL": "amqp://rabbit//"}, "SCENARIO_REDIS_URL"),
+        ({"CELERY_BROKER_URL": "amqp://rabbit//", "SCENARIO_FLEET_REQUESTS_PER_S": "5"}, "SCENARIO_REDIS_URL"),
+        (
+            {"CELERY_BROKER_URL": "amqp://rabbit//", "SCENARIO_RETRY_BACKOFF_MAX_S": "1200"},
+            "SCENARIO_RETRY_BACKOFF_MAX_S",
+        ),
+    ],
+)
+def test_a_setting_that_cannot_work_with_the_broker_is_refused_naming_the_variable(env, named):
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(env)
+
+
+def test_the_visibility_timeout_binds_only_a_redis_broker():
+    # RabbitMQ gives a message back when its worker's connection drops; it has no visibility timeout.
+    settings = Settings.from_env({"CELERY_BROKER_URL": "amqp://rabbit//", "SCENARIO_VISIBILITY_TIMEOUT_S": "100"})
+    assert settings.uses_amqp and settings.visibility_timeout_s == 100

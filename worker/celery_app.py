@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown
+from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown, worker_ready
 
-from worker import runtime
+from worker import lanes, runtime
 from worker.settings import Settings
-
-QUEUE = "scenario"
 
 app = Celery("worker", include=["worker.tasks"])
 
@@ -25,6 +23,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's settings for this system, from ours."""
     if settings.broker_url.startswith("filesystem://"):
         return {**_common(settings), "broker_transport_options": _folder_transport(settings.broker_url)}
+    if settings.uses_amqp:
+        # RabbitMQ: an unacknowledged message comes back as soon as its worker's
+        # connection drops, so there is no visibility timeout to tune. Publishes
+        # are confirmed, so an enqueue that returned is on the broker.
+        return {**_common(settings), "broker_transport_options": {"confirm_publish": True}}
     transport = {
         "visibility_timeout": settings.visibility_timeout_s,
         # Messages of a worker that died come back once they are older than
@@ -73,7 +76,12 @@ def _common(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
         # Countdown tasks are held in the worker's memory; this bounds how many.
         "worker_eta_task_limit": settings.worker_eta_task_limit,
-        "task_default_queue": QUEUE,
+        # Lanes: each kind of work waits in its own queue (see worker/lanes.py); a
+        # worker started without -Q serves them all.
+        "task_queues": lanes.queues(),
+        "task_routes": (lanes.route,),
+        "task_default_queue": lanes.SUBMIT,
+        "task_create_missing_queues": False,
         # Flower sees every task: sent, started, retried, failed.
         "worker_send_task_events": True,
         "task_send_sent_event": True,
@@ -91,6 +99,17 @@ def _configure(sender: Celery, **_: Any) -> None:
 @after_setup_logger.connect
 def _worker_log_level(**_: Any) -> None:
     logging.getLogger("worker").setLevel(runtime.current_settings().log_level.upper())
+
+
+@worker_ready.connect
+def _say_what_is_off(**_: Any) -> None:
+    settings = runtime.current_settings()
+    if settings.fleet_redis_url is None:
+        # Not an error: one worker on RabbitMQ or the embedded broker runs without them.
+        logging.getLogger("worker").warning(
+            "no Redis for the fleet's shared state (set SCENARIO_REDIS_URL): the request budget, the pause "
+            "after a 429 or 401, submit leases and the batched sweep are off; batch jobs are polled one by one"
+        )
 
 
 @worker_process_init.connect

@@ -13,6 +13,7 @@ from typing import Any
 from worker import runtime
 from worker.db.jobs import JobNotFound, JobView
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
+from worker.lanes import submit_lane
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.producer")
@@ -90,7 +91,7 @@ def enqueue_request(
         tags=tags,
     )
     try:
-        submit_generation.apply_async((job.id,))
+        submit_generation.apply_async((job.id,), queue=submit_lane(batch_id))
     except Exception as exc:
         # The caller learns of it now; the row must not look queued to anyone else.
         rt.jobs.mark_status(
@@ -194,7 +195,7 @@ def recover_stalled(*, untouched_since: datetime, dry_run: bool = False) -> list
     if not dry_run:
         for job in stalled:
             if job.scenario_job_id is None:
-                submit_generation.apply_async((job.id,))
+                submit_generation.apply_async((job.id,), queue=submit_lane(job.batch_id))
             else:
                 poll_job.apply_async((job.id, job.poll_seq))
             log.info("recovered job_id=%s scenario_job_id=%s", job.id, job.scenario_job_id)

@@ -55,8 +55,8 @@ class Runtime:
     def from_settings(cls, settings: Settings) -> Runtime:
         database = Database(settings.database_url)
         shared = limiter = pause = coordination = slots = None
-        if settings.uses_redis:
-            shared = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
+        if settings.fleet_redis_url is not None:
+            shared = redis.Redis.from_url(settings.fleet_redis_url, socket_connect_timeout=2, socket_timeout=5)
             limiter = FleetRateLimiter(shared, rate_per_s=settings.fleet_requests_per_s or UNLIMITED_RATE_PER_S)
             pause = AuthPause(shared)
             coordination = Coordination(shared, interval_s=settings.sweep_interval_s)

@@ -15,6 +15,12 @@ from worker.errors import WorkerError
 
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
 SUBMIT_ROUTES = ("custom", "txt2img")
+# RabbitMQ closes a channel that holds a delivery unacknowledged longer than its
+# `consumer_timeout` (30 min by default), and a countdown task is held so by its
+# worker: every countdown stays well under it.
+AMQP_COUNTDOWN_MAX_S = 900
+_REDIS_SCHEMES = ("redis://", "rediss://")
+_AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
 class SettingsError(WorkerError, ValueError):
@@ -28,6 +34,9 @@ class Settings:
     # Kept out of repr so that a logged Settings never shows it.
     scenario_api_secret: str = field(default="", repr=False)
     broker_url: str = "redis://localhost:6379/0"
+    # Where the fleet's shared state lives (budget, pauses, leases, the sweep);
+    # empty: the broker's Redis, or none with another broker.
+    redis_url: str = ""
     database_url: str = "sqlite:///scenario-worker.db"
 
     # HTTP to Scenario.
@@ -83,14 +92,8 @@ class Settings:
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
-        longest = max(self.retry_backoff_max_s, self.poll_max_s, self.sweep_stale_after_s)
-        if longest * 2 > self.visibility_timeout_s:
-            raise SettingsError(
-                f"SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s}) must be at least twice "
-                f"the longest countdown ({longest:g} s from SCENARIO_RETRY_BACKOFF_MAX_S, "
-                "SCENARIO_POLL_MAX_S or SCENARIO_SWEEP_STALE_AFTER_S), or the broker would hand a waiting task "
-                "to a second worker"
-            )
+        self._check_countdowns()
+        self._check_redis()
         for name in (
             "connect_timeout_s",
             "read_timeout_s",
@@ -133,10 +136,48 @@ class Settings:
                 f"and shorter than SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s})"
             )
 
+    def _check_countdowns(self) -> None:
+        longest = max(self.retry_backoff_max_s, self.poll_max_s, self.sweep_stale_after_s)
+        sources = "SCENARIO_RETRY_BACKOFF_MAX_S, SCENARIO_POLL_MAX_S or SCENARIO_SWEEP_STALE_AFTER_S"
+        if self.uses_amqp:
+            if longest > AMQP_COUNTDOWN_MAX_S:
+                raise SettingsError(
+                    f"the longest countdown ({longest:g} s from {sources}) must be at most {AMQP_COUNTDOWN_MAX_S} s "
+                    "with RabbitMQ, well under its consumer_timeout (30 min by default), or RabbitMQ would close "
+                    "the channel of a worker holding a waiting task"
+                )
+        elif longest * 2 > self.visibility_timeout_s:
+            raise SettingsError(
+                f"SCENARIO_VISIBILITY_TIMEOUT_S ({self.visibility_timeout_s}) must be at least twice "
+                f"the longest countdown ({longest:g} s from {sources}), or the broker would hand a waiting task "
+                "to a second worker"
+            )
+
+    def _check_redis(self) -> None:
+        if self.redis_url and not self.redis_url.startswith(_REDIS_SCHEMES):
+            raise SettingsError(f"SCENARIO_REDIS_URL={self.redis_url!r} must start with redis:// or rediss://")
+        if self.fleet_requests_per_s > 0 and self.fleet_redis_url is None:
+            raise SettingsError(
+                "SCENARIO_FLEET_REQUESTS_PER_S needs Redis to share the budget: set SCENARIO_REDIS_URL "
+                "(the broker is not Redis), or set the budget to 0"
+            )
+
     @property
     def uses_redis(self) -> bool:
-        """Whether the broker is Redis, which then also holds the fleet's shared state."""
-        return self.broker_url.startswith(("redis://", "rediss://"))
+        """Whether the broker is Redis."""
+        return self.broker_url.startswith(_REDIS_SCHEMES)
+
+    @property
+    def uses_amqp(self) -> bool:
+        """Whether the broker is RabbitMQ (AMQP)."""
+        return self.broker_url.startswith(_AMQP_SCHEMES)
+
+    @property
+    def fleet_redis_url(self) -> str | None:
+        """The Redis holding the fleet's shared state: SCENARIO_REDIS_URL, else a Redis broker's; None without."""
+        if self.redis_url:
+            return self.redis_url
+        return self.broker_url if self.uses_redis else None
 
     @property
     def has_credentials(self) -> bool:
@@ -171,6 +212,7 @@ _ENV_NAMES: dict[str, str] = {
     "scenario_api_key": "SCENARIO_API_KEY",
     "scenario_api_secret": "SCENARIO_API_SECRET",
     "broker_url": "CELERY_BROKER_URL",
+    "redis_url": "SCENARIO_REDIS_URL",
     "database_url": "DATABASE_URL",
     "connect_timeout_s": "SCENARIO_CONNECT_TIMEOUT_S",
     "read_timeout_s": "SCENARIO_READ_TIMEOUT_S",

@@ -19,7 +19,15 @@ from tests.deploy.files import (
     read_env_example,
     variables_used,
 )
+from worker import lanes
 from worker.settings import ENV_NAMES, Settings
+
+# Workers of one lane each, started with `--profile lanes`.
+LANE_WORKERS = {
+    "worker-submit": "scenario.submit",
+    "worker-watch": "scenario.watch",
+    "worker-batch": "scenario.batch,scenario.download",
+}
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|AUTH")
 # The variables of .env.example that hold credentials (SCENARIO_AUTH_PAUSE_S does not).
@@ -45,7 +53,9 @@ def env_example() -> dict[str, EnvEntry]:
 
 
 def test_the_stack_has_the_broker_the_database_and_every_role(services):
-    assert set(services) == {"redis", "postgres", "migrate", "worker", "flower", "console", "simulator"}
+    assert set(services) == {"redis", "postgres", "migrate", "worker", "flower", "console", "simulator"} | set(
+        LANE_WORKERS
+    )
 
 
 def test_the_file_follows_the_compose_spec_without_a_version_key(compose):
@@ -145,7 +155,21 @@ def test_the_simulator_starts_only_under_the_dev_profile(services):
 
 
 def test_every_other_service_starts_without_a_profile(services):
-    assert [name for name, service in services.items() if "profiles" in service] == ["simulator"]
+    assert {name for name, service in services.items() if "profiles" in service} == {"simulator", *LANE_WORKERS}
+
+
+@pytest.mark.parametrize(("name", "queues"), LANE_WORKERS.items())
+def test_the_lanes_profile_has_a_worker_pool_per_lane(services, name, queues):
+    worker = services[name]
+    assert worker["profiles"] == ["lanes"]
+    assert command_of(worker).startswith("celery -A worker worker ")
+    assert command_of(worker).endswith(f" -Q {queues}")
+    assert environment_of(worker) == environment_of(services["worker"])
+
+
+def test_the_lane_workers_together_serve_every_lane(services):
+    served = {q for name in LANE_WORKERS for q in command_of(services[name]).split(" -Q ")[1].split(",")}
+    assert served == set(lanes.ALL)
 
 
 @pytest.mark.parametrize("name", ["migrate", "worker", "flower", "console"])

@@ -8,7 +8,7 @@ import requests
 
 from tests.flower.conftest import workers_status
 from tests.harness import FlowerProcess, wait_until
-from worker import enqueue_generation
+from worker import enqueue_generation, lanes
 from worker.states import JobStatus
 
 SUBMIT, POLL = "scenario.submit_generation", "scenario.poll_job"
@@ -57,7 +57,7 @@ def test_flower_lists_the_running_worker_and_the_tasks_it_serves(flower, system)
     assert answer.status_code == 200
     [(name, info)] = [(n, i) for n, i in answer.json().items() if n.startswith("w1@")]
     assert {SUBMIT, POLL} <= set(info["registered"])
-    assert [q["name"] for q in info["active_queues"]] == ["scenario"]
+    assert sorted(q["name"] for q in info["active_queues"]) == sorted(lanes.ALL)
     assert info["stats"]["pool"]["max-concurrency"] == 2
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from tests.conftest import BOTH_BROKERS
 from tests.harness import wait_until
 from worker import enqueue_generation
 from worker.db.models import DeadLetterReason
 from worker.states import JobStatus
+
+# Both brokers must keep these promises.
+pytestmark = BOTH_BROKERS
 
 
 def test_a_worker_killed_while_polling_leaves_no_job_behind_and_submits_nothing_twice(system):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import requests
 
-from tests.conftest import KEY, SECRET
+from tests.conftest import BOTH_BROKERS, KEY, SECRET
 from worker import enqueue_generation, get_job
 from worker.states import JobStatus
+
+# Both brokers must keep these promises.
+pytestmark = BOTH_BROKERS
 
 
 def scenario_job(system, scenario_job_id: str) -> dict:

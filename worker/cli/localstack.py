@@ -39,6 +39,8 @@ class WorkerProcess:
     concurrency: int = 4
     name: str = "local"
     loglevel: str = "INFO"
+    # The lanes it serves (`-Q`); empty: every lane.
+    queues: tuple[str, ...] = ()
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self, timeout_s: float = 60.0) -> WorkerProcess:
@@ -58,6 +60,7 @@ class WorkerProcess:
                     "--without-mingle",
                     "--without-gossip",
                     f"--hostname={self.name}@%h",
+                    *([f"--queues={','.join(self.queues)}"] if self.queues else []),
                 ],
                 env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
                 stdout=log,
