@@ -6,6 +6,7 @@ import builtins
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, case, func, or_, select, update
@@ -16,6 +17,7 @@ from worker.db.models import DeadLetter, DeadLetterReason, Job, utcnow
 from worker.db.session import Database
 from worker.db.snapshots import snapshot_values
 from worker.db.views import DeadLetterView, JobView, dead_letter_view, job_view
+from worker.errors import WorkerError
 from worker.states import JobStatus
 
 FINAL_STATUSES = tuple(s for s in JobStatus if s.is_final)
@@ -24,6 +26,34 @@ _IN_CHUNKS_OF = 500  # ids per IN (...) list, well under SQLite's bound-paramete
 
 class JobNotFound(LookupError):
     """No job row has this id."""
+
+
+class ScenarioJobTaken(WorkerError):
+    """The Scenario job a submit answered with is already held by another row; look again."""
+
+    retryable = True
+
+
+class AdoptOutcome(StrEnum):
+    """What became of an attempt to give a job a Scenario job found in the list."""
+
+    ADOPTED = "adopted"
+    TAKEN = "taken"  # another row holds that Scenario job
+    ALREADY_SUBMITTED = "already_submitted"  # this row has a Scenario job already
+
+
+def answer_may_be_lost(error: Mapping[str, Any] | None) -> bool:
+    """Whether a failed submit may still have made the job on Scenario (so it must be looked for).
+
+    No answer at all (a connection error or timeout), a 5xx and a 408 may come after
+    Scenario made the job; any other answer is Scenario saying it made none.
+    """
+    if error is None:
+        return True
+    status = error.get("status")
+    if not isinstance(status, int) or isinstance(status, bool):
+        return bool(error.get("retryable", True))
+    return status >= 500 or status == 408
 
 
 class JobRepository:
@@ -137,11 +167,12 @@ class JobRepository:
         return self._update_one(job_id, statement)
 
     def record_attempt(self, job_id: str, error: dict[str, Any] | None) -> int:
-        """One more HTTP submit attempt, with its error (None when it went through)."""
+        """One more HTTP submit attempt, about to leave: until its answer is stored, it may be lost."""
+        now = utcnow()
         statement = (
             _update_jobs()
             .where(Job.id == job_id)
-            .values(attempts=Job.attempts + 1, last_error=error, updated_at=utcnow())
+            .values(attempts=Job.attempts + 1, last_error=error, updated_at=now, unanswered_submit_at=now)
             .returning(Job.attempts)
         )
         return self._update_one(job_id, statement)
@@ -160,14 +191,62 @@ class JobRepository:
         statement = (
             _update_jobs()
             .where(Job.id == job_id, Job.attempts > 0)
-            .values(attempts=Job.attempts - 1, last_error=error, updated_at=utcnow())
+            .values(attempts=Job.attempts - 1, last_error=error, updated_at=utcnow(), unanswered_submit_at=None)
         )
         with self._db.session() as session:
             session.execute(statement)
 
     def record_error(self, job_id: str, error: dict[str, Any] | None) -> None:
-        """Keep the error of the attempt `record_attempt` counted before it was sent."""
-        self._update_if(job_id, _update_jobs().where(Job.id == job_id).values(last_error=error, updated_at=utcnow()))
+        """Keep the error of the attempt `record_attempt` counted before it was sent.
+
+        An error that proves Scenario made no job ends the attempt; one that may hide a
+        made job leaves the marker, so the next attempt looks for it first.
+        """
+        values: dict[str, Any] = {"last_error": error, "updated_at": utcnow()}
+        if not answer_may_be_lost(error):
+            values["unanswered_submit_at"] = None
+        self._update_if(job_id, _update_jobs().where(Job.id == job_id).values(**values))
+
+    def end_search(self, job_id: str, doubt: dict[str, Any] | None = None) -> None:
+        """The lost answer was looked for once and not found: clear the marker, keep any doubt as the last error."""
+        values: dict[str, Any] = {"unanswered_submit_at": None, "updated_at": utcnow()}
+        if doubt is not None:
+            values["last_error"] = doubt
+        self._update_if(job_id, _update_jobs().where(Job.id == job_id, Job.scenario_job_id.is_(None)).values(**values))
+
+    def adopt(self, job_id: str, scenario_job: Mapping[str, Any]) -> AdoptOutcome:
+        """Give the job a Scenario job found in the list, unless another row holds it (checked in this transaction)."""
+        scenario_job_id = _scenario_job_id(scenario_job)
+        now = utcnow()
+        try:
+            with self._db.session() as session:
+                held = session.scalars(
+                    select(Job.id).where(Job.scenario_job_id == scenario_job_id, Job.id != job_id)
+                ).first()
+                if held is not None:
+                    return AdoptOutcome.TAKEN
+                first = session.execute(_first_scenario_job(job_id, scenario_job_id, now))
+                if first.rowcount != 1:
+                    _load(session, job_id)
+                    return AdoptOutcome.ALREADY_SUBMITTED
+                session.execute(_snapshot_update(job_id, scenario_job, now))
+                return AdoptOutcome.ADOPTED
+        except IntegrityError:
+            # Another row took it between the check and the write: the unique id refused this one.
+            return AdoptOutcome.TAKEN
+
+    def take_result(self, job_id: str, scenario_job: Mapping[str, Any]) -> bool:
+        """A dead job whose own Scenario job ended in success after all: store that result, mark it SUCCESS."""
+        if JobStatus.from_scenario(str(scenario_job.get("status"))) is not JobStatus.SUCCESS:
+            return False
+        now = utcnow()
+        values = {**snapshot_values(scenario_job, now=now), "status": JobStatus.SUCCESS, "finished_at": now}
+        statement = (
+            _update_jobs()
+            .where(Job.id == job_id, Job.status == JobStatus.DEAD, Job.scenario_job_id == scenario_job.get("jobId"))
+            .values(**values, updated_at=now, last_error=None)
+        )
+        return self._update_if(job_id, statement)
 
     def is_known_scenario_job(self, scenario_job_id: str) -> bool:
         """Whether some job already holds this Scenario job id (so it is no orphan to adopt)."""
@@ -182,24 +261,24 @@ class JobRepository:
 
         `cu_cost` is what the submit answer said the job costs (its `billing` may say it later).
         """
-        scenario_job_id = scenario_job.get("jobId")
-        if not isinstance(scenario_job_id, str) or not scenario_job_id:
-            raise ValueError(f"Scenario job object has no jobId: {dict(scenario_job)!r}")
+        scenario_job_id = _scenario_job_id(scenario_job)
         now = utcnow()
-        with self._db.session() as session:
-            first = session.execute(
-                _update_jobs()
-                .where(Job.id == job_id, Job.scenario_job_id.is_(None))
-                .values(scenario_job_id=scenario_job_id, submitted_at=now, updated_at=now)
-            )
-            # A repeat (same or other id) leaves the row alone: an old answer must not
-            # roll back what later polls stored.
-            if first.rowcount == 1:
-                update_ = _snapshot_update(job_id, scenario_job, now)
-                if cu_cost is not None and "billing" not in scenario_job:
-                    update_ = update_.values(cu_cost=cu_cost)
-                session.execute(update_)
-            return job_view(_load(session, job_id))
+        try:
+            with self._db.session() as session:
+                first = session.execute(_first_scenario_job(job_id, scenario_job_id, now))
+                # A repeat (same or other id) leaves the row alone: an old answer must not
+                # roll back what later polls stored.
+                if first.rowcount == 1:
+                    update_ = _snapshot_update(job_id, scenario_job, now)
+                    if cu_cost is not None and "billing" not in scenario_job:
+                        update_ = update_.values(cu_cost=cu_cost)
+                    session.execute(update_)
+                return job_view(_load(session, job_id))
+        except IntegrityError:
+            # Only a look-alike job's search can have taken it; the marker stays, so this job looks again.
+            raise ScenarioJobTaken(
+                f"Scenario job {scenario_job_id} is already held by another job; job {job_id} will look again"
+            ) from None
 
     def apply_snapshot(
         self, job_id: str, scenario_job: Mapping[str, Any], *, expected_poll_seq: int | None = None
@@ -315,6 +394,22 @@ def _snapshot_update(job_id: str, scenario_job: Mapping[str, Any], now: datetime
         conditions.append(or_(Job.scenario_job_id.is_(None), Job.scenario_job_id == scenario_job_id))
     values = snapshot_values(scenario_job, now=now)
     return _update_jobs().where(*conditions).values(updated_at=now, **values)
+
+
+def _first_scenario_job(job_id: str, scenario_job_id: str, now: datetime) -> Update:
+    """UPDATE giving a row its Scenario job, only if it has none yet; its submit is then answered."""
+    return (
+        _update_jobs()
+        .where(Job.id == job_id, Job.scenario_job_id.is_(None))
+        .values(scenario_job_id=scenario_job_id, submitted_at=now, updated_at=now, unanswered_submit_at=None)
+    )
+
+
+def _scenario_job_id(scenario_job: Mapping[str, Any]) -> str:
+    scenario_job_id = scenario_job.get("jobId")
+    if not isinstance(scenario_job_id, str) or not scenario_job_id:
+        raise ValueError(f"Scenario job object has no jobId: {dict(scenario_job)!r}")
+    return scenario_job_id
 
 
 def _update_jobs() -> Update:
