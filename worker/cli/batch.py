@@ -135,9 +135,15 @@ def _cancel(args: argparse.Namespace) -> int:
     from worker.batches.runs import BatchNotFound, cancel_batch
 
     try:
-        canceled = cancel_batch(args.batch)
+        report = cancel_batch(args.batch)
     except BatchNotFound as exc:
         print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
         return 1
-    print(f"canceled {canceled} unfinished items")
-    return 0
+    print(f"canceled {report.canceled} unfinished items")
+    for failure in report.failures:
+        print(
+            f"not canceled: {failure.item_name or failure.job_id} (job {failure.job_id}, Scenario job "
+            f"{failure.scenario_job_id}): {failure.error}; it is still watched",
+            file=sys.stderr,
+        )
+    return 0 if report.ok else 1
