@@ -6,11 +6,14 @@ import os
 import subprocess
 import threading
 
+from sqlalchemy import delete
+
 from tests.batches.test_batch_runs import SCRIPT, wait_for_batch, write_manifest
 from tests.harness import wait_until
 from worker import runtime
 from worker.batches.manifest import load_manifest
 from worker.batches.runs import batch_progress, cancel_batch, export_batch, submit_batch
+from worker.db.models import BatchItem
 from worker.states import JobStatus
 
 
@@ -77,7 +80,7 @@ def test_an_edited_item_gets_a_new_job_and_status_and_export_list_one_row_per_it
     assert len(system.batch_jobs("lanterns")) == 4
 
 
-def test_resubmitting_an_unchanged_manifest_after_the_upgrade_pays_for_nothing(system, tmp_path):
+def test_resubmitting_a_finished_manifest_pays_for_nothing(system, tmp_path):
     prompt = "an already painted banner"
     manifest = load_manifest(write_manifest(tmp_path / "banners.yaml", "banners", 4, prompt=prompt))
     submit_batch(manifest)
@@ -89,6 +92,25 @@ def test_resubmitting_an_unchanged_manifest_after_the_upgrade_pays_for_nothing(s
     assert sorted(again.done) == [item.name for item in manifest.items]
     assert not again.queued and not again.requeued
     assert system.sim.stats()["jobs_created"] == before
+
+
+def test_items_recorded_before_items_had_rows_are_found_by_their_old_keys_and_not_paid_again(system, tmp_path):
+    prompt = "a shield painted before the upgrade"
+    manifest = load_manifest(write_manifest(tmp_path / "shields.yaml", "old-shields", 3, prompt=prompt))
+    submit_batch(manifest)
+    wait_for_batch("old-shields", timeout_s=60)
+    batch_id = system.batches_named("old-shields").id
+    # As a database from before batch items: the jobs carry their keys, no item row exists.
+    with runtime.current().database.session() as session:
+        session.execute(delete(BatchItem).where(BatchItem.batch_id == batch_id))
+    before = system.sim.stats()["jobs_created"]
+
+    again = submit_batch(manifest)
+
+    assert sorted(again.done) == [item.name for item in manifest.items]
+    assert not again.queued and not again.requeued
+    assert system.sim.stats()["jobs_created"] == before
+    assert sorted(runtime.current().batches.items(batch_id)) == [item.name for item in manifest.items]
 
 
 def test_a_batch_cancel_that_scenario_refuses_for_one_job_leaves_it_watched_and_reports_it(system, tmp_path):
