@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from worker.errors import WorkerError
@@ -57,13 +57,16 @@ def same_generation(
     *,
     model_id: str | None = None,
     defaults: Mapping[str, Any] | None = None,
+    declared: Collection[str] | None = None,
 ) -> bool:
     """Whether a job Scenario holds (`seen`: its `metadata.input`) was made from exactly these inputs.
 
     Every input sent must be echoed unchanged (a seed compared as the string Scenario keeps),
-    and the model must be the same when Scenario names it. An input Scenario echoes that was
-    not sent is allowed only as the model's default (when the defaults are known): a job
-    carrying inputs this one did not send is someone else's.
+    and the model must be the same when Scenario names it. When the model's inputs are known
+    (`declared`, with their `defaults`), an input of the model that Scenario echoes but this
+    job did not send must be its default or empty: a job carrying inputs this one did not
+    send is someone else's. Echoed keys that are no input of the model (the route's own
+    `type`, `hideResults`...) say nothing about who sent the job.
     """
     model_id = model_id or sent.get("modelId")
     if model_id is not None and seen.get("modelId") not in (None, model_id):
@@ -74,10 +77,18 @@ def same_generation(
     for key, value in inputs.items():
         if key not in seen or not _same_value(key, value, seen[key]):
             return False
-    if defaults is None:
+    if defaults is None and declared is None:
         return True
-    extra = (k for k in seen if k != "modelId" and k not in inputs)
-    return all(k in defaults and _same_value(k, defaults[k], seen[k]) for k in extra)
+    defaults = defaults or {}
+    declared = set(declared if declared is not None else defaults)
+    extra = (k for k in seen if k in declared and k not in inputs)
+    return all(_unsent_value_is_neutral(seen[k], k, defaults) for k in extra)
+
+
+def _unsent_value_is_neutral(value: Any, key: str, defaults: Mapping[str, Any]) -> bool:
+    if key in defaults and _same_value(key, defaults[key], value):
+        return True
+    return value is None or value == "" or value == []
 
 
 def _same_value(key: str, sent: Any, seen: Any) -> bool:

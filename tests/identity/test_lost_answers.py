@@ -28,11 +28,13 @@ def test_sixty_identical_jobs_with_thirty_lost_answers_make_sixty_scenario_jobs_
 
 def test_a_lost_answer_never_adopts_a_planted_look_alike_with_other_inputs(system):
     prompt = "a lighthouse in a storm, its answer lost"
-    inputs = {"prompt": prompt, "width": 256, "height": 256, "seed": "4242", "guidance": 3.5, "negativePrompt": "fog"}
+    inputs = {"prompt": prompt, "width": 256, "height": 256, "seed": "4242", "guidance": 3.5}
+    # Made "by another program" just before: the same prompt, one input apart each.
     planted = [
         system.sim.create_job("flux.1-dev", {**inputs, "seed": "4243"}, api_key="other-program"),
         system.sim.create_job("flux.1-dev", {**inputs, "negativePrompt": "rain"}, api_key="other-program"),
         system.sim.create_job("flux.1-dev", {**inputs, "guidance": 7.0}, api_key="other-program"),
+        system.sim.create_job("flux.1-dev", {**inputs, "scheduler": "ddim"}, api_key="other-program"),
     ]
     system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=500, action="respond_after", times=1)
     before = system.sim.stats()["jobs_created"]
@@ -42,7 +44,8 @@ def test_a_lost_answer_never_adopts_a_planted_look_alike_with_other_inputs(syste
     assert job.status is JobStatus.SUCCESS
     assert job.scenario_job_id not in {p["jobId"] for p in planted}
     echoed = runtime.current().client.get_job(job.scenario_job_id)["metadata"]["input"]
-    assert (echoed["seed"], echoed["negativePrompt"], echoed["guidance"]) == ("4242", "fog", 3.5)
+    assert (echoed["seed"], echoed["guidance"]) == ("4242", 3.5)
+    assert "negativePrompt" not in echoed and "scheduler" not in echoed
     # Its own Scenario job, made before the answer was lost, was adopted: nothing was paid twice.
     assert system.sim.stats()["jobs_created"] - before == 1
     assert f"adopted an earlier submission job_id={job.id}" in system.logs()
@@ -73,3 +76,23 @@ def test_the_lost_answer_search_waits_out_a_failing_jobs_list_without_spending_s
     assert job.attempts == 1
     assert system.sim.stats()["jobs_created"] - before == 1
     wait_until(lambda: "adopted an earlier submission" in system.logs(), 5, "the adoption to be logged")
+
+
+def test_a_submit_refused_before_scenario_made_anything_never_adopts_a_look_alike_carrying_more_inputs(system):
+    prompt = "a windmill at dusk, its first submit refused outright"
+    inputs = {"prompt": prompt, "width": 256, "height": 256, "seed": "5151", "guidance": 3.5}
+    # Every input this job sends, plus one it does not: someone else's job.
+    planted = [
+        system.sim.create_job("flux.1-dev", {**inputs, "negativePrompt": "rain"}, api_key="other-program"),
+        system.sim.create_job("flux.1-dev", {**inputs, "scheduler": "ddim"}, api_key="other-program"),
+    ]
+    # A 500 with no job made: the answer may have been lost, so the next attempt searches.
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=500, times=1)
+    before = system.sim.stats()["jobs_created"]
+
+    job = system.wait_for(enqueue_generation(model_id="flux.1-dev", inputs=inputs))
+
+    assert job.status is JobStatus.SUCCESS
+    assert job.scenario_job_id not in {p["jobId"] for p in planted}
+    assert system.sim.stats()["jobs_created"] - before == 1
+    assert f"adopted an earlier submission job_id={job.id}" not in system.logs()

@@ -37,12 +37,12 @@ def find_earlier_submission(task: GenerationTask, job: JobView) -> JobView:
     rt = runtime.current()
     assert job.unanswered_submit_at is not None
     since = job.unanswered_submit_at - timedelta(seconds=ORPHAN_LOOKBACK_S)
-    sent, defaults = inputs_of(job.params), _schema_defaults(job.model_id)
+    sent, (declared, defaults) = inputs_of(job.params), _schema_inputs(job.model_id)
     taken = 0
     try:
         for candidate in _created_since(since):
             input_ = (candidate.get("metadata") or {}).get("input") or {}
-            if not same_generation(sent, input_, model_id=job.model_id, defaults=defaults):
+            if not same_generation(sent, input_, model_id=job.model_id, defaults=defaults, declared=declared):
                 continue
             outcome = rt.jobs.adopt(job.id, candidate)
             if outcome is AdoptOutcome.TAKEN:
@@ -88,16 +88,20 @@ def _submit_in_doubt(task: GenerationTask, job: JobView, why: str) -> JobView:
     return rt.jobs.get(job.id) or job
 
 
-def _schema_defaults(model_id: str) -> dict[str, Any] | None:
-    """The model's input defaults, or None when its schema cannot be had (every sent input still must match)."""
+def _schema_inputs(model_id: str) -> tuple[set[str] | None, dict[str, Any] | None]:
+    """The model's input names and defaults, or (None, None) when its schema cannot be had.
+
+    Without them every sent input must still match exactly; with them an echoed input
+    this job did not send must be the model's default (or empty).
+    """
     preflight = runtime.current().preflight
     if preflight is None:
-        return None
+        return None, None
     try:
         schema = preflight.catalogue.schema(model_id)
-    except WorkerError:  # the schema only sharpens the match; without it the match is still exact on what was sent
-        return None
-    return {d.name: d.default for d in schema.inputs if d.has_default}
+    except WorkerError:  # the schema only sharpens the match
+        return None, None
+    return {d.name for d in schema.inputs}, {d.name: d.default for d in schema.inputs if d.has_default}
 
 
 def _timestamp(value: Any) -> datetime | None:
