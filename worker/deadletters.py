@@ -240,6 +240,8 @@ def _claim_item(plan: ReplayPlan, old_job_id: str, new_job_id: str) -> None:
         return
     batches = runtime.current().batches
     item = batches.items(plan.batch_id).get(plan.item_name)
+    if item is not None and item.job_id == new_job_id:
+        return  # an interrupted replay that got this far already
     replacing = None if item is None else old_job_id
     if not batches.claim_item(plan.batch_id, plan.item_name, plan.item_key, new_job_id, replacing=replacing):
         log.warning("replayed job_id=%s is not the current job of item %s any more", new_job_id, plan.item_name)
@@ -263,6 +265,7 @@ def _replay_claimed(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
         return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
     if dry_run:
         return ReplayResult(letter.id, None, None, dry_run=True)
+    _claim_item(plan, letter.job_id, new_job_id)
     _enqueue(letter.id, plan, new_job_id)
     log.warning("finished an interrupted replay dead_letter_id=%s new_job_id=%s", letter.id, new_job_id)
     return ReplayResult(letter.id, new_job_id, None)

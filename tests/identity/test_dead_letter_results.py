@@ -82,3 +82,21 @@ def test_a_dead_item_whose_scenario_job_was_canceled_is_submitted_again(system, 
     assert current.id != job.id
     assert system.wait_for(current.id, timeout_s=30).status is JobStatus.SUCCESS
     assert system.sim.stats()["jobs_created"] == before + 1
+
+
+def test_a_replayed_batch_item_becomes_the_items_job_and_the_batch_still_lists_it_once(system, tmp_path):
+    prompt = "a rusty key refused once"
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=400, times=1)
+    manifest = load_manifest(write_manifest(tmp_path / "keys.yaml", "rusty-keys", 1, prompt=prompt))
+    submit_batch(manifest)
+    (job,) = system.batch_jobs("rusty-keys")
+    system.wait_for(job.id)
+    letter = wait_until(lambda: system.dead_letters.get_for_job(job.id), 10, "its dead letter")
+
+    result = replay(letter.id)
+    replayed = system.wait_for(result.new_job_id)
+    current = runtime.current().batches.current_jobs(system.batches_named("rusty-keys").id)
+
+    assert replayed.status is JobStatus.SUCCESS
+    assert list(current) == ["item-000"] and current["item-000"].id == result.new_job_id
+    assert submit_batch(manifest).done == ["item-000"]
