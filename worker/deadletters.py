@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from worker import runtime
@@ -14,6 +15,8 @@ from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView, JobView
 from worker.generation import GenerationRequest
 from worker.producer import enqueue_request
+from worker.scenario.errors import NotFound, ScenarioError
+from worker.states import JobStatus
 
 log = logging.getLogger("worker.deadletters")
 
@@ -49,6 +52,17 @@ class ReplayResult:
     new_job_id: str | None
     skipped_reason: str | None
     dry_run: bool = False
+    # The letter's own job, when its Scenario job had finished with success and that result was taken.
+    took_result_job_id: str | None = None
+
+
+class Settlement(StrEnum):
+    """What the Scenario job a given-up row already has says about paying for it again."""
+
+    TOOK_RESULT = "took_result"  # it ended in success: the row has its result now
+    SUBMIT_AGAIN = "submit_again"  # none, or it failed, was canceled or is unknown to Scenario
+    STILL_RUNNING = "still_running"  # it may yet succeed: paying again would pay twice
+    UNKNOWN = "unknown"  # Scenario could not be asked: decide later, pay nothing now
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,35 @@ def _enqueue(dead_letter_id: int, plan: ReplayPlan, job_id: str) -> None:
         raise
 
 
+def settle_from_scenario(job: JobView) -> Settlement:
+    """Ask Scenario about the job a given-up row already has; take its result if it succeeded.
+
+    A row Scenario accepted is never submitted again blindly: only a job that is not
+    there, failed or was canceled may be paid for again.
+    """
+    from worker.tasks.downloads import request_downloads
+
+    rt = runtime.current()
+    if job.scenario_job_id is None:
+        return Settlement.SUBMIT_AGAIN
+    try:
+        snapshot = rt.client.get_job(job.scenario_job_id)
+    except NotFound:
+        return Settlement.SUBMIT_AGAIN
+    except ScenarioError as exc:
+        log.warning("could not ask Scenario about job_id=%s scenario_job_id=%s: %s", job.id, job.scenario_job_id, exc)
+        return Settlement.UNKNOWN
+    status = JobStatus.from_scenario(str(snapshot.get("status")))
+    if status is JobStatus.SUCCESS:
+        if rt.jobs.take_result(job.id, snapshot):
+            log.info("took the finished result job_id=%s scenario_job_id=%s", job.id, job.scenario_job_id)
+            request_downloads(job.batch_id)
+        return Settlement.TOOK_RESULT
+    if status in (JobStatus.FAILURE, JobStatus.CANCELED):
+        return Settlement.SUBMIT_AGAIN
+    return Settlement.STILL_RUNNING
+
+
 def _replay(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
     if letter.replayed_job_id is not None:
         return _replay_claimed(letter, dry_run=dry_run)
@@ -156,15 +199,52 @@ def _replay(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
         return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
     if dry_run:
         return ReplayResult(letter.id, None, None, dry_run=True)
+    unpaid = _settled_without_paying(letter)
+    if unpaid is not None:
+        return unpaid
     new_job_id = uuid.uuid4().hex
     # Claim first, then make the job: a crash in between leaves the letter
     # pointing at a job id that was never recorded (visible, and finished by
     # the next replay), never a second job nobody links to the letter.
     if not runtime.current().dead_letters.mark_replayed(letter.id, new_job_id):
         return _replay_claimed(_get(letter.id), dry_run=dry_run)  # another replay got there first
+    _claim_item(plan, letter.job_id, new_job_id)
     _enqueue(letter.id, plan, new_job_id)
     log.info("replayed dead_letter_id=%s job_id=%s new_job_id=%s", letter.id, letter.job_id, new_job_id)
     return ReplayResult(letter.id, new_job_id, None)
+
+
+def _settled_without_paying(letter: DeadLetterView) -> ReplayResult | None:
+    """The replay's answer when the letter's own Scenario job settles it; None when a new submit is fine."""
+    rt = runtime.current()
+    job = rt.jobs.get(letter.job_id)
+    if job is None or job.scenario_job_id is None:
+        return None
+    settlement = settle_from_scenario(job)
+    if settlement is Settlement.SUBMIT_AGAIN:
+        return None
+    if settlement is Settlement.TOOK_RESULT:
+        rt.dead_letters.mark_replayed(letter.id, job.id)
+        reason = f"its Scenario job {job.scenario_job_id} finished with success: its result was taken, nothing paid"
+        return ReplayResult(letter.id, None, reason, took_result_job_id=job.id)
+    if settlement is Settlement.STILL_RUNNING:
+        reason = f"its Scenario job {job.scenario_job_id} has not finished; it is not paid for again"
+    else:
+        reason = f"Scenario could not be asked about its job {job.scenario_job_id}; try again later"
+    return ReplayResult(letter.id, None, reason)
+
+
+def _claim_item(plan: ReplayPlan, old_job_id: str, new_job_id: str) -> None:
+    """A replayed batch item: its item row moves from the dead job to the new one (if it still points there)."""
+    if plan.batch_id is None or plan.item_name is None or plan.item_key is None:
+        return
+    batches = runtime.current().batches
+    item = batches.items(plan.batch_id).get(plan.item_name)
+    if item is not None and item.job_id == new_job_id:
+        return  # an interrupted replay that got this far already
+    replacing = None if item is None else old_job_id
+    if not batches.claim_item(plan.batch_id, plan.item_name, plan.item_key, new_job_id, replacing=replacing):
+        log.warning("replayed job_id=%s is not the current job of item %s any more", new_job_id, plan.item_name)
 
 
 def _replay_claimed(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
@@ -185,6 +265,7 @@ def _replay_claimed(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
         return ReplayResult(letter.id, None, f"its payload cannot be replayed: {exc}", dry_run)
     if dry_run:
         return ReplayResult(letter.id, None, None, dry_run=True)
+    _claim_item(plan, letter.job_id, new_job_id)
     _enqueue(letter.id, plan, new_job_id)
     log.warning("finished an interrupted replay dead_letter_id=%s new_job_id=%s", letter.id, new_job_id)
     return ReplayResult(letter.id, new_job_id, None)
@@ -221,10 +302,12 @@ __all__ = [
     "DeadLetterNotFound",
     "ReplayPlan",
     "ReplayResult",
+    "Settlement",
     "list_dead_letters",
     "purge",
     "replay",
     "replay_matching",
     "replay_request",
+    "settle_from_scenario",
     "show_dead_letter",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from worker.errors import WorkerError
+from worker.fleet.errors import FleetWait
 from worker.scenario.errors import PermanentError
 
 # Celery's timer can fire a few milliseconds early; this keeps a retry strictly
@@ -44,10 +46,57 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, PermanentError) or (isinstance(error, WorkerError) and not error.retryable)
 
 
-def same_generation(sent: dict[str, Any], seen: dict[str, Any]) -> bool:
-    """Whether a job Scenario holds was made from these parameters.
+class LookAgain(FleetWait):
+    """The search for a lost submit answer could not finish (Scenario's list failed, or the job it
+    answered with is held by another row); it is tried again without spending a submit's try."""
 
-    Scenario echoes the input with its defaults filled in, so every field sent
-    must be there unchanged; extra fields on Scenario's side do not matter.
+
+def same_generation(
+    sent: Mapping[str, Any],
+    seen: Mapping[str, Any],
+    *,
+    model_id: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    declared: Collection[str] | None = None,
+) -> bool:
+    """Whether a job Scenario holds (`seen`: its `metadata.input`) was made from exactly these inputs.
+
+    Every input sent must be echoed unchanged (a seed compared as the string Scenario keeps),
+    and the model must be the same when Scenario names it. When the model's inputs are known
+    (`declared`, with their `defaults`), an input of the model that Scenario echoes but this
+    job did not send must be its default or empty: a job carrying inputs this one did not
+    send is someone else's. Echoed keys that are no input of the model (the route's own
+    `type`, `hideResults`...) say nothing about who sent the job.
     """
-    return bool(sent) and all(key in seen and seen[key] == value for key, value in sent.items())
+    model_id = model_id or sent.get("modelId")
+    if model_id is not None and seen.get("modelId") not in (None, model_id):
+        return False
+    inputs = {k: v for k, v in sent.items() if k != "modelId"}
+    if not inputs:
+        return False
+    for key, value in inputs.items():
+        if key not in seen or not _same_value(key, value, seen[key]):
+            return False
+    if defaults is None and declared is None:
+        return True
+    defaults = defaults or {}
+    declared = set(declared if declared is not None else defaults)
+    extra = (k for k in seen if k in declared and k not in inputs)
+    return all(_unsent_value_is_neutral(seen[k], k, defaults) for k in extra)
+
+
+def _unsent_value_is_neutral(value: Any, key: str, defaults: Mapping[str, Any]) -> bool:
+    if key in defaults and _same_value(key, defaults[key], value):
+        return True
+    return value is None or value == "" or value == []
+
+
+def _same_value(key: str, sent: Any, seen: Any) -> bool:
+    if key == "seed" and sent is not None and seen is not None:
+        # Scenario keeps seeds as strings: 42 sent is "42" echoed.
+        return str(sent) == str(seen)
+    return sent == seen and type(sent) is type(seen) or (_is_number(sent) and _is_number(seen) and sent == seen)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

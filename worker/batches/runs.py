@@ -1,7 +1,7 @@
 """Batches from application code: submit a manifest, follow it, cancel it, export its library.
 
-Submitting is resumable: every item has a stable key from its batch and its
-inputs, and an item already done or in flight is never queued again.
+Submitting (`worker.batches.submit`) is resumable: an item is (batch, item name), and
+an item already done or in flight is never queued again.
 """
 
 from __future__ import annotations
@@ -9,37 +9,41 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from worker import runtime
+from worker.batches.cancel import BatchCancelReport, CancelFailure, cancel_batch_jobs
 from worker.batches.downloads import DownloadError, FileRecord, download_items, job_assets
 from worker.batches.index import IndexRow, write_index
-from worker.batches.manifest import Manifest, ManifestError, ManifestItem, Problem
+from worker.batches.manifest import Manifest
+from worker.batches.submit import SubmitReport, prepare_items, submit_batch
 from worker.db.views import BatchView, JobView
-from worker.generation import GenerationRequest
-from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.batches")
 
-# An item whose job ended this way is queued again on the next submit.
-RETRIED_ON_RESUBMIT = frozenset({JobStatus.DEAD, JobStatus.FAILURE, JobStatus.CANCELED})
+__all__ = [
+    "BatchCancelReport",
+    "BatchNotFound",
+    "BatchProgress",
+    "CancelFailure",
+    "CostReport",
+    "ExportReport",
+    "SubmitReport",
+    "batch_progress",
+    "cancel_batch",
+    "estimate_batch",
+    "export_batch",
+    "find_batch",
+    "prepare_items",
+    "submit_batch",
+]
 
 
 class BatchNotFound(LookupError):
     """No batch has this name or id."""
-
-
-@dataclass(frozen=True)
-class SubmitReport:
-    batch: BatchView
-    created: bool
-    queued: list[str] = field(default_factory=list)
-    requeued: list[str] = field(default_factory=list)
-    done: list[str] = field(default_factory=list)
-    in_flight: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -125,59 +129,6 @@ class ExportReport:
     index_csv: Path
 
 
-def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitReport:
-    """Queue every item of the manifest that is not already done or in flight."""
-    from worker.producer import enqueue_request
-
-    rt = runtime.current()
-    folder = str(Path(out_dir).resolve()) if out_dir is not None else None
-    batch, created = rt.batches.open(
-        name=manifest.name, source=manifest.source, out_dir=folder, item_count=len(manifest.items)
-    )
-    current = rt.batches.current_jobs(batch.id)
-    report = SubmitReport(batch=batch, created=created)
-    todo = []
-    for item in manifest.items:
-        key = item.key(manifest.name)
-        job = current.get(key)
-        if job is not None and job.status not in RETRIED_ON_RESUBMIT:
-            (report.done if job.status is JobStatus.SUCCESS else report.in_flight).append(item.name)
-            continue
-        todo.append((item, key, job))
-    # Every item is made ready (checked by its model's schema, references uploaded) before any is queued.
-    ready = prepare_items(manifest, [item for item, _, _ in todo])
-    for (item, key, job), request in zip(todo, ready, strict=True):
-        enqueue_request(request, batch_id=batch.id, item_key=key, item_name=item.name, tags=item.tags, prepared=True)
-        (report.requeued if job is not None else report.queued).append(item.name)
-    log.info(
-        "batch %s: %d queued, %d requeued, %d done, %d in flight",
-        batch.name,
-        len(report.queued),
-        len(report.requeued),
-        len(report.done),
-        len(report.in_flight),
-    )
-    return report
-
-
-def prepare_items(manifest: Manifest, items: list[ManifestItem]) -> list[GenerationRequest]:
-    """Each item's request as it will be sent; ManifestError naming every item that cannot be."""
-    preflight = runtime.current().preflight
-    if preflight is None:
-        return [item.request for item in items]
-    base = Path(manifest.source).parent if manifest.source != "<manifest>" else None
-    ready, problems = [], []
-    for item in items:
-        try:
-            ready.append(preflight.prepare(item.request, base_dir=base))
-        except ValueError as exc:
-            field, _, message = str(exc).partition(": ")
-            problems.append(Problem(item.line, item.name, field if message else None, message or str(exc)))
-    if problems:
-        raise ManifestError(problems, manifest.source)
-    return ready
-
-
 def estimate_batch(manifest: Manifest) -> CostReport:
     """What each item would cost in creative units, from Scenario's dry run; queues nothing."""
     rt = runtime.current()
@@ -236,25 +187,9 @@ def _estimate(jobs: list[JobView], items: int) -> float | None:
     return sum(priced) + (items - len(priced)) * (sum(priced) / len(priced))
 
 
-def cancel_batch(name_or_id: str) -> int:
-    """Cancel every unfinished item, on Scenario too; returns how many were canceled."""
-    rt = runtime.current()
-    batch = find_batch(name_or_id)
-    rt.batches.mark_canceled(batch.id)
-    canceled = 0
-    for job in rt.batches.current_jobs(batch.id).values():
-        if job.status.is_final:
-            continue
-        if job.scenario_job_id:
-            try:
-                rt.client.cancel_job(job.scenario_job_id)
-            except ScenarioError as exc:
-                log.warning("could not cancel job_id=%s on Scenario: %s", job.id, exc)
-        if rt.jobs.mark_status(
-            job.id, JobStatus.CANCELED, error={"status": None, "code": "CANCELED", "message": "the batch was canceled"}
-        ):
-            canceled += 1
-    return canceled
+def cancel_batch(name_or_id: str) -> BatchCancelReport:
+    """Cancel every unfinished job of the batch, on Scenario too; the ones Scenario did not cancel are listed."""
+    return cancel_batch_jobs(find_batch(name_or_id).id)
 
 
 def export_batch(name_or_id: str, out_dir: Path) -> ExportReport:

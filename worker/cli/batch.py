@@ -79,14 +79,26 @@ def _submit(args: argparse.Namespace) -> int:
         "requeued": len(report.requeued),
         "done": len(report.done),
         "in_flight": len(report.in_flight),
+        "superseded": len(report.superseded),
+        "took_result": len(report.took_result),
+        "unchecked": len(report.unchecked),
     }
     if args.json:
         print(json.dumps(summary))
     else:
         print(
             f"batch {report.batch.name}: {summary['queued']} queued, {summary['requeued']} queued again, "
-            f"{summary['done']} already done, {summary['in_flight']} in flight"
+            f"{summary['superseded']} changed (new version queued), {summary['done']} already done "
+            f"({summary['took_result']} of them taken from Scenario), {summary['in_flight']} in flight"
         )
+    if report.unchecked:
+        print(
+            "not queued, their Scenario job has not finished or could not be asked about: "
+            + ", ".join(report.unchecked),
+            file=sys.stderr,
+        )
+    for failure in report.cancel_failures:
+        print(f"the old version of {failure.item_name} was not canceled: {failure.error}", file=sys.stderr)
     return 0
 
 
@@ -136,9 +148,15 @@ def _cancel(args: argparse.Namespace) -> int:
     from worker.batches.runs import BatchNotFound, cancel_batch
 
     try:
-        canceled = cancel_batch(args.batch)
+        report = cancel_batch(args.batch)
     except BatchNotFound as exc:
         print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
         return 1
-    print(f"canceled {canceled} unfinished items")
-    return 0
+    print(f"canceled {report.canceled} unfinished items")
+    for failure in report.failures:
+        print(
+            f"not canceled: {failure.item_name or failure.job_id} (job {failure.job_id}, Scenario job "
+            f"{failure.scenario_job_id}): {failure.error}; it is still watched",
+            file=sys.stderr,
+        )
+    return 0 if report.ok else 1

@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from worker.db.jobs import FINAL_STATUSES, JobNotFound
-from worker.db.models import Batch, Job, utcnow
+from worker.db.models import Batch, BatchItem, Job, utcnow
 from worker.db.session import Database
-from worker.db.views import BatchView, JobView, batch_view, job_view
+from worker.db.views import BatchItemView, BatchView, JobView, batch_item_view, batch_view, job_view
 from worker.states import JobStatus
 
 
@@ -70,13 +70,53 @@ class BatchRepository:
             rows = session.scalars(select(Job).where(Job.batch_id == batch_id).order_by(Job.created_at, Job.id))
             return [job_view(r) for r in rows]
 
+    def items(self, batch_id: str) -> dict[str, BatchItemView]:
+        """item name -> which version of the item and which job stand for it now."""
+        with self._db.session() as session:
+            rows = session.scalars(select(BatchItem).where(BatchItem.batch_id == batch_id))
+            return {row.name: batch_item_view(row) for row in rows}
+
+    def claim_item(self, batch_id: str, name: str, item_key: str, job_id: str, *, replacing: str | None) -> bool:
+        """Make `job_id` the item's job; False when another caller got there first.
+
+        With `replacing` None the item must be new (insert or nothing); otherwise it must
+        still point at `replacing`, the job the caller saw (compare and set). Either way
+        the database decides between two callers, not a read made before.
+        """
+        if replacing is None:
+            try:
+                with self._db.session() as session:
+                    session.add(BatchItem(batch_id=batch_id, name=name, item_key=item_key, job_id=job_id))
+                    session.flush()
+                return True
+            except IntegrityError:
+                return False
+        statement = (
+            update(BatchItem)
+            .where(BatchItem.batch_id == batch_id, BatchItem.name == name, BatchItem.job_id == replacing)
+            .values(item_key=item_key, job_id=job_id, claimed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
     def current_jobs(self, batch_id: str) -> dict[str, JobView]:
-        """item key -> the job that stands for it now: the newest one."""
-        latest: dict[str, JobView] = {}
-        for job in self.jobs(batch_id):
-            if job.item_key is not None:
-                latest[job.item_key] = job
-        return latest
+        """item name -> the job that stands for it now: the one its item row names, else its newest job.
+
+        A job replaced by a newer version of its item (or by a resubmit) is not listed.
+        """
+        items = self.items(batch_id)
+        jobs = self.jobs(batch_id)
+        by_id = {job.id: job for job in jobs}
+        current: dict[str, JobView] = {}
+        for job in jobs:
+            name = job.item_name or job.item_key
+            if name is not None:
+                current[name] = job
+        for name, item in items.items():
+            if item.job_id in by_id:
+                current[name] = by_id[item.job_id]
+        return current
 
     def in_flight(self, limit: int = 10_000) -> builtins.list[JobView]:
         """Batch jobs Scenario has accepted and not finished, least recently updated first."""
@@ -104,7 +144,7 @@ class BatchRepository:
     def awaiting_download(self, batch_id: str | None = None, limit: int = 1000) -> builtins.list[JobView]:
         """Succeeded batch jobs whose images are not on disk yet."""
         with self._db.session() as session:
-            query = select(Job).where(Job.batch_id.is_not(None), Job.status == JobStatus.SUCCESS)
+            query = select(Job).where(Job.batch_id.is_not(None), Job.status == JobStatus.SUCCESS, ~_superseded())
             if batch_id is not None:
                 query = query.where(Job.batch_id == batch_id)
             rows = session.scalars(query.order_by(Job.finished_at))
@@ -121,3 +161,10 @@ class BatchRepository:
             )
             if done.rowcount != 1:
                 raise JobNotFound(job_id)
+
+
+def _superseded():
+    """A batch job whose item now points at another job (a newer version, or a resubmit)."""
+    return exists().where(
+        and_(BatchItem.batch_id == Job.batch_id, BatchItem.name == Job.item_name, BatchItem.job_id != Job.id)
+    )

@@ -9,29 +9,37 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Update, case, cast, func, or_, select, update
+from sqlalchemy import String, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from worker.db.models import DeadLetter, DeadLetterReason, Job, utcnow
-from worker.db.session import Database
 from worker.db.snapshots import snapshot_values
+from worker.db.statements import (
+    FINAL_STATUSES,
+    JobNotFound,
+    load_job,
+    not_final,
+    snapshot_update,
+    update_jobs,
+)
+from worker.db.submissions import AdoptOutcome, ScenarioJobTaken, SubmissionRecords, answer_may_be_lost
 from worker.db.views import DeadLetterView, JobView, dead_letter_view, job_view
 from worker.states import JobStatus
 
-FINAL_STATUSES = tuple(s for s in JobStatus if s.is_final)
+__all__ = [
+    "FINAL_STATUSES",
+    "AdoptOutcome",
+    "JobNotFound",
+    "JobRepository",
+    "JobView",
+    "ScenarioJobTaken",
+    "answer_may_be_lost",
+]
 _IN_CHUNKS_OF = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
 
 
-class JobNotFound(LookupError):
-    """No job row has this id."""
-
-
-class JobRepository:
+class JobRepository(SubmissionRecords):
     """The jobs table, seen through snapshots (`JobView`)."""
-
-    def __init__(self, database: Database) -> None:
-        self._db = database
 
     def create(
         self,
@@ -154,7 +162,7 @@ class JobRepository:
     def claim_delivery(self, job_id: str, task_id: str) -> int:
         """Count one more delivery of `task_id` for this job; a new task id starts again at 1."""
         statement = (
-            _update_jobs()
+            update_jobs()
             .where(Job.id == job_id)
             .values(
                 # A NULL last_task_id compares as not equal, so the first delivery counts 1.
@@ -166,76 +174,20 @@ class JobRepository:
         )
         return self._update_one(job_id, statement)
 
-    def record_attempt(self, job_id: str, error: dict[str, Any] | None) -> int:
-        """One more HTTP submit attempt, with its error (None when it went through)."""
-        statement = (
-            _update_jobs()
-            .where(Job.id == job_id)
-            .values(attempts=Job.attempts + 1, last_error=error, updated_at=utcnow())
-            .returning(Job.attempts)
-        )
-        return self._update_one(job_id, statement)
-
     def set_params(self, job_id: str, params: Mapping[str, Any]) -> bool:
         """Replace the inputs of a job not yet sent (defaults applied, a seed chosen) before its submit."""
         statement = (
-            _update_jobs()
-            .where(Job.id == job_id, Job.scenario_job_id.is_(None), _not_final())
+            update_jobs()
+            .where(Job.id == job_id, Job.scenario_job_id.is_(None), not_final())
             .values(params=dict(params), updated_at=utcnow())
         )
         return self._update_if(job_id, statement)
-
-    def take_back_attempt(self, job_id: str, error: dict[str, Any] | None) -> None:
-        """An attempt that never left this machine (the fleet's budget said wait) does not count."""
-        statement = (
-            _update_jobs()
-            .where(Job.id == job_id, Job.attempts > 0)
-            .values(attempts=Job.attempts - 1, last_error=error, updated_at=utcnow())
-        )
-        with self._db.session() as session:
-            session.execute(statement)
-
-    def record_error(self, job_id: str, error: dict[str, Any] | None) -> None:
-        """Keep the error of the attempt `record_attempt` counted before it was sent."""
-        self._update_if(job_id, _update_jobs().where(Job.id == job_id).values(last_error=error, updated_at=utcnow()))
-
-    def is_known_scenario_job(self, scenario_job_id: str) -> bool:
-        """Whether some job already holds this Scenario job id (so it is no orphan to adopt)."""
-        with self._db.session() as session:
-            found = session.scalars(select(Job.id).where(Job.scenario_job_id == scenario_job_id)).first()
-            return found is not None
-
-    def record_submitted(
-        self, job_id: str, scenario_job: Mapping[str, Any], *, cu_cost: float | None = None
-    ) -> JobView:
-        """Store Scenario's job id and first snapshot; the first id recorded is kept for good.
-
-        `cu_cost` is what the submit answer said the job costs (its `billing` may say it later).
-        """
-        scenario_job_id = scenario_job.get("jobId")
-        if not isinstance(scenario_job_id, str) or not scenario_job_id:
-            raise ValueError(f"Scenario job object has no jobId: {dict(scenario_job)!r}")
-        now = utcnow()
-        with self._db.session() as session:
-            first = session.execute(
-                _update_jobs()
-                .where(Job.id == job_id, Job.scenario_job_id.is_(None))
-                .values(scenario_job_id=scenario_job_id, submitted_at=now, updated_at=now)
-            )
-            # A repeat (same or other id) leaves the row alone: an old answer must not
-            # roll back what later polls stored.
-            if first.rowcount == 1:
-                update_ = _snapshot_update(job_id, scenario_job, now)
-                if cu_cost is not None and "billing" not in scenario_job:
-                    update_ = update_.values(cu_cost=cu_cost)
-                session.execute(update_)
-            return job_view(_load(session, job_id))
 
     def apply_snapshot(
         self, job_id: str, scenario_job: Mapping[str, Any], *, expected_poll_seq: int | None = None
     ) -> bool:
         """Store a polled Scenario job object; with `expected_poll_seq`, only if no other poll got there first."""
-        statement = _snapshot_update(job_id, scenario_job, utcnow())
+        statement = snapshot_update(job_id, scenario_job, utcnow())
         if expected_poll_seq is not None:
             statement = statement.where(Job.poll_seq == expected_poll_seq).values(
                 poll_seq=expected_poll_seq + 1, polls=Job.polls + 1
@@ -246,15 +198,15 @@ class JobRepository:
         """Unfinished jobs nothing has written to since that moment, oldest first."""
         with self._db.session() as session:
             rows = session.scalars(
-                select(Job).where(_not_final(), Job.updated_at < untouched_since).order_by(Job.updated_at).limit(limit)
+                select(Job).where(not_final(), Job.updated_at < untouched_since).order_by(Job.updated_at).limit(limit)
             )
             return [job_view(row) for row in rows]
 
     def advance_poll_seq(self, job_id: str, expected_poll_seq: int) -> bool:
         """Move the poll counter on without a snapshot; False when another poll got there first."""
         statement = (
-            _update_jobs()
-            .where(Job.id == job_id, Job.poll_seq == expected_poll_seq, _not_final())
+            update_jobs()
+            .where(Job.id == job_id, Job.poll_seq == expected_poll_seq, not_final())
             .values(poll_seq=expected_poll_seq + 1)
         )
         return self._update_if(job_id, statement)
@@ -267,7 +219,7 @@ class JobRepository:
             values["finished_at"] = now
         if error is not None:
             values["last_error"] = error
-        statement = _update_jobs().where(Job.id == job_id, _not_final()).values(**values)
+        statement = update_jobs().where(Job.id == job_id, not_final()).values(**values)
         return self._update_if(job_id, statement)
 
     def dead_letter(
@@ -292,7 +244,7 @@ class JobRepository:
         error = dict(error) if error is not None else None
         with self._db.session() as session:
             # The row lock makes a concurrent dead-lettering of the same job wait, then find this letter.
-            job = _load(session, job_id, lock=True)
+            job = load_job(session, job_id, lock=True)
             existing = session.scalars(select(DeadLetter).where(DeadLetter.job_id == job_id)).first()
             if existing is not None:
                 return dead_letter_view(existing)
@@ -321,49 +273,6 @@ class JobRepository:
                 job.last_error = error
             session.flush()
             return dead_letter_view(letter)
-
-    def _update_one(self, job_id: str, statement: Update) -> int:
-        with self._db.session() as session:
-            value = session.execute(statement).scalar_one_or_none()
-        if value is None:
-            raise JobNotFound(job_id)
-        return value
-
-    def _update_if(self, job_id: str, statement: Update) -> bool:
-        with self._db.session() as session:
-            if session.execute(statement).rowcount == 1:
-                return True
-            _load(session, job_id)  # not applied: tell a missing job from a refused update
-            return False
-
-
-def _snapshot_update(job_id: str, scenario_job: Mapping[str, Any], now: datetime) -> Update:
-    """UPDATE storing a Scenario job object, never touching a final job nor another Scenario job's row."""
-    conditions: list[ColumnElement[bool]] = [Job.id == job_id, _not_final()]
-    scenario_job_id = scenario_job.get("jobId")
-    if isinstance(scenario_job_id, str):
-        conditions.append(or_(Job.scenario_job_id.is_(None), Job.scenario_job_id == scenario_job_id))
-    values = snapshot_values(scenario_job, now=now)
-    return _update_jobs().where(*conditions).values(updated_at=now, **values)
-
-
-def _update_jobs() -> Update:
-    # Each session here is fresh and holds no objects to keep in step with the UPDATE.
-    return update(Job).execution_options(synchronize_session=False)
-
-
-def _not_final() -> ColumnElement[bool]:
-    return Job.status.not_in(FINAL_STATUSES)
-
-
-def _load(session: Session, job_id: str, *, lock: bool = False) -> Job:
-    query = select(Job).where(Job.id == job_id).execution_options(populate_existing=True)
-    if lock:
-        query = query.with_for_update()
-    row = session.scalars(query).first()
-    if row is None:
-        raise JobNotFound(job_id)
-    return row
 
 
 def _int_or_none(value: Any) -> int | None:

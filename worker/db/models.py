@@ -119,6 +119,9 @@ class Job(Base):
     submitted_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
+    # When a submit request left whose answer has not come back (a crash, a timeout, a 5xx):
+    # Scenario may hold the job, so the next attempt looks for it once before paying again.
+    unanswered_submit_at: Mapped[datetime | None]
 
 
 class Batch(Base):
@@ -135,6 +138,25 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     canceled_at: Mapped[datetime | None]
+
+
+class BatchItem(Base):
+    """One item of a batch, by name: which version of it (key) and which job stand for it now.
+
+    The primary key is the item itself, so two submits of one manifest cannot both
+    queue it: each inserts or moves the row from the job it saw, and the database lets
+    one of them win. `job_id` is claimed before that job's row is written (a crash in
+    between leaves an id the next submit records), hence no foreign key.
+    """
+
+    __tablename__ = "batch_items"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The current version's key (`ManifestItem.key`): a changed input makes a new one.
+    item_key: Mapped[str] = mapped_column(String())
+    job_id: Mapped[str] = mapped_column(String(32), unique=True)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DeadLetter(Base):

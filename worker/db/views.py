@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from worker.db.models import Batch, DeadLetter, DeadLetterReason, Job
+from worker.db.models import Batch, BatchItem, DeadLetter, DeadLetterReason, Job
 from worker.states import JobStatus
 
 
@@ -39,6 +39,7 @@ class JobView:
     deadline_at: datetime | None
     cu_cost: float | None = None
     cu_refunded: float | None = None
+    unanswered_submit_at: datetime | None = None
 
     @property
     def is_final(self) -> bool:
@@ -97,3 +98,16 @@ class BatchView:
 
 def batch_view(row: Batch) -> BatchView:
     return _snapshot(BatchView, row)
+
+
+@dataclass(frozen=True)
+class BatchItemView:
+    batch_id: str
+    name: str
+    item_key: str
+    job_id: str
+    claimed_at: datetime
+
+
+def batch_item_view(row: BatchItem) -> BatchItemView:
+    return _snapshot(BatchItemView, row)

@@ -12,18 +12,18 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from worker import runtime
 from worker.celery_app import app
-from worker.db.jobs import JobView
+from worker.db.jobs import JobView, ScenarioJobTaken
 from worker.db.models import DeadLetterReason
 from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
 from worker.generation import inputs_of
 from worker.polling import PollOutcome, plan_next_poll
-from worker.retrying import error_details, same_generation
+from worker.retrying import LookAgain, error_details
 from worker.runtime import BUDGET_WAIT_MAX_S
 from worker.scenario.errors import (
     NetworkError,
@@ -35,12 +35,10 @@ from worker.scenario.models import Submission
 from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
 from worker.tasks.downloads import request_downloads
+from worker.tasks.lost_answer import find_earlier_submission
 from worker.tasks.slots import is_parallel_limit, keep_slots, refuse_for_the_plan, take_slot
 from worker.tasks.sweep import request_sweep
 
-# How far back to look for a job an earlier attempt may have created.
-ORPHAN_LOOKBACK_S = 5.0
-ORPHAN_SCAN_LIMIT = 300
 # How many times a poll that came before its predecessor stored its look comes back for it.
 EARLY_POLL_TRIES = 20
 
@@ -56,14 +54,6 @@ def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> Non
         message = "its deadline passed before it could be submitted; nothing was sent to Scenario"
         dead_letter(self, job_id, DeadLetterReason.DEADLINE, {"status": None, "code": "DEADLINE", "message": message})
         return
-    if job.scenario_job_id is None and job.attempts > 0:
-        # An earlier attempt may have reached Scenario before its answer was
-        # lost (a crash, a timeout, a 5xx after the job was made): adopt that
-        # job instead of paying for a second one.
-        earlier = _find_earlier_submission(job)
-        if earlier is not None:
-            job = rt.jobs.record_submitted(job_id, earlier)
-            event(logging.INFO, "adopted an earlier submission", job_id, self, scenario_job_id=job.scenario_job_id)
     if job.scenario_job_id is None:
         _wait_out_an_auth_pause()
         with _submit_lease(job_id) as ours:
@@ -73,9 +63,19 @@ def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> Non
                 wait_s = (rt.coordination.held_for(f"submit:{job_id}") if rt.coordination else 0.0) + 0.5
                 raise SubmitInProgress("another worker is submitting this job", retry_after_s=wait_s)
             job = rt.jobs.get(job_id) or job
+            if job.scenario_job_id is None and job.unanswered_submit_at is not None:
+                # An earlier attempt may have reached Scenario before its answer was lost (a
+                # crash, a timeout, a 5xx after the job was made): adopt that job instead of
+                # paying for a second one. Searched once per lost answer, under the lease.
+                job = find_earlier_submission(self, job)
             if job.scenario_job_id is None:
                 take_slot(job_id)
-                _watch_once(_submit(self, job), ours=True)
+                try:
+                    job = _submit(self, job)
+                except ScenarioJobTaken as exc:
+                    # Only a look-alike's search can hold it; the marker stays, so this job looks again.
+                    raise LookAgain(str(exc), retry_after_s=rt.settings.retry_backoff_s) from exc
+                _watch_once(job, ours=True)
                 return
     _watch_once(job, ours=False)
 
@@ -276,18 +276,6 @@ def _pause_submits(task: GenerationTask, job_id: str, exc: ScenarioError) -> Non
     except PauseUnavailable:
         return
     event(logging.ERROR, "pausing submits fleet-wide", job_id, task, seconds=seconds, status=exc.status, code=exc.code)
-
-
-def _find_earlier_submission(job: JobView) -> dict[str, Any] | None:
-    rt = runtime.current()
-    since = job.created_at - timedelta(seconds=ORPHAN_LOOKBACK_S)
-    for seen, candidate in enumerate(rt.client.iter_jobs(created_after=since, page_size=100)):
-        if seen >= ORPHAN_SCAN_LIMIT:
-            break
-        input_ = (candidate.get("metadata") or {}).get("input") or {}
-        if same_generation(job.params, input_) and not rt.jobs.is_known_scenario_job(candidate["jobId"]):
-            return candidate
-    return None
 
 
 def _now() -> datetime:

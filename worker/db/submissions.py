@@ -1,0 +1,166 @@
+"""Job rows and their Scenario job: the submit attempt, its answer, a lost answer's search.
+
+Identity rules live here: a Scenario job belongs to one row only (checked in the
+transaction that records it), and a submit whose answer may be lost is marked until
+an answer or a search settles it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from worker.db.models import Job, utcnow
+from worker.db.snapshots import snapshot_values
+from worker.db.statements import (
+    RowWriter,
+    first_scenario_job,
+    load_job,
+    scenario_job_id_of,
+    snapshot_update,
+    update_jobs,
+)
+from worker.db.views import JobView, job_view
+from worker.errors import WorkerError
+from worker.states import JobStatus
+
+
+class ScenarioJobTaken(WorkerError):
+    """The Scenario job a submit answered with is already held by another row; look again."""
+
+    retryable = True
+
+
+class AdoptOutcome(StrEnum):
+    """What became of an attempt to give a job a Scenario job found in the list."""
+
+    ADOPTED = "adopted"
+    TAKEN = "taken"  # another row holds that Scenario job
+    ALREADY_SUBMITTED = "already_submitted"  # this row has a Scenario job already
+
+
+def answer_may_be_lost(error: Mapping[str, Any] | None) -> bool:
+    """Whether a failed submit may still have made the job on Scenario (so it must be looked for).
+
+    No answer at all (a connection error or timeout), a 5xx and a 408 may come after
+    Scenario made the job; any other answer is Scenario saying it made none.
+    """
+    if error is None:
+        return True
+    status = error.get("status")
+    if not isinstance(status, int) or isinstance(status, bool):
+        return bool(error.get("retryable", True))
+    return status >= 500 or status == 408
+
+
+class SubmissionRecords(RowWriter):
+    """The submit side of a job row."""
+
+    def record_attempt(self, job_id: str, error: dict[str, Any] | None) -> int:
+        """One more HTTP submit attempt, about to leave: until its answer is stored, it may be lost."""
+        now = utcnow()
+        statement = (
+            update_jobs()
+            .where(Job.id == job_id)
+            .values(attempts=Job.attempts + 1, last_error=error, updated_at=now, unanswered_submit_at=now)
+            .returning(Job.attempts)
+        )
+        return self._update_one(job_id, statement)
+
+    def take_back_attempt(self, job_id: str, error: dict[str, Any] | None) -> None:
+        """An attempt that never left this machine (the fleet's budget said wait) does not count."""
+        statement = (
+            update_jobs()
+            .where(Job.id == job_id, Job.attempts > 0)
+            .values(attempts=Job.attempts - 1, last_error=error, updated_at=utcnow(), unanswered_submit_at=None)
+        )
+        with self._db.session() as session:
+            session.execute(statement)
+
+    def record_error(self, job_id: str, error: dict[str, Any] | None) -> None:
+        """Keep the error of the attempt `record_attempt` counted before it was sent.
+
+        An error that proves Scenario made no job ends the attempt; one that may hide a
+        made job leaves the marker, so the next attempt looks for it first.
+        """
+        values: dict[str, Any] = {"last_error": error, "updated_at": utcnow()}
+        if not answer_may_be_lost(error):
+            values["unanswered_submit_at"] = None
+        self._update_if(job_id, update_jobs().where(Job.id == job_id).values(**values))
+
+    def end_search(self, job_id: str, doubt: dict[str, Any] | None = None) -> None:
+        """The lost answer was looked for once and not found: clear the marker, keep any doubt as the last error."""
+        values: dict[str, Any] = {"unanswered_submit_at": None, "updated_at": utcnow()}
+        if doubt is not None:
+            values["last_error"] = doubt
+        self._update_if(job_id, update_jobs().where(Job.id == job_id, Job.scenario_job_id.is_(None)).values(**values))
+
+    def adopt(self, job_id: str, scenario_job: Mapping[str, Any]) -> AdoptOutcome:
+        """Give the job a Scenario job found in the list, unless another row holds it (checked in this transaction)."""
+        scenario_job_id = scenario_job_id_of(scenario_job)
+        now = utcnow()
+        try:
+            with self._db.session() as session:
+                held = session.scalars(
+                    select(Job.id).where(Job.scenario_job_id == scenario_job_id, Job.id != job_id)
+                ).first()
+                if held is not None:
+                    return AdoptOutcome.TAKEN
+                first = session.execute(first_scenario_job(job_id, scenario_job_id, now))
+                if first.rowcount != 1:
+                    load_job(session, job_id)
+                    return AdoptOutcome.ALREADY_SUBMITTED
+                session.execute(snapshot_update(job_id, scenario_job, now))
+                return AdoptOutcome.ADOPTED
+        except IntegrityError:
+            # Another row took it between the check and the write: the unique id refused this one.
+            return AdoptOutcome.TAKEN
+
+    def take_result(self, job_id: str, scenario_job: Mapping[str, Any]) -> bool:
+        """A dead job whose own Scenario job ended in success after all: store that result, mark it SUCCESS."""
+        if JobStatus.from_scenario(str(scenario_job.get("status"))) is not JobStatus.SUCCESS:
+            return False
+        now = utcnow()
+        values = {**snapshot_values(scenario_job, now=now), "status": JobStatus.SUCCESS, "finished_at": now}
+        statement = (
+            update_jobs()
+            .where(Job.id == job_id, Job.status == JobStatus.DEAD, Job.scenario_job_id == scenario_job.get("jobId"))
+            .values(**values, updated_at=now, last_error=None)
+        )
+        return self._update_if(job_id, statement)
+
+    def is_known_scenario_job(self, scenario_job_id: str) -> bool:
+        """Whether some job already holds this Scenario job id (so it is no orphan to adopt)."""
+        with self._db.session() as session:
+            found = session.scalars(select(Job.id).where(Job.scenario_job_id == scenario_job_id)).first()
+            return found is not None
+
+    def record_submitted(
+        self, job_id: str, scenario_job: Mapping[str, Any], *, cu_cost: float | None = None
+    ) -> JobView:
+        """Store Scenario's job id and first snapshot; the first id recorded is kept for good.
+
+        `cu_cost` is what the submit answer said the job costs (its `billing` may say it later).
+        """
+        scenario_job_id = scenario_job_id_of(scenario_job)
+        now = utcnow()
+        try:
+            with self._db.session() as session:
+                first = session.execute(first_scenario_job(job_id, scenario_job_id, now))
+                # A repeat (same or other id) leaves the row alone: an old answer must not
+                # roll back what later polls stored.
+                if first.rowcount == 1:
+                    update_ = snapshot_update(job_id, scenario_job, now)
+                    if cu_cost is not None and "billing" not in scenario_job:
+                        update_ = update_.values(cu_cost=cu_cost)
+                    session.execute(update_)
+                return job_view(load_job(session, job_id))
+        except IntegrityError:
+            # Only a look-alike job's search can have taken it; the marker stays, so this job looks again.
+            raise ScenarioJobTaken(
+                f"Scenario job {scenario_job_id} is already held by another job; job {job_id} will look again"
+            ) from None
