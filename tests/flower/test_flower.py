@@ -73,6 +73,9 @@ def test_flower_shows_a_job_that_succeeds_as_a_successful_submit_and_its_polls(f
 
     [submit] = tasks_of(tasks, job_id, SUBMIT)
     assert submit["state"] == "SUCCESS"
+    # Each task says which job it serves: its model and the start of its prompt, not just an id.
+    assert "model=flux.1-dev" in submit["args"] and "prompt='a copper lantern" in submit["args"]
+    assert all("model=flux.1-dev" in poll["args"] for poll in tasks_of(tasks, job_id, POLL))
     assert submit["retries"] == 0 and submit["retried"] is None
     assert submit["worker"].startswith("w1@")
     # `sent` comes from the producer's task-sent event, the rest from the worker's.

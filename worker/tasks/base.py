@@ -21,6 +21,7 @@ from worker.scenario.errors import (
     TransientError,
 )
 from worker.states import JobStatus
+from worker.tasks.labels import job_argsrepr
 from worker.tasks.slots import give_back_slot
 
 log = logging.getLogger("worker.tasks")
@@ -94,6 +95,12 @@ class GenerationTask(Task):
             # task in this process shares; left there, one free retry would cut the next
             # task's retries short.
             self.__dict__.pop("override_max_retries", None)
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        # Flower and the logs then say which job a task serves (its item, model and prompt).
+        if args and "argsrepr" not in options and self.name in JOB_TASKS:
+            options["argsrepr"] = job_argsrepr(args)
+        return super().apply_async(args, kwargs, **options)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         job_id = args[0] if args else kwargs.get("job_id")
