@@ -47,8 +47,9 @@ def test_jobs_list_filters_by_status_and_batch(system):
     listed = json.loads(by_batch.stdout)
     assert {job["id"] for job in listed} == in_batch
     assert {(job["batch_id"], job["status"]) for job in listed} == {(batch_id, "created")}
-    header, *rows = dead_table.stdout.splitlines()
-    assert header.split()[:3] == ["ID", "STATUS", "CREATED"]
+    header, *rows, total = dead_table.stdout.splitlines()
+    assert header.split()[:3] == ["ID", "STATUS", "CREATED"] and "CU" in header.split()
+    assert total.startswith(f"{len(rows)} jobs, ") and total.endswith("creative units spent")
     assert dead.job_id in {row.split()[0] for row in rows} and succeeded not in dead_table.stdout
     assert {row.split()[1] for row in rows} == {"dead"}
     assert [job["status"] for job in json.loads(one_success.stdout)] == ["success"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.batches.test_batch_runs import wait_for_batch
 from worker.batches.manifest import load_manifest
-from worker.batches.runs import export_batch, submit_batch
+from worker.batches.runs import batch_progress, export_batch, submit_batch
 from worker.simulator.png import make_png
 
 
@@ -51,3 +53,6 @@ def test_an_audio_and_a_3d_model_land_with_their_extension_and_mime_type_in_the_
     types = {entry["item"]: entry["files"][0]["mime_type"] for entry in index["items"]}
     assert types == {"door-creak": "audio/wav", "crate": "model/gltf-binary"}
     assert "mime_type" in (out / "index.csv").read_text().splitlines()[0]
+    spent = {entry["item"]: entry["cu_spent"] for entry in index["items"]}
+    assert all(units > 0 for units in spent.values())
+    assert sum(spent.values()) == pytest.approx(batch_progress("sounds-and-props").cu_spent)

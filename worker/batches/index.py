@@ -17,6 +17,7 @@ index.json, for programs (UTF-8)::
           "inputs": {"modelId": "flux.1-schnell", "width": 512, ...},
           "scenario_job_id": "job_...",            (null when unknown)
           "tags": ["hero"],
+          "cu_spent": 12.0,                        (creative units the item cost; null when unknown)
           "files": [
             {"file": "knight-pose_1.png", "asset_id": "asset_...", "bytes": 1234,
              "sha256": "<hex>", "width": 512, "height": 768, "mime_type": "image/png"},
@@ -32,11 +33,12 @@ One object per item, so a pipeline finds an item's files by name in one step;
 null for anything but an image (audio, video, 3D).
 
 index.csv, for spreadsheets and shell tools: one row per file, columns
-`item,prompt,inputs,scenario_job_id,asset_id,file,bytes,sha256,width,height,tags,mime_type`;
+`item,prompt,inputs,scenario_job_id,asset_id,file,bytes,sha256,width,height,tags,mime_type,cu_spent`;
 `inputs` is compact JSON with sorted keys, `tags` are joined by `;` (a tag that
 itself holds `;` is only exact in index.json), an unknown job id and the width
-and height of a non-image are empty. `mime_type` comes last so readers of the
-older columns by position keep working.
+and height of a non-image are empty. `mime_type` and `cu_spent` (the item's
+creative units, on each of its rows) come last so readers of the older columns
+by position keep working.
 
 Items are sorted by name and an item's files by their number (`_2` before
 `_10`), so the same rows always give the same files, bar `generated_at`.
@@ -77,6 +79,7 @@ CSV_COLUMNS = (
     "height",
     "tags",
     "mime_type",
+    "cu_spent",
 )
 _FILE_FIELDS = ("file", "asset_id", "bytes", "sha256", "width", "height", "mime_type")
 _DIGITS = re.compile(r"(\d+)")
@@ -110,6 +113,7 @@ class IndexRow:
     height: int | None
     tags: tuple[str, ...] = ()
     mime_type: str = "image/png"
+    cu_spent: float | None = None
 
 
 def write_index(
@@ -172,6 +176,7 @@ def index_json(batch_name: str, rows: Sequence[IndexRow], generated_at: str) -> 
                     "inputs": json.loads(_compact(row.inputs)),  # keys sorted at every depth
                     "scenario_job_id": row.scenario_job_id,
                     "tags": list(row.tags),
+                    "cu_spent": row.cu_spent,
                     "files": [],
                 }
             )
@@ -200,6 +205,7 @@ def index_csv(rows: Sequence[IndexRow]) -> str:
                 "" if row.height is None else row.height,
                 ";".join(row.tags),
                 row.mime_type,
+                "" if row.cu_spent is None else f"{row.cu_spent:g}",
             ]
         )
     return buffer.getvalue()

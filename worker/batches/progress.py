@@ -28,4 +28,10 @@ def progress_line(progress: BatchProgress) -> str:
     return (
         f"{bar(progress.finished, progress.items)} {progress.finished}/{progress.items}  {counts or 'nothing yet'}  "
         f"{progress.rate_per_s * 60:.1f}/min  elapsed {duration(progress.elapsed_s)}  ETA {duration(progress.eta_s)}"
+        f"  {units(progress.cu_spent, progress.cu_estimate)}"
     )
+
+
+def units(spent: float, estimate: float | None) -> str:
+    """`CU 12 spent of ~40`: creative units so far, and the whole batch's estimate when known."""
+    return f"CU {spent:g} spent" + (f" of ~{estimate:.0f}" if estimate is not None else "")

@@ -241,6 +241,7 @@ def _index_rows(job: JobView, name: str, records: list[FileRecord]) -> list[Inde
             height=r.height,
             tags=tuple(job.tags),
             mime_type=r.mime_type,
+            cu_spent=job.cu_spent if job.cu_cost is not None else None,
         )
         for r in records
     ]

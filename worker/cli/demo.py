@@ -154,6 +154,9 @@ def _summary(progress, exported, sim, elapsed_s: float) -> None:
             f"    - {item}: {letter.reason.value}, HTTP {letter.http_status} {letter.error_code}: "
             f"{letter.error_message}"
         )
+    from worker.batches.progress import units
+
+    say(f"  creative units:  {units(progress.cu_spent, progress.cu_estimate)}")
     say(f"  time:            {elapsed_s:.1f} s")
     if sim is not None:
         stats = sim.stats()

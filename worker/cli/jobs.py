@@ -121,6 +121,8 @@ def job_as_dict(job: JobView) -> dict:
         "params": job.params,
         "asset_ids": job.asset_ids,
         "attempts": job.attempts,
+        "cu_cost": job.cu_cost,
+        "cu_refunded": job.cu_refunded,
         "last_error": job.last_error,
         "status_history": job.status_history,
         "created_at": job.created_at.isoformat() if job.created_at else None,

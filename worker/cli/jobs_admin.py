@@ -66,11 +66,14 @@ def _list(args: argparse.Namespace) -> int:
             when(job.created_at),
             job.scenario_job_id or "-",
             job.batch_id or "-",
+            f"{job.cu_spent:g}" if job.cu_cost is not None else "-",
             shorten(str(job.params.get("prompt", "")), 50),
         ]
         for job in found
     ]
-    print(table(["ID", "STATUS", "CREATED (UTC)", "SCENARIO JOB", "BATCH", "PROMPT"], rows))
+    print(table(["ID", "STATUS", "CREATED (UTC)", "SCENARIO JOB", "BATCH", "CU", "PROMPT"], rows))
+    priced = [job for job in found if job.cu_cost is not None]
+    print(f"{len(found)} jobs, {sum(job.cu_spent for job in priced):g} creative units spent")
     return 0
 
 
