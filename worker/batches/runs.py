@@ -184,7 +184,9 @@ def _estimate(jobs: list[JobView], items: int) -> float | None:
     priced = [job.cu_spent if job.is_final else (job.cu_cost or 0.0) for job in jobs if job.cu_cost is not None]
     if not priced:
         return None
-    return sum(priced) + (items - len(priced)) * (sum(priced) / len(priced))
+    # An item that ended without being charged (refused before Scenario took it) costs nothing more.
+    unpriced = items - len(priced) - sum(1 for job in jobs if job.is_final and job.cu_cost is None)
+    return sum(priced) + max(0, unpriced) * (sum(priced) / len(priced))
 
 
 def cancel_batch(name_or_id: str) -> BatchCancelReport:
