@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -51,18 +50,6 @@ def console_settings() -> ConsoleSettings:
     from flask import current_app
 
     return current_app.extensions["console_settings"]
-
-
-def changes_state(view: F) -> F:
-    """For views that change something: the read-only role gets 403."""
-
-    @functools.wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if not may_change(g.role):
-            abort(403, description="your role can look but not change anything")
-        return view(*args, **kwargs)
-
-    return guarded  # type: ignore[return-value]
 
 
 def csrf_token() -> str:

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from worker import runtime
 from worker.batches.progress import SHOWN, duration
 from worker.batches.runs import BatchNotFound, BatchProgress, batch_progress, cancel_batch, find_batch
-from worker.console.app import changes_state
+from worker.console.guards import changes_state
 from worker.console.present import BatchCost, batch_cost, percent, shown_files
 from worker.db.views import BatchView, JobView
 from worker.states import JobStatus

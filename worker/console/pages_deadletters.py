@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from worker import runtime
 from worker.cli.common import parse_when, when
-from worker.console.app import changes_state
+from worker.console.guards import changes_state
 from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView
 from worker.deadletters import (

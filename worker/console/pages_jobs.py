@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 
 from worker import runtime
-from worker.console.app import changes_state
+from worker.console.guards import changes_state
 from worker.console.present import BadFilter, cost_of, estimate_of, parse_job_filter, plain_file_name, shown_files
 from worker.console.present import timeline as history_steps
 from worker.db.jobs import JobNotFound
