@@ -8,7 +8,7 @@ import pytest
 
 from tests.harness import wait_until
 from tests.scale.conftest import api_requests
-from worker import enqueue_generation
+from worker import enqueue_generation, enqueue_many
 from worker.states import JobStatus
 from worker.tasks.sweep import keep_sweeping
 
@@ -29,6 +29,15 @@ def test_50_single_jobs_cost_at_most_one_and_a_half_requests_each_with_the_sweep
     assert all(scale_system.jobs.get(i).status is JobStatus.SUCCESS for i in ids)
     assert lists > 0
     assert spent / SINGLE_JOBS <= 1.5
+
+
+def test_jobs_queued_in_bulk_run_to_the_end(scale_system):
+    ids = enqueue_many([{"prompt": f"a bulk lantern {n}", "width": 256, "height": 256} for n in range(10)])
+
+    finished = lambda: all(scale_system.jobs.get(i).status.is_final for i in ids)  # noqa: E731
+    wait_until(finished, 60, "the bulk jobs to finish", every_s=0.5)
+
+    assert {scale_system.jobs.get(i).status for i in ids} == {JobStatus.SUCCESS}
 
 
 def test_two_single_jobs_keep_their_own_polls_and_no_sweep_lists_for_them(scale_system):
