@@ -34,6 +34,7 @@ __all__ = [
     "JobRepository",
     "JobView",
     "NewJob",
+    "WatchedJob",
     "ScenarioJobTaken",
     "answer_may_be_lost",
 ]
@@ -111,13 +112,21 @@ class JobRepository(SubmissionRecords):
             write()
         return ids
 
-    def in_flight(self, limit: int = 10_000) -> builtins.list[JobView]:
-        """Jobs Scenario has accepted and not finished, batch or not, least recently updated first."""
+    def in_flight(self, limit: int = 10_000) -> builtins.list[WatchedJob]:
+        """Jobs Scenario has accepted and not finished, batch or not, least recently updated first.
+
+        Only what watching them needs: a sweep reads every job in flight every few seconds,
+        and their inputs and histories would cost it memory and time for nothing.
+        """
+        columns = (Job.id, Job.scenario_job_id, Job.batch_id, Job.created_at, Job.updated_at)
+        query = (
+            select(*columns, Job.submitted_at, Job.deadline_at, Job.poll_seq)
+            .where(Job.scenario_job_id.is_not(None), not_final())
+            .order_by(Job.updated_at)
+            .limit(limit)
+        )
         with self._db.session() as session:
-            rows = session.scalars(
-                select(Job).where(Job.scenario_job_id.is_not(None), not_final()).order_by(Job.updated_at).limit(limit)
-            )
-            return [job_view(r) for r in rows]
+            return [WatchedJob(*row) for row in session.execute(query)]
 
     def unfinished_count(self, *, single_only: bool = False) -> int:
         """Jobs not final yet, queued or on Scenario; with `single_only`, those of no batch."""
@@ -321,6 +330,20 @@ class JobRepository(SubmissionRecords):
                 job.last_error = error
             session.flush()
             return dead_letter_view(letter)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedJob:
+    """A job in flight as the sweep sees it: where it is on Scenario and its times."""
+
+    id: str
+    scenario_job_id: str
+    batch_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    deadline_at: datetime | None
+    poll_seq: int
 
 
 @dataclass(frozen=True)

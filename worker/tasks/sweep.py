@@ -22,7 +22,7 @@ from typing import Any
 
 from worker import runtime
 from worker.celery_app import app
-from worker.db.jobs import JobView
+from worker.db.jobs import WatchedJob
 from worker.fleet.errors import Throttled
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
@@ -173,7 +173,7 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         _store(task, job, remote)
 
 
-def _store(task: SweepTask, job: JobView, remote: dict[str, Any]) -> None:
+def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
     rt = runtime.current()
     status = JobStatus.from_scenario(str(remote.get("status")))
     if status is not None and status.is_final and status is not JobStatus.SUCCESS:
@@ -202,5 +202,5 @@ def _instant(iso: str) -> datetime:
         return datetime.min.replace(tzinfo=timezone.utc)
 
 
-def _past_deadline(job: JobView, now: datetime) -> bool:
+def _past_deadline(job: WatchedJob, now: datetime) -> bool:
     return (now - started_at(job)).total_seconds() >= deadline_s(job)
