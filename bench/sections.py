@@ -89,6 +89,8 @@ def backlog(workdir: Path, in_flight: int, probes: int, concurrency: int, wait_s
 
     with stack(workdir / "backlog", sim_config(job_s=3_600.0, max_jobs=in_flight + 10_000)) as st:
         workers = st.start_workers(concurrency=concurrency, **WATCH_ENV)
+        time.sleep(2.0)  # the pool children finish starting
+        idle = workers.memory_mb()
         rt = runtime.current()
         report = submit_batch(parse_manifest(manifest_text("backlog", in_flight), kind="yaml", source="b.yaml"))
 
@@ -100,7 +102,7 @@ def backlog(workdir: Path, in_flight: int, probes: int, concurrency: int, wait_s
         while submitted() < in_flight and time.monotonic() - started < wait_s:
             time.sleep(2.0)
         running = submitted()
-        rss_mb, pss_mb = workers.memory_mb()
+        memory = workers.memory_mb()
         delays = []
         for n in range(probes):
             sent = time.monotonic()
@@ -114,8 +116,8 @@ def backlog(workdir: Path, in_flight: int, probes: int, concurrency: int, wait_s
             "fill_s": time.monotonic() - started,
             "p50_s": _percentile(delays, 50),
             "p95_s": _percentile(delays, 95),
-            "rss_mb": rss_mb,
-            "pss_mb": pss_mb,
+            "memory": memory,
+            "idle_memory": idle,
             "processes": concurrency + 1,
         }
 

@@ -118,18 +118,23 @@ class Workers:
             raise StackError(f"the worker exited:\n{self.log_path.read_text(errors='replace')[-3000:]}")
         return b"ready." in self.log_path.read_bytes()
 
-    def memory_mb(self) -> tuple[float, float]:
-        """(RSS, PSS) of the main process and every pool child together, MB.
+    def memory_mb(self) -> dict[str, float]:
+        """The worker's memory, MB: RSS and PSS of all its processes together, and RSS of the
+        main process and of its largest pool child.
 
         RSS counts the pages a forked child still shares with its parent once per process;
         PSS divides each shared page among its sharers, so its sum is what the worker holds.
         """
         if self.proc is None:
-            return 0.0, 0.0
-        pids = [self.proc.pid, *_children(self.proc.pid)]
-        return sum(_kb(pid, "status", "VmRSS:") for pid in pids) / 1024, sum(
-            _kb(pid, "smaps_rollup", "Pss:") for pid in pids
-        ) / 1024
+            return {"rss": 0.0, "pss": 0.0, "main_rss": 0.0, "child_rss": 0.0}
+        children = _children(self.proc.pid)
+        rss = {pid: _kb(pid, "status", "VmRSS:") / 1024 for pid in [self.proc.pid, *children]}
+        return {
+            "rss": sum(rss.values()),
+            "pss": sum(_kb(pid, "smaps_rollup", "Pss:") for pid in rss) / 1024,
+            "main_rss": rss[self.proc.pid],
+            "child_rss": max((rss[pid] for pid in children), default=0.0),
+        }
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

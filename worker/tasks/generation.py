@@ -3,8 +3,8 @@
 A generation is two kinds of short task: `submit_generation` sends it to
 Scenario once, then `poll_job` looks at it and schedules the next look with a
 countdown, so no worker slot ever sleeps while Scenario renders. A batch job is
-watched by the shared sweep instead, and so is a single job when many are in
-flight; its own poll then only stands guard.
+watched by the shared sweep instead, and so is a single job when many are
+unfinished; its own poll then only stands guard.
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ def _watch(job: JobView) -> None:
 
 
 def _is_swept(job: JobView) -> bool:
-    """Batch jobs always, single jobs when enough are in flight for the sweep to pay."""
+    """Batch jobs always, single jobs when enough are unfinished for the sweep to pay."""
     if job.batch_id is not None:
         return runtime.current().sweeps
     return sweeps_single_jobs()

@@ -7,7 +7,7 @@ list does not show for a while, or every job when the list call fails, is
 looked at on its own. One sweep runs at a time across the fleet.
 
 Batch jobs are always swept; single jobs are swept once at least
-`sweep_from_jobs` jobs are in flight, since below that their own polls cost
+`sweep_from_jobs` jobs are unfinished, since below that their own polls cost
 less than the sweep's list calls. When the sweep stops, the single jobs it
 leaves behind get their own polls back at once.
 """
@@ -95,7 +95,7 @@ def sweeps_single_jobs() -> bool:
     return _count_seen[1] >= rt.settings.sweep_from_jobs
 
 
-# How long a count of the jobs in flight is trusted, seconds.
+# How long a count of the unfinished jobs is trusted, seconds.
 COUNT_FRESH_S = 1.0
 _count_seen: tuple[float, int] | None = None
 
