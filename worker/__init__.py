@@ -1,7 +1,7 @@
 """Celery workers for Scenario image generation.
 
 `celery -A worker worker` finds the Celery app here; application code calls
-`enqueue_generation(...)`, reads jobs back with `get_job(...)` and stops
+`enqueue_generation(...)` (or `enqueue_many([...])`), reads jobs back with `get_job(...)` and stops
 one with `cancel_job(...)`.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["app", "cancel_job", "enqueue_generation", "get_job"]
+__all__ = ["app", "cancel_job", "enqueue_generation", "enqueue_many", "get_job"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:
         from worker.celery_app import app
 
         return app
-    if name in ("enqueue_generation", "get_job", "cancel_job"):
+    if name in ("enqueue_generation", "enqueue_many", "get_job", "cancel_job"):
         from worker import producer
 
         return getattr(producer, name)

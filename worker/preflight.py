@@ -98,6 +98,8 @@ class ModelCatalogue:
     def __init__(self, client: ScenarioClient, shared: redis.Redis | None, *, ttl_s: float) -> None:
         self._client = client
         self._memo = _Memo(shared, "model", ttl_s)
+        # The schema last built from each cached text: a batch of 100,000 items builds it once.
+        self._built: dict[str, tuple[str, ModelSchema]] = {}
 
     def schema(self, model_id: str) -> ModelSchema:
         """The model's schema; ValueError naming model_id when Scenario has no such model for this key.
@@ -106,7 +108,11 @@ class ModelCatalogue:
         """
         cached = self._memo.get(model_id)
         if cached is not None:
-            return ModelSchema.from_model(json.loads(cached))
+            built = self._built.get(model_id)
+            if built is None or built[0] != cached:
+                built = (cached, ModelSchema.from_model(json.loads(cached)))
+                self._built[model_id] = built
+            return built[1]
         try:
             model = self._client.get_model(model_id)
         except NotFound:
@@ -127,26 +133,43 @@ class ReferenceUploads:
     def __init__(self, client: ScenarioClient, shared: redis.Redis | None) -> None:
         self._client = client
         self._memo = _Memo(shared, "upload", UPLOAD_MEMORY_S)
+        # (resolved path, size, mtime in ns) -> sha256 of a file already checked.
+        self._digests: dict[tuple[str, int, int], str] = {}
 
     def asset_id(self, name: str, path: Path) -> str:
+        digest = self._digest(name, path)
+        known = self._memo.get(digest)
+        if known is not None:
+            return known
+        data = path.read_bytes()
+        asset = self._client.upload_image(path.name, data, image_type(data) or "application/octet-stream")
+        asset_id = str(asset["id"])
+        self._memo.put(digest, asset_id)
+        log.info("uploaded reference image file=%s sha256=%s asset_id=%s", path.name, digest[:12], asset_id)
+        return asset_id
+
+    def _digest(self, name: str, path: Path) -> str:
+        """The file's sha256 once checked; a file unchanged since (same size and mtime) is not read again,
+        so ten thousand items sharing one reference read it once."""
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise ValueError(f"{name}: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+        seen_as = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        digest = self._digests.get(seen_as)
+        if digest is not None:
+            return digest
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise ValueError(f"{name}: cannot read {str(path)!r}: {exc.strerror or exc}") from None
         if len(data) > MAX_UPLOAD_BYTES:
             raise ValueError(f"{name}: {str(path)!r} is {len(data)} bytes; at most {MAX_UPLOAD_BYTES} can be uploaded")
-        mime = image_type(data)
-        if mime is None:
+        if image_type(data) is None:
             raise ValueError(f"{name}: {str(path)!r} is not a PNG, JPEG, WebP or GIF image")
         digest = hashlib.sha256(data).hexdigest()
-        known = self._memo.get(digest)
-        if known is not None:
-            return known
-        asset = self._client.upload_image(path.name, data, mime)
-        asset_id = str(asset["id"])
-        self._memo.put(digest, asset_id)
-        log.info("uploaded reference image file=%s sha256=%s asset_id=%s", path.name, digest[:12], asset_id)
-        return asset_id
+        self._digests[seen_as] = digest
+        return digest
 
 
 def local_path(value: Any, base_dir: Path) -> Path | None:

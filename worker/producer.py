@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
 from worker import runtime
-from worker.db.jobs import JobNotFound, JobView
+from worker.db.jobs import JobNotFound, JobView, NewJob
+from worker.errors import WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
 from worker.lanes import submit_lane
 from worker.states import JobStatus
@@ -102,6 +103,101 @@ def enqueue_request(
         raise
     log.info("enqueued job_id=%s model_id=%s", job.id, request.model_id)
     return job
+
+
+# Jobs recorded (one INSERT) and published (on one broker connection) at a time by the bulk path.
+QUEUE_CHUNK = 1_000
+
+# Told (jobs queued so far, jobs to queue) after each chunk.
+Progress = Callable[[int, int], None]
+
+
+class EnqueueInterrupted(WorkerError):
+    """The broker failed part way through a bulk enqueue; `queued` holds the jobs that went out."""
+
+    def __init__(self, message: str, queued: list[str]) -> None:
+        super().__init__(message)
+        self.queued = queued
+
+
+def enqueue_many(
+    requests: Iterable[GenerationRequest | Mapping[str, Any]],
+    *,
+    deadline_s: float | None = None,
+    on_progress: Progress | None = None,
+) -> list[str]:
+    """Check every request, then record and queue them all in bulk; the job ids, in order.
+
+    A request is a `GenerationRequest` or a mapping of `enqueue_generation`'s arguments
+    (`{"prompt": ..., "model_id": ..., "width": 512}`). Every one is made ready first
+    (schema, uploads, seed); a bad one raises ValueError naming its index
+    (`requests[3]: width: ...`) and nothing is recorded or queued.
+    """
+    if deadline_s is not None:
+        _check_deadline(deadline_s)
+    preflight = runtime.current().preflight
+    ready = []
+    for index, given in enumerate(requests):
+        try:
+            request = given if isinstance(given, GenerationRequest) else _request_of(given)
+            ready.append(preflight.prepare(request) if preflight is not None else request)
+        except ValueError as exc:
+            raise ValueError(f"requests[{index}]: {exc}") from None
+    deadline_at = None if deadline_s is None else datetime.now(timezone.utc) + timedelta(seconds=deadline_s)
+    rows = [NewJob(model_id=r.model_id, params=r.to_params(), deadline_at=deadline_at) for r in ready]
+    return queue_new_jobs(rows, on_progress=on_progress)
+
+
+def _request_of(given: Mapping[str, Any]) -> GenerationRequest:
+    if not isinstance(given, Mapping):
+        raise ValueError(f"must be a GenerationRequest or a mapping of inputs, got {type(given).__name__}")
+    named = dict(given)
+    return GenerationRequest(named.pop("prompt", None), model_id=named.pop("model_id", DEFAULT_MODEL_ID), **named)
+
+
+def queue_new_jobs(rows: Sequence[NewJob], *, on_progress: Progress | None = None) -> list[str]:
+    """Record new jobs, one INSERT per chunk, and publish their submits on one broker connection.
+
+    Each chunk's rows are written before its messages go, so a worker always finds its job.
+    Raises EnqueueInterrupted when the broker fails: that chunk's unsent jobs are marked
+    dead (NOT_QUEUED), later chunks are not recorded at all.
+    """
+    rt = runtime.current()
+    queued: list[str] = []
+    for start in range(0, len(rows), QUEUE_CHUNK):
+        chunk = rows[start : start + QUEUE_CHUNK]
+        rt.jobs.create_many(chunk)
+        queued.extend(_publish_submits(chunk, queued))
+        if on_progress is not None:
+            on_progress(len(queued), len(rows))
+    log.info("enqueued %d jobs in bulk", len(queued))
+    return queued
+
+
+def _publish_submits(chunk: Sequence[NewJob], queued: list[str]) -> list[str]:
+    from worker.celery_app import app
+    from worker.tasks import submit_generation
+
+    try:
+        # One connection for the whole chunk, and on Redis one pipelined round trip for all its
+        # messages (kombu's publish batch; a broker without batches publishes each at once).
+        with app.producer_or_acquire() as producer, producer.batch(max_size=_PUBLISH_BATCH_OPS):
+            for row in chunk:
+                submit_generation.apply_async((row.job_id,), queue=submit_lane(row.batch_id), producer=producer)
+    except Exception as exc:
+        # Nothing of a failed batch counts as sent; a message that went out all the same finds
+        # its job dead and does nothing. The rows must not look queued to anyone else.
+        error = {"status": None, "code": "NOT_QUEUED", "message": f"could not be queued: {exc}"}
+        for row in chunk:
+            runtime.current().jobs.mark_status(row.job_id, JobStatus.DEAD, error=error)
+        raise EnqueueInterrupted(
+            f"the broker failed after {len(queued)} of the jobs were queued: {exc}", list(queued)
+        ) from exc
+    return [row.job_id for row in chunk]
+
+
+# Broker operations buffered per pipeline flush: a chunk's messages and their sent events in one go.
+_PUBLISH_BATCH_OPS = 4 * QUEUE_CHUNK
 
 
 def get_job(job_id: str) -> JobView | None:

@@ -67,6 +67,9 @@ class Settings:
     batched_polling: bool = True
     sweep_interval_s: float = 2.0
     sweep_stale_after_s: float = 30.0
+    # From this many unfinished jobs, single jobs are swept too: below it a
+    # job's own polls cost less than the sweep's three list calls every interval.
+    sweep_from_jobs: int = 8
 
     # Fleet-wide request budget to Scenario, shared by every worker through Redis;
     # 0 means no budget (a 429 still pauses the whole fleet).
@@ -114,7 +117,13 @@ class Settings:
         if self.poll_growth < 1:
             raise SettingsError("SCENARIO_POLL_GROWTH must be at least 1")
         self._check_slots()
-        for name in ("max_retries", "max_deliveries", "worker_eta_task_limit", "worker_prefetch_multiplier"):
+        for name in (
+            "max_retries",
+            "max_deliveries",
+            "worker_eta_task_limit",
+            "worker_prefetch_multiplier",
+            "sweep_from_jobs",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be at least 1")
 
@@ -231,6 +240,7 @@ _ENV_NAMES: dict[str, str] = {
     "batched_polling": "SCENARIO_BATCHED_POLLING",
     "sweep_interval_s": "SCENARIO_SWEEP_INTERVAL_S",
     "sweep_stale_after_s": "SCENARIO_SWEEP_STALE_AFTER_S",
+    "sweep_from_jobs": "SCENARIO_SWEEP_FROM_JOBS",
     "fleet_requests_per_s": "SCENARIO_FLEET_REQUESTS_PER_S",
     "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
     "submit_route": "SCENARIO_SUBMIT_ROUTE",

@@ -16,8 +16,8 @@ from worker.batches.manifest_csv import CsvTable, read_csv
 from worker.batches.manifest_yaml import INVALID, line_of, read_yaml
 from worker.generation import GenerationRequest
 
-MAX_ITEMS = 10_000
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_ITEMS = 100_000
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 
 # Manifest key -> GenerationRequest field; the short names read better in a hand-written file.
 PARAMETERS = {

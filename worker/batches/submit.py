@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,9 +18,13 @@ from worker import runtime
 from worker.batches.cancel import CancelFailure, cancel_jobs
 from worker.batches.items import ItemAction, plan_item
 from worker.batches.manifest import Manifest, ManifestError, ManifestItem, Problem
+from worker.db.jobs import NewJob
 from worker.db.views import BatchItemView, BatchView, JobView
 from worker.deadletters import Settlement, settle_from_scenario
 from worker.generation import GenerationRequest
+
+# Told (items queued so far, items to queue) as a long submit goes on.
+Progress = Callable[[int, int], None]
 
 log = logging.getLogger("worker.batches")
 
@@ -41,11 +46,15 @@ class SubmitReport:
     cancel_failures: list[CancelFailure] = field(default_factory=list)
 
 
-def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitReport:
+def submit_batch(
+    manifest: Manifest, *, out_dir: Path | None = None, on_progress: Progress | None = None
+) -> SubmitReport:
     """Queue every item of the manifest that is not already done or in flight.
 
     Each item is claimed in the database before its job is queued (insert, or move
     from the job this call saw), so two submits of one manifest queue it once.
+    New items are claimed, recorded and published in bulk, a chunk at a time;
+    `on_progress(queued, to_queue)` is told after each chunk.
     """
     rt = runtime.current()
     folder = str(Path(out_dir).resolve()) if out_dir is not None else None
@@ -70,8 +79,13 @@ def submit_batch(manifest: Manifest, *, out_dir: Path | None = None) -> SubmitRe
             todo.append((item, key, action, row))
     # Every item is made ready (checked by its model's schema, references uploaded) before any is queued.
     ready = prepare_items(manifest, [item for item, _, _, _ in todo])
+    new = []
     for (item, key, action, row), request in zip(todo, ready, strict=True):
-        _queue_item(batch, item, key, action, row, request, jobs, report)
+        if action is ItemAction.QUEUE and row is None:
+            new.append((item, key, request))
+        else:
+            _queue_item(batch, item, key, action, row, request, jobs, report)
+    _queue_new_items(batch, new, report, on_progress)
     log.info(
         "batch %s: %d queued, %d requeued, %d superseded, %d done, %d in flight, %d unchecked",
         batch.name,
@@ -152,6 +166,37 @@ def _queue_item(
             report.cancel_failures.extend(cancel_jobs([old]).failures)
     else:
         (report.queued if action is ItemAction.QUEUE else report.requeued).append(item.name)
+
+
+def _queue_new_items(
+    batch: BatchView,
+    new: list[tuple[ManifestItem, str, GenerationRequest]],
+    report: SubmitReport,
+    on_progress: Progress | None,
+) -> None:
+    """Items never claimed: claimed with one INSERT per chunk, their jobs recorded and queued in bulk."""
+    from worker.producer import QUEUE_CHUNK, queue_new_jobs
+
+    rt = runtime.current()
+    for start in range(0, len(new), QUEUE_CHUNK):
+        rows = {
+            item.name: NewJob(
+                model_id=request.model_id,
+                params=request.to_params(),
+                batch_id=batch.id,
+                item_key=key,
+                item_name=item.name,
+                tags=tuple(item.tags),
+            )
+            for item, key, request in new[start : start + QUEUE_CHUNK]
+        }
+        claimed = set(rt.batches.claim_new_items(batch.id, [(n, r.item_key, r.job_id) for n, r in rows.items()]))
+        queue_new_jobs([row for name, row in rows.items() if name in claimed])
+        for name in rows:
+            # An item another submit claimed first is that submit's to queue.
+            (report.queued if name in claimed else report.in_flight).append(name)
+        if on_progress is not None:
+            on_progress(min(start + QUEUE_CHUNK, len(new)), len(new))
 
 
 def prepare_items(manifest: Manifest, items: list[ManifestItem]) -> list[GenerationRequest]:

@@ -51,6 +51,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _print_progress(queued: int, to_queue: int) -> None:
+    """A line per chunk of a long submit (short ones are done before a line would help)."""
+    if to_queue > PROGRESS_FROM_ITEMS:
+        print(f"queued {queued} of {to_queue} items", file=sys.stderr, flush=True)
+
+
+# Submits of more items than this print their progress.
+PROGRESS_FROM_ITEMS = 1_000
+
+
 def _submit(args: argparse.Namespace) -> int:
     from worker.batches.runs import estimate_batch, submit_batch
 
@@ -71,7 +81,7 @@ def _submit(args: argparse.Namespace) -> int:
         return 0
     # Before the batch or any item is recorded: with no broker, nothing would ever run them.
     require_broker()
-    report = submit_batch(manifest, out_dir=args.out)
+    report = submit_batch(manifest, out_dir=args.out, on_progress=None if args.json else _print_progress)
     summary = {
         "batch": report.batch.name,
         "batch_id": report.batch.id,

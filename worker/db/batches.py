@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from worker.db.jobs import FINAL_STATUSES, JobNotFound
@@ -99,6 +99,26 @@ class BatchRepository:
         )
         with self._db.session() as session:
             return session.execute(statement).rowcount == 1
+
+    def claim_new_items(self, batch_id: str, claims: Sequence[tuple[str, str, str]]) -> builtins.list[str]:
+        """Claim many new items, (name, item_key, job_id) each, in one INSERT; the names claimed.
+
+        When another caller claimed one of them meanwhile the INSERT fails as a whole, and each
+        is then claimed on its own (`claim_item`), so the database still decides item by item.
+        """
+        if not claims:
+            return []
+        now = utcnow()
+        values = [
+            {"batch_id": batch_id, "name": name, "item_key": key, "job_id": job_id, "claimed_at": now}
+            for name, key, job_id in claims
+        ]
+        try:
+            with self._db.session() as session:
+                session.execute(insert(BatchItem), values)
+            return [name for name, _, _ in claims]
+        except IntegrityError:
+            return [n for n, k, j in claims if self.claim_item(batch_id, n, k, j, replacing=None)]
 
     def current_jobs(self, batch_id: str) -> dict[str, JobView]:
         """item name -> the job that stands for it now: the one its item row names, else its newest job.

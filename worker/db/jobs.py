@@ -5,11 +5,12 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, select
+from sqlalchemy import String, case, cast, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from worker.db.models import DeadLetter, DeadLetterReason, Job, utcnow
@@ -32,10 +33,14 @@ __all__ = [
     "JobNotFound",
     "JobRepository",
     "JobView",
+    "NewJob",
+    "WatchedJob",
     "ScenarioJobTaken",
     "answer_may_be_lost",
 ]
 _IN_CHUNKS_OF = 500  # ids per IN (...) list, well under SQLite's bound-parameter limit
+# Rows per INSERT of a bulk create: one statement per chunk, few enough bound parameters for SQLite.
+_INSERT_CHUNKS_OF = 1_000
 
 
 class JobRepository(SubmissionRecords):
@@ -78,6 +83,58 @@ class JobRepository(SubmissionRecords):
             if job_id is None or (existing_view := self.get(job_id)) is None:
                 raise
             return existing_view
+
+    def create_many(
+        self, rows: Iterable[NewJob], *, on_chunk: Callable[[int], None] | None = None
+    ) -> builtins.list[str]:
+        """New jobs in CREATED, one INSERT per chunk of rows, each chunk its own transaction; their ids.
+
+        Meant for many new rows at once (a batch's items): ids are fresh or chosen by the
+        caller, never existing ones. `on_chunk(n)` is told the rows written so far.
+        """
+        ids: builtins.list[str] = []
+        chunk: builtins.list[dict[str, Any]] = []
+        now = utcnow()
+
+        def write() -> None:
+            with self._db.session() as session:
+                session.execute(insert(Job), chunk)
+            ids.extend(values["id"] for values in chunk)
+            chunk.clear()
+            if on_chunk is not None:
+                on_chunk(len(ids))
+
+        for row in rows:
+            chunk.append(row.values(now))
+            if len(chunk) >= _INSERT_CHUNKS_OF:
+                write()
+        if chunk:
+            write()
+        return ids
+
+    def in_flight(self, limit: int = 10_000) -> builtins.list[WatchedJob]:
+        """Jobs Scenario has accepted and not finished, batch or not, least recently updated first.
+
+        Only what watching them needs: a sweep reads every job in flight every few seconds,
+        and their inputs and histories would cost it memory and time for nothing.
+        """
+        columns = (Job.id, Job.scenario_job_id, Job.batch_id, Job.created_at, Job.updated_at)
+        query = (
+            select(*columns, Job.submitted_at, Job.deadline_at, Job.poll_seq)
+            .where(Job.scenario_job_id.is_not(None), not_final())
+            .order_by(Job.updated_at)
+            .limit(limit)
+        )
+        with self._db.session() as session:
+            return [WatchedJob(*row) for row in session.execute(query)]
+
+    def unfinished_count(self, *, single_only: bool = False) -> int:
+        """Jobs not final yet, queued or on Scenario; with `single_only`, those of no batch."""
+        query = select(func.count()).select_from(Job).where(not_final())
+        if single_only:
+            query = query.where(Job.batch_id.is_(None))
+        with self._db.session() as session:
+            return session.scalar(query) or 0
 
     def get(self, job_id: str) -> JobView | None:
         with self._db.session() as session:
@@ -273,6 +330,49 @@ class JobRepository(SubmissionRecords):
                 job.last_error = error
             session.flush()
             return dead_letter_view(letter)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchedJob:
+    """A job in flight as the sweep sees it: where it is on Scenario and its times."""
+
+    id: str
+    scenario_job_id: str
+    batch_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    deadline_at: datetime | None
+    poll_seq: int
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One row for `JobRepository.create_many`."""
+
+    model_id: str
+    params: Mapping[str, Any]
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    batch_id: str | None = None
+    item_key: str | None = None
+    item_name: str | None = None
+    tags: tuple[str, ...] = ()
+    deadline_at: datetime | None = None
+
+    def values(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.job_id,
+            "model_id": self.model_id,
+            "params": dict(self.params),
+            "status": JobStatus.CREATED,
+            "deadline_at": self.deadline_at,
+            "batch_id": self.batch_id,
+            "item_key": self.item_key,
+            "item_name": self.item_name,
+            "tags": list(self.tags),
+            "created_at": now,
+            "updated_at": now,
+        }
 
 
 def _int_or_none(value: Any) -> int | None:

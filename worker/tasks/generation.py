@@ -3,7 +3,8 @@
 A generation is two kinds of short task: `submit_generation` sends it to
 Scenario once, then `poll_job` looks at it and schedules the next look with a
 countdown, so no worker slot ever sleeps while Scenario renders. A batch job is
-watched by the shared sweep instead; its own poll then only stands guard.
+watched by the shared sweep instead, and so is a single job when many are
+unfinished; its own poll then only stands guard.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, el
 from worker.tasks.downloads import request_downloads
 from worker.tasks.lost_answer import find_earlier_submission
 from worker.tasks.slots import is_parallel_limit, keep_slots, refuse_for_the_plan, take_slot
-from worker.tasks.sweep import request_sweep
+from worker.tasks.sweep import request_sweep, sweeps_single_jobs
 
 # How many times a poll that came before its predecessor stored its look comes back for it.
 EARLY_POLL_TRIES = 20
@@ -230,7 +231,10 @@ def _watch(job: JobView) -> None:
 
 
 def _is_swept(job: JobView) -> bool:
-    return job.batch_id is not None and runtime.current().sweeps
+    """Batch jobs always, single jobs when enough are unfinished for the sweep to pay."""
+    if job.batch_id is not None:
+        return runtime.current().sweeps
+    return sweeps_single_jobs()
 
 
 def _the_sweep_has_it(job: JobView) -> bool:

@@ -1,22 +1,28 @@
-"""One sweep of Scenario's jobs list keeps every batch job up to date.
+"""One sweep of Scenario's jobs list keeps every job in flight up to date.
 
 Instead of a request per job per poll, the sweep asks for the jobs that
 ended since the last sweep, one list per final status (Scenario allows
 `updatedAfter` only beside a `status` filter), page by page, and stores each one. A job the
 list does not show for a while, or every job when the list call fails, is
 looked at on its own. One sweep runs at a time across the fleet.
+
+Batch jobs are always swept; single jobs are swept once at least
+`sweep_from_jobs` jobs are unfinished, since below that their own polls cost
+less than the sweep's list calls. When the sweep stops, the single jobs it
+leaves behind get their own polls back at once.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from worker import runtime
 from worker.celery_app import app
-from worker.db.jobs import JobView
+from worker.db.jobs import WatchedJob
 from worker.fleet.errors import Throttled
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
@@ -59,8 +65,52 @@ def sweep(self: SweepTask) -> None:
     finally:
         coord.release("sweep", token)
         coord.disarm("sweep")
-    if rt.batches.unfinished_count() > 0:
+    batch_jobs = rt.batches.unfinished_count()
+    single_jobs = rt.jobs.unfinished_count(single_only=True)
+    if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
         request_sweep()
+    elif single_jobs:
+        _hand_back_single_jobs()
+
+
+def keep_sweeping(*, batch_jobs: int, single_jobs: int, sweep_from: int) -> bool:
+    """Whether another sweep is worth its list calls: any unfinished batch job, or enough unfinished single jobs."""
+    return batch_jobs > 0 or single_jobs >= sweep_from
+
+
+def sweeps_single_jobs() -> bool:
+    """Whether a single job is watched by the sweep now: enough jobs are unfinished for it to pay.
+
+    Jobs still queued count too, so the first jobs of a burst are swept with the rest.
+    The count is a database query; it is taken at most once a second per process, since
+    every look at a job asks this and the answer changes slowly.
+    """
+    global _count_seen
+    rt = runtime.current()
+    if not rt.sweeps:
+        return False
+    now = time.monotonic()
+    if _count_seen is None or now - _count_seen[0] >= COUNT_FRESH_S:
+        _count_seen = (now, rt.jobs.unfinished_count())
+    return _count_seen[1] >= rt.settings.sweep_from_jobs
+
+
+# How long a count of the unfinished jobs is trusted, seconds.
+COUNT_FRESH_S = 1.0
+_count_seen: tuple[float, int] | None = None
+
+
+def _hand_back_single_jobs() -> None:
+    """The single jobs still in flight when the sweep stops look at themselves again, now.
+
+    A job that kept its own polls meanwhile gets one extra look: whichever of the two
+    polls with its sequence number comes first takes it, the other finds it gone.
+    """
+    from worker.tasks.generation import poll_job
+
+    for job in runtime.current().jobs.in_flight():
+        if job.batch_id is None:
+            poll_job.apply_async((job.id, job.poll_seq))
 
 
 def request_sweep() -> None:
@@ -72,7 +122,7 @@ def request_sweep() -> None:
 
 def _sweep_once(task: SweepTask) -> None:
     rt = runtime.current()
-    watched = {job.scenario_job_id: job for job in rt.batches.in_flight()}
+    watched = {job.scenario_job_id: job for job in rt.jobs.in_flight()}
     if not watched:
         return
     keep_slots(job.id for job in watched.values())
@@ -123,7 +173,7 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         _store(task, job, remote)
 
 
-def _store(task: SweepTask, job: JobView, remote: dict[str, Any]) -> None:
+def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
     rt = runtime.current()
     status = JobStatus.from_scenario(str(remote.get("status")))
     if status is not None and status.is_final and status is not JobStatus.SUCCESS:
@@ -152,5 +202,5 @@ def _instant(iso: str) -> datetime:
         return datetime.min.replace(tzinfo=timezone.utc)
 
 
-def _past_deadline(job: JobView, now: datetime) -> bool:
+def _past_deadline(job: WatchedJob, now: datetime) -> bool:
     return (now - started_at(job)).total_seconds() >= deadline_s(job)
