@@ -24,13 +24,13 @@ class Coordination:
         self._interval_s = interval_s
         self._release = client.register_script(_RELEASE)
 
-    def arm(self, what: str) -> bool:
+    def arm(self, what: str, *, ttl_s: float | None = None) -> bool:
         """True for the one caller that should schedule the next run of `what`.
 
-        The mark expires on its own, so a run lost with a dead worker is
-        scheduled again by the next caller.
+        The mark expires on its own (after `ttl_s`, default five sweep intervals and at least
+        10 s), so a run lost with a dead worker is scheduled again by the next caller.
         """
-        ttl_ms = int(max(10.0, self._interval_s * 5) * 1000)
+        ttl_ms = int((ttl_s if ttl_s is not None else max(10.0, self._interval_s * 5)) * 1000)
         return bool(self._redis.set(f"{PREFIX}:armed:{what}", "1", nx=True, px=ttl_ms))
 
     def disarm(self, what: str) -> None:

@@ -18,7 +18,7 @@ ITEMS_PER_RUN = 50
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.download_batch")
-def download_batch(self: GenerationTask, batch_id: str) -> None:
+def download_batch(self: GenerationTask, batch_id: str, waited: int = 0, outage_since: float | None = None) -> None:
     rt = runtime.current()
     batch = rt.batches.get(batch_id)
     if batch is None or batch.out_dir is None:

@@ -29,11 +29,22 @@ from worker.scenario.errors import (
     NetworkError,
     PaymentRequired,
     ScenarioError,
+    TransientError,
     Unauthorized,
 )
 from worker.scenario.models import Submission
 from worker.states import JobStatus
-from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
+from worker.tasks.base import (
+    GenerationTask,
+    LookupFailed,
+    begin,
+    dead_letter,
+    deadline_s,
+    elapsed_s,
+    event,
+    finish,
+    give_up,
+)
 from worker.tasks.downloads import request_downloads
 from worker.tasks.slots import is_parallel_limit, keep_slots, refuse_for_the_plan, take_slot
 from worker.tasks.sweep import request_sweep
@@ -46,7 +57,7 @@ EARLY_POLL_TRIES = 20
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
-def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> None:
+def submit_generation(self: GenerationTask, job_id: str, waited: int = 0, outage_since: float | None = None) -> None:
     """Send the job to Scenario, at most once per job, then start watching it."""
     rt = runtime.current()
     job = begin(self, job_id)
@@ -60,7 +71,11 @@ def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> Non
         # An earlier attempt may have reached Scenario before its answer was
         # lost (a crash, a timeout, a 5xx after the job was made): adopt that
         # job instead of paying for a second one.
-        earlier = _find_earlier_submission(job)
+        try:
+            earlier = _find_earlier_submission(job)
+        except TransientError as exc:
+            # The search failing is not the submit failing: it is retried without spending a try.
+            raise LookupFailed(f"could not look for an earlier submission: {exc}") from exc
         if earlier is not None:
             job = rt.jobs.record_submitted(job_id, earlier)
             event(logging.INFO, "adopted an earlier submission", job_id, self, scenario_job_id=job.scenario_job_id)
@@ -147,7 +162,9 @@ def _submit_lease(job_id: str) -> Iterator[bool]:
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
-def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0) -> None:
+def poll_job(
+    self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0, outage_since: float | None = None
+) -> None:
     """Look at the job once; record what Scenario says; schedule the next look or finish."""
     rt = runtime.current()
     job = begin(self, job_id)
