@@ -64,3 +64,17 @@ class Coordination:
     def sweep_is_alive(self) -> bool:
         value = self._redis.get(f"{PREFIX}:sweep:last")
         return value is not None and time.time() - float(value) < self._interval_s * 3 + 1.0
+
+    def note_download_failure(self, batch_id: str, job_id: str) -> int:
+        """One more failed download of the job's images; returns how many so far."""
+        key = f"{PREFIX}:download-failures:{batch_id}"
+        count = self._redis.hincrby(key, job_id, 1)
+        self._redis.expire(key, 7 * 86_400)
+        return int(count)
+
+    def forget_download_failure(self, batch_id: str, job_id: str) -> None:
+        self._redis.hdel(f"{PREFIX}:download-failures:{batch_id}", job_id)
+
+    def download_failures(self, batch_id: str) -> int:
+        """Items of the batch whose last download failed (their images are fetched again)."""
+        return int(self._redis.hlen(f"{PREFIX}:download-failures:{batch_id}"))

@@ -20,12 +20,15 @@ from worker.celery_app import app
 from worker.db.jobs import JobView
 from worker.lanes import submit_lane
 from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
+from worker.tasks.downloads import request_downloads
 from worker.tasks.sweep import request_sweep
 
 log = logging.getLogger("worker.tasks")
 
 # Jobs looked at by one recovery run, at most; the next run takes the rest.
 JOBS_PER_RUN = 500
+# Batches whose downloads a recovery run looks at: the newest ones.
+RECENT_BATCHES = 20
 
 
 class RecoveryTask(GenerationTask):
@@ -40,6 +43,7 @@ def recover(self: RecoveryTask) -> int:
     try:
         if rt.sweeps and rt.batches.unfinished_count() > 0:
             request_sweep()
+        _rearm_downloads()
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
         sent = _recover_stalled(since)
     except OUTAGE_ERRORS as exc:
@@ -48,6 +52,14 @@ def recover(self: RecoveryTask) -> int:
     if sent:
         log.warning("recovered %d stalled jobs", sent)
     return sent
+
+
+def _rearm_downloads() -> None:
+    """A download run lost with its worker: the recent batches with images still to fetch get one."""
+    rt = runtime.current()
+    for batch in rt.batches.list(limit=RECENT_BATCHES):
+        if batch.out_dir is not None and rt.batches.awaiting_download(batch.id, limit=1):
+            request_downloads(batch.id)
 
 
 def _recover_stalled(since: datetime) -> int:
