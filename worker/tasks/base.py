@@ -112,8 +112,9 @@ class GenerationTask(Task):
                 raise MaxRetriesExceededError(f"{self.name} gave up after {tries_spent} tries")
             raise exc
         countdown = _countdown_s(kind, exc, countdown, tries_spent - 1, settings)
-        if isinstance(exc, RateLimited):
-            _slow_the_fleet(exc, countdown)
+        rate_limited = _rate_limited(exc)
+        if rate_limited is not None:
+            slow_the_fleet(rate_limited, countdown)
         if self.name in KWARG_TASKS:
             extra = {"waited": waited + (kind is not RetryKind.SCENARIO)}
             extra["outage_since"] = (outage_since or now) if kind is RetryKind.OUTAGE else None
@@ -143,13 +144,21 @@ class GenerationTask(Task):
 
 def _countdown_s(kind: RetryKind, exc: BaseException | None, proposed_s: float | None, tries: int, settings) -> float:
     cap_s = settings.countdown_cap_s
-    retry_after = getattr(exc, "retry_after_s", None) if isinstance(exc, WorkerError) else None
+    retry_after = getattr(_rate_limited(exc) or exc, "retry_after_s", None) if isinstance(exc, WorkerError) else None
     if kind is RetryKind.WAIT:
         return waits.fleet_wait_s(retry_after, hop_s=settings.fleet_hop_s)
     backoff = waits.backoff_s(
         tries, base_s=settings.retry_backoff_s, max_s=settings.retry_backoff_max_s, jitter=settings.retry_jitter
     )
     return waits.retry_wait_s(max(backoff, proposed_s or 0.0), retry_after, cap_s=cap_s)
+
+
+def _rate_limited(exc: BaseException | None) -> RateLimited | None:
+    """The 429 behind this error, if one is (a failed lookup carries the 429 that failed it)."""
+    for error in (exc, getattr(exc, "__cause__", None)):
+        if isinstance(error, RateLimited):
+            return error
+    return None
 
 
 def _text(exc: BaseException | None) -> str | None:
@@ -162,7 +171,7 @@ JOB_TASKS = {"scenario.submit_generation", "scenario.poll_job"}
 KWARG_TASKS = JOB_TASKS | {"scenario.download_batch"}
 
 
-def _slow_the_fleet(exc: RateLimited, countdown_s: float) -> None:
+def slow_the_fleet(exc: RateLimited, countdown_s: float) -> None:
     """A 429 seen by one task holds back every worker's requests, not only this retry."""
     limiter = runtime.current().limiter
     if limiter is None:
