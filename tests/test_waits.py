@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import kombu.exceptions
 import pytest
+import redis.exceptions
+import sqlalchemy.exc
 
+from worker.fleet.errors import FleetUnavailable, SlotWait, SubmitsPaused
+from worker.fleet.ratelimit import RateLimiterUnavailable
+from worker.scenario.errors import NetworkError, RateLimited
 from worker.settings import Settings, SettingsError
+from worker.tasks.base import GenerationTask, LookupFailed, retry_kind
 from worker.waits import (
     AMQP_CONSUMER_TIMEOUT_S,
     RETRY_AFTER_MARGIN_S,
@@ -135,3 +142,43 @@ def test_a_short_visibility_timeout_shortens_the_default_time_limits_and_hops_un
     )
     assert settings.time_limit_s < 6
     assert settings.fleet_hop_s == 3.0
+
+
+def _raised_from(error: BaseException, cause: BaseException) -> BaseException:
+    error.__cause__ = cause
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (redis.exceptions.ConnectionError("Redis is gone"), RetryKind.OUTAGE),
+        (redis.exceptions.TimeoutError("Redis is slow"), RetryKind.OUTAGE),
+        (kombu.exceptions.OperationalError("the broker is gone"), RetryKind.OUTAGE),
+        (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("refused")), RetryKind.OUTAGE),
+        (sqlalchemy.exc.InterfaceError("SELECT 1", {}, Exception("closed")), RetryKind.OUTAGE),
+        (sqlalchemy.exc.TimeoutError("pool"), RetryKind.OUTAGE),
+        (FleetUnavailable("Redis is gone"), RetryKind.OUTAGE),
+        (LookupFailed("the jobs list failed"), RetryKind.OUTAGE),
+        (SubmitsPaused("paused", retry_after_s=3.0), RetryKind.WAIT),
+        (SlotWait("no slot"), RetryKind.WAIT),
+        (RateLimited("slow down", status=429, retry_after_s=1.0), RetryKind.SCENARIO),
+        (NetworkError("connection reset"), RetryKind.SCENARIO),
+        (_raised_from(NetworkError("the budget cannot be read"), RateLimiterUnavailable("gone")), RetryKind.OUTAGE),
+    ],
+)
+def test_infrastructure_errors_are_outages_fleet_waits_are_waits_and_the_rest_are_scenarios(error, kind):
+    assert retry_kind(error) is kind
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ConnectionError("Redis is gone"),
+        kombu.exceptions.OperationalError("the broker is gone"),
+        sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("refused")),
+        LookupFailed("the jobs list failed"),
+    ],
+)
+def test_every_outage_is_retried_by_celery(error):
+    assert isinstance(error, GenerationTask.autoretry_for)

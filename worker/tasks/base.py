@@ -61,7 +61,9 @@ def retry_kind(exc: BaseException | None) -> RetryKind:
     """What a retry after this error spends (see worker/waits.py)."""
     if isinstance(exc, FleetWait):
         return RetryKind.WAIT
-    if isinstance(exc, OUTAGE_ERRORS):
+    # A request that never left because Redis (the fleet's budget or pause) did not answer is
+    # raised as a network error for its callers, but it is our outage, not Scenario's.
+    if isinstance(exc, OUTAGE_ERRORS) or isinstance(getattr(exc, "__cause__", None), OUTAGE_ERRORS):
         return RetryKind.OUTAGE
     return RetryKind.SCENARIO
 
