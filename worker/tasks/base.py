@@ -20,6 +20,7 @@ from worker.errors import WorkerError
 from worker.fleet.errors import FleetUnavailable, FleetWait
 from worker.retrying import error_details, is_permanent
 from worker.scenario.errors import (
+    ParallelLimitReached,
     RateLimited,
     ScenarioError,
     TransientError,
@@ -156,9 +157,10 @@ def _countdown_s(kind: RetryKind, exc: BaseException | None, proposed_s: float |
 
 
 def _rate_limited(exc: BaseException | None) -> RateLimited | None:
-    """The 429 behind this error, if one is (a failed lookup carries the 429 that failed it)."""
+    """The 429 for the request rate behind this error, if one is (a failed lookup carries the 429
+    that failed it); a refusal for the plan's parallel limit is a wait for a slot, not one."""
     for error in (exc, getattr(exc, "__cause__", None)):
-        if isinstance(error, RateLimited):
+        if isinstance(error, RateLimited) and not isinstance(error, ParallelLimitReached):
             return error
     return None
 
