@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint test demo bench worker flower migrate simulator console browser clean
+.PHONY: install lint test chaos demo bench worker flower migrate simulator console browser clean
 
 install: $(STAMP)
 
@@ -22,7 +22,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check --quiet worker bench tests migrations
 
 test: lint
-	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --ignore=tests/chaos $(PYTEST_ARGS)
+
+# Faults injected into a running system (killed workers, Redis and PostgreSQL outages, a flaky
+# Scenario): one at a time, since each times its own recovery; each prints its counts.
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -n 0 -s -p no:cacheprovider tests/chaos $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/scenario-worker demo $(DEMO_ARGS)

@@ -37,7 +37,7 @@ def test_values_are_read_from_the_environment_with_their_types():
         ({"SCENARIO_RETRY_JITTER": "maybe"}, "SCENARIO_RETRY_JITTER"),
         ({"SCENARIO_POLL_GROWTH": "0.5"}, "SCENARIO_POLL_GROWTH"),
         ({"SCENARIO_MAX_DELIVERIES": "0"}, "SCENARIO_MAX_DELIVERIES"),
-        ({"SCENARIO_VISIBILITY_TIMEOUT_S": "100"}, "SCENARIO_VISIBILITY_TIMEOUT_S"),
+        ({"SCENARIO_VISIBILITY_TIMEOUT_S": "30"}, "SCENARIO_VISIBILITY_TIMEOUT_S"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(env, named):

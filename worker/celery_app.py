@@ -88,6 +88,18 @@ def _common(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "broker_connection_retry_on_startup": True,
         "enable_utc": True,
+        # No task runs for ever: a soft limit (a retry) then a hard one, both under the broker's
+        # redelivery horizon so a running task is never handed to a second worker.
+        "task_soft_time_limit": settings.soft_time_limit_s,
+        "task_time_limit": settings.time_limit_s,
+        # For `celery -A worker beat` (compose): the same recovery the workers' own timer sends.
+        "beat_schedule": {
+            "recover-stalled-jobs": {
+                "task": "scenario.recover",
+                "schedule": settings.recovery_interval_s or 10.0,
+                "options": {"queue": lanes.WATCH},
+            }
+        },
     }
 
 
@@ -99,6 +111,16 @@ def _configure(sender: Celery, **_: Any) -> None:
 @after_setup_logger.connect
 def _worker_log_level(**_: Any) -> None:
     logging.getLogger("worker").setLevel(runtime.current_settings().log_level.upper())
+
+
+@worker_ready.connect
+def _start_the_recovery(**_: Any) -> None:
+    # What a dead worker held comes back within a minute of its death or of this start.
+    from worker.tasks.recovery import RecoveryTimer
+
+    interval_s = runtime.current_settings().recovery_interval_s
+    if interval_s > 0:
+        RecoveryTimer(interval_s).start()
 
 
 @worker_ready.connect

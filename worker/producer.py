@@ -277,17 +277,26 @@ def _as_it_stands(job_id: str) -> CancelResult:
     return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
 
 
-def recover_stalled(*, untouched_since: datetime, dry_run: bool = False) -> list[JobView]:
+def recover_stalled(
+    *,
+    untouched_since: datetime,
+    dry_run: bool = False,
+    limit: int = 10_000,
+    send_if: Callable[[JobView], bool] | None = None,
+) -> list[JobView]:
     """Send the next task again for every unfinished job nothing has touched since that moment.
 
     For a job whose message was lost (a crash between recording it and queueing
     it, a broker that lost its data) this is the way back. It is safe on a job
     that was only slow: a submit never sends a job twice, and a duplicate poll
-    finds its place taken and stops.
+    finds its place taken and stops. `send_if` leaves out the jobs it says no to (the periodic
+    recovery's: sent lately, or still waiting in a queue); at most `limit` jobs are looked at.
     """
     from worker.tasks import poll_job, submit_generation
 
-    stalled = runtime.current().jobs.stalled(untouched_since=untouched_since)
+    stalled = runtime.current().jobs.stalled(untouched_since=untouched_since, limit=limit)
+    if send_if is not None:
+        stalled = [job for job in stalled if send_if(job)]
     if not dry_run:
         for job in stalled:
             if job.scenario_job_id is None:

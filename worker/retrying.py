@@ -8,10 +8,9 @@ from typing import Any
 from worker.errors import WorkerError
 from worker.fleet.errors import FleetWait
 from worker.scenario.errors import PermanentError
+from worker.waits import RETRY_AFTER_MARGIN_S
 
-# Celery's timer can fire a few milliseconds early; this keeps a retry strictly
-# after the moment Scenario named.
-RETRY_AFTER_MARGIN_S = 0.05
+__all__ = ["RETRY_AFTER_MARGIN_S", "error_details", "is_permanent", "retry_countdown_s", "same_generation"]
 
 
 def retry_countdown_s(proposed_s: float | None, error: BaseException | None) -> float:

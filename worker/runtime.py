@@ -8,6 +8,7 @@ no connection is shared across a fork.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, Rat
 from worker.fleet.slots import FleetSlots
 from worker.preflight import ModelCatalogue, Preflight, ReferenceUploads
 from worker.scenario.client import ScenarioClient
-from worker.scenario.errors import NetworkError
+from worker.scenario.errors import NetworkError, RateLimited
 from worker.settings import Settings
 
 # The longest a request waits for the fleet's budget inside a task; a longer
@@ -66,7 +67,11 @@ class Runtime:
                 lease_s=settings.slot_lease_s,
                 learned_for_s=settings.learned_cap_s,
             )
-        client = ScenarioClient.from_settings(settings, before_request=_budget(limiter) if limiter else None)
+        client = ScenarioClient.from_settings(
+            settings,
+            before_request=_budget(limiter) if limiter else None,
+            on_rate_limited=_pause_after_429(limiter) if limiter else None,
+        )
         preflight = Preflight(
             ModelCatalogue(client, shared, ttl_s=settings.model_cache_s), ReferenceUploads(client, shared)
         )
@@ -138,6 +143,20 @@ def _budget(limiter: FleetRateLimiter):
             raise NetworkError(f"the fleet's request budget in Redis cannot be read: {exc}") from exc
 
     return before_request
+
+
+# How long the fleet holds back after a 429 that names no Retry-After.
+PAUSE_AFTER_429_S = 1.0
+
+
+def _pause_after_429(limiter: FleetRateLimiter):
+    def on_rate_limited(exc: RateLimited) -> None:
+        try:
+            limiter.pause_until(time.time() + (exc.retry_after_s or PAUSE_AFTER_429_S))
+        except RateLimiterUnavailable:
+            pass  # the task's own retry still waits out Retry-After
+
+    return on_rate_limited
 
 
 _lock = threading.Lock()

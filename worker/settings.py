@@ -12,6 +12,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from worker.errors import WorkerError
+from worker.waits import countdown_cap_s, redelivery_horizon_s, stalled_after_s
+
+# A task that runs longer than this is stuck (a request hangs past its own timeouts).
+DEFAULT_TIME_LIMIT_S = 180.0
+DEFAULT_FLEET_WAIT_HOP_S = 20.0
 
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
 SUBMIT_ROUTES = ("custom", "txt2img")
@@ -43,15 +48,22 @@ class Settings:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
 
-    # Retries of transient errors (Celery's autoretry_for).
+    # Retries of transient errors (Celery's autoretry_for). Short enough that a dead worker's
+    # waiting tasks are told from live ones within a minute (see worker/waits.py).
     retry_backoff_s: int = 2
-    retry_backoff_max_s: int = 120
+    retry_backoff_max_s: int = 20
     retry_jitter: bool = True
     max_retries: int = 8
+    # An outage of our own infrastructure (database, Redis, broker) is retried for this long,
+    # whatever the count, and never spends a job's tries.
+    outage_budget_s: float = 600.0
+    # A task waiting on the fleet (a pause, a lease, a slot) looks again at least this often;
+    # 0: 20 s, or half the broker's redelivery horizon if that is shorter.
+    fleet_wait_hop_s: float = 0.0
 
     # Polling a running job: each poll is its own short task.
     poll_initial_s: float = 1.0
-    poll_max_s: float = 30.0
+    poll_max_s: float = 20.0
     poll_growth: float = 1.5
     job_deadline_s: float = 1800.0
 
@@ -60,13 +72,22 @@ class Settings:
     max_deliveries: int = 5
     worker_eta_task_limit: int = 5000
     worker_prefetch_multiplier: int = 4
+    # The workers look for jobs whose message was lost (a dead worker's countdowns, a broker that
+    # lost its data) this often; 0 turns the workers' own timer off (run `celery beat` instead).
+    recovery_interval_s: float = 10.0
+    # A job nothing touched for this long is sent again; 0: twice the longest countdown.
+    stalled_after_s: float = 0.0
+    # Every task is stopped softly (a retry), then hard; 0: the defaults below, kept under the
+    # broker's redelivery horizon.
+    task_soft_time_limit_s: float = 0.0
+    task_time_limit_s: float = 0.0
 
     # Batch jobs are watched by one sweep of the jobs list call instead of a
     # request per job; a job the sweep has not seen for `sweep_stale_after_s`
     # is looked at on its own.
     batched_polling: bool = True
     sweep_interval_s: float = 2.0
-    sweep_stale_after_s: float = 30.0
+    sweep_stale_after_s: float = 20.0
     # From this many unfinished jobs, single jobs are swept too: below it a
     # job's own polls cost less than the sweep's three list calls every interval.
     sweep_from_jobs: int = 8
@@ -96,6 +117,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         self._check_countdowns()
+        self._check_waits()
         self._check_redis()
         for name in (
             "connect_timeout_s",
@@ -161,6 +183,68 @@ class Settings:
                 f"the longest countdown ({longest:g} s from {sources}), or the broker would hand a waiting task "
                 "to a second worker"
             )
+
+    def _check_waits(self) -> None:
+        horizon = self.redelivery_horizon_s
+        horizon_name = "RabbitMQ's consumer_timeout" if self.uses_amqp else "SCENARIO_VISIBILITY_TIMEOUT_S"
+        if not 0 < self.auth_pause_s <= horizon:
+            raise SettingsError(
+                f"SCENARIO_AUTH_PAUSE_S ({self.auth_pause_s:g}) must be greater than 0 and at most "
+                f"{horizon_name} ({horizon:g} s)"
+            )
+        if self.outage_budget_s <= 0:
+            raise SettingsError("SCENARIO_OUTAGE_BUDGET_S must be greater than 0")
+        if self.fleet_wait_hop_s < 0 or self.fleet_wait_hop_s > countdown_cap_s(horizon):
+            raise SettingsError(
+                f"SCENARIO_FLEET_WAIT_HOP_S ({self.fleet_wait_hop_s:g}) must be 0 (the default) or more, "
+                f"and at most half of "
+                f"{horizon_name} ({horizon:g} s)"
+            )
+        for name in ("recovery_interval_s", "stalled_after_s", "task_soft_time_limit_s", "task_time_limit_s"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_ENV_NAMES[name]} must be 0 (the default) or more")
+        if self.stalled_after_s and self.stalled_after_s <= self.longest_countdown_s:
+            raise SettingsError(
+                f"SCENARIO_STALLED_AFTER_S ({self.stalled_after_s:g}) must be longer than the longest countdown "
+                f"({self.longest_countdown_s:g} s), or a job that only waits would be sent again"
+            )
+        soft, hard = self.soft_time_limit_s, self.time_limit_s
+        if not 0 < soft < hard < horizon:
+            raise SettingsError(
+                f"SCENARIO_TASK_SOFT_TIME_LIMIT_S ({soft:g}) must be shorter than SCENARIO_TASK_TIME_LIMIT_S "
+                f"({hard:g}), and that shorter than {horizon_name} ({horizon:g} s)"
+            )
+
+    @property
+    def redelivery_horizon_s(self) -> float:
+        """How long the broker lets a worker hold a message before it hands it to another."""
+        return redelivery_horizon_s(uses_amqp=self.uses_amqp, visibility_timeout_s=self.visibility_timeout_s)
+
+    @property
+    def countdown_cap_s(self) -> float:
+        return countdown_cap_s(self.redelivery_horizon_s)
+
+    @property
+    def longest_countdown_s(self) -> float:
+        """The longest countdown a task takes while its worker lives (a Retry-After aside)."""
+        return max(self.retry_backoff_max_s, self.poll_max_s, self.sweep_stale_after_s, self.fleet_hop_s)
+
+    @property
+    def fleet_hop_s(self) -> float:
+        return self.fleet_wait_hop_s or min(DEFAULT_FLEET_WAIT_HOP_S, self.countdown_cap_s)
+
+    @property
+    def stalled_after(self) -> float:
+        """Seconds without a touch after which a job's message is taken for lost."""
+        return self.stalled_after_s or stalled_after_s(self.longest_countdown_s)
+
+    @property
+    def time_limit_s(self) -> float:
+        return self.task_time_limit_s or min(DEFAULT_TIME_LIMIT_S, self.redelivery_horizon_s * 0.9)
+
+    @property
+    def soft_time_limit_s(self) -> float:
+        return self.task_soft_time_limit_s or self.time_limit_s * 0.8
 
     def _check_redis(self) -> None:
         if self.redis_url and not self.redis_url.startswith(_REDIS_SCHEMES):
@@ -229,6 +313,12 @@ _ENV_NAMES: dict[str, str] = {
     "retry_backoff_max_s": "SCENARIO_RETRY_BACKOFF_MAX_S",
     "retry_jitter": "SCENARIO_RETRY_JITTER",
     "max_retries": "SCENARIO_MAX_RETRIES",
+    "outage_budget_s": "SCENARIO_OUTAGE_BUDGET_S",
+    "fleet_wait_hop_s": "SCENARIO_FLEET_WAIT_HOP_S",
+    "recovery_interval_s": "SCENARIO_RECOVERY_INTERVAL_S",
+    "stalled_after_s": "SCENARIO_STALLED_AFTER_S",
+    "task_soft_time_limit_s": "SCENARIO_TASK_SOFT_TIME_LIMIT_S",
+    "task_time_limit_s": "SCENARIO_TASK_TIME_LIMIT_S",
     "poll_initial_s": "SCENARIO_POLL_INITIAL_S",
     "poll_max_s": "SCENARIO_POLL_MAX_S",
     "poll_growth": "SCENARIO_POLL_GROWTH",

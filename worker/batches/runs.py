@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import redis
+
 from worker import runtime
 from worker.batches.cancel import BatchCancelReport, CancelFailure, cancel_batch_jobs
 from worker.batches.downloads import DownloadError, FileRecord, download_items, job_assets
@@ -65,6 +67,8 @@ class BatchProgress:
     # Creative units: what the items cost so far, and that extended to the items not yet priced.
     cu_spent: float = 0.0
     cu_estimate: float | None = None
+    # Items whose images failed to download last time; they are fetched again.
+    download_failed: int = 0
 
     @property
     def succeeded(self) -> int:
@@ -79,14 +83,19 @@ class BatchProgress:
         return self.succeeded + self.failed
 
     @property
-    def is_done(self) -> bool:
+    def all_finished(self) -> bool:
+        """Every item ended on Scenario (its images may still be on their way to the folder)."""
         return self.finished >= self.items
 
     @property
-    def settled(self) -> bool:
-        """Every item finished and, for a batch with a folder, every success's images fetched."""
+    def is_done(self) -> bool:
+        """Every item finished and, for a batch with a folder, every success's images written."""
         fetched = self.batch.out_dir is None or self.downloaded >= self.succeeded
-        return self.is_done and fetched
+        return self.all_finished and fetched
+
+    @property
+    def settled(self) -> bool:
+        return self.is_done
 
     @property
     def rate_per_s(self) -> float:
@@ -109,6 +118,7 @@ class BatchProgress:
             "failed": self.failed,
             "finished": self.finished,
             "downloaded": self.downloaded,
+            "download_failed": self.download_failed,
             "elapsed_s": round(self.elapsed_s, 3),
             "rate_per_s": round(self.rate_per_s, 4),
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
@@ -176,7 +186,17 @@ def batch_progress(name_or_id: str) -> BatchProgress:
         elapsed_s=max(0.0, (until - started).total_seconds()),
         cu_spent=sum(job.cu_spent for job in rt.batches.jobs(batch.id)),
         cu_estimate=_estimate(jobs, max(batch.item_count, len(jobs))),
+        download_failed=_download_failures(rt, batch.id),
     )
+
+
+def _download_failures(rt: runtime.Runtime, batch_id: str) -> int:
+    if rt.coordination is None:
+        return 0
+    try:
+        return rt.coordination.download_failures(batch_id)
+    except redis.RedisError:  # progress is shown without it while Redis does not answer
+        return 0
 
 
 def _estimate(jobs: list[JobView], items: int) -> float | None:

@@ -24,13 +24,13 @@ class Coordination:
         self._interval_s = interval_s
         self._release = client.register_script(_RELEASE)
 
-    def arm(self, what: str) -> bool:
+    def arm(self, what: str, *, ttl_s: float | None = None) -> bool:
         """True for the one caller that should schedule the next run of `what`.
 
-        The mark expires on its own, so a run lost with a dead worker is
-        scheduled again by the next caller.
+        The mark expires on its own (after `ttl_s`, default five sweep intervals and at least
+        10 s), so a run lost with a dead worker is scheduled again by the next caller.
         """
-        ttl_ms = int(max(10.0, self._interval_s * 5) * 1000)
+        ttl_ms = int((ttl_s if ttl_s is not None else max(10.0, self._interval_s * 5)) * 1000)
         return bool(self._redis.set(f"{PREFIX}:armed:{what}", "1", nx=True, px=ttl_ms))
 
     def disarm(self, what: str) -> None:
@@ -64,3 +64,17 @@ class Coordination:
     def sweep_is_alive(self) -> bool:
         value = self._redis.get(f"{PREFIX}:sweep:last")
         return value is not None and time.time() - float(value) < self._interval_s * 3 + 1.0
+
+    def note_download_failure(self, batch_id: str, job_id: str) -> int:
+        """One more failed download of the job's images; returns how many so far."""
+        key = f"{PREFIX}:download-failures:{batch_id}"
+        count = self._redis.hincrby(key, job_id, 1)
+        self._redis.expire(key, 7 * 86_400)
+        return int(count)
+
+    def forget_download_failure(self, batch_id: str, job_id: str) -> None:
+        self._redis.hdel(f"{PREFIX}:download-failures:{batch_id}", job_id)
+
+    def download_failures(self, batch_id: str) -> int:
+        """Items of the batch whose last download failed (their images are fetched again)."""
+        return int(self._redis.hlen(f"{PREFIX}:download-failures:{batch_id}"))

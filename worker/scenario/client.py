@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from worker.scenario.errors import UnexpectedResponse
+from worker.scenario.errors import RateLimited, UnexpectedResponse
 from worker.scenario.listing import jobs_query
 from worker.scenario.models import (
     ASSET_KEYS,
@@ -71,6 +71,7 @@ class ScenarioClient:
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 30.0,
         before_request: Callable[[str], None] | None = None,
+        on_rate_limited: Callable[[RateLimited], None] | None = None,
         user_agent: str = "scenario-worker/0.1",
     ) -> None:
         self.base_url = _checked_base_url(base_url)
@@ -83,6 +84,7 @@ class ScenarioClient:
             timeout=(connect_timeout_s, read_timeout_s),
             user_agent=user_agent,
             before_request=before_request,
+            on_rate_limited=on_rate_limited,
             never_shown=secrets_of(api_key, api_secret),
         )
 

@@ -17,7 +17,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from worker.scenario.errors import NetworkError, PermanentError, UnexpectedResponse, error_from_response
+from worker.scenario.errors import (
+    NetworkError,
+    ParallelLimitReached,
+    PermanentError,
+    RateLimited,
+    UnexpectedResponse,
+    error_from_response,
+)
 
 log = logging.getLogger("worker.scenario")
 
@@ -45,10 +52,12 @@ class Transport:
         timeout: tuple[float, float],
         user_agent: str,
         before_request: Callable[[str], None] | None = None,
+        on_rate_limited: Callable[[RateLimited], None] | None = None,
         never_shown: tuple[str, ...] = (),
     ) -> None:
         self._timeout = timeout
         self._before_request = before_request
+        self._on_rate_limited = on_rate_limited
         self._never_shown = never_shown
         self._session = _pooled_session(user_agent)
 
@@ -95,7 +104,13 @@ class Transport:
             body = response.json() if response.content else None
         except ValueError:
             body = response.text  # a proxy's HTML page, or a plain-text answer
-        raise error_from_response(response.status_code, self._masked(body), response.headers)
+        error = error_from_response(response.status_code, self._masked(body), response.headers)
+        # A 429 for the request rate holds back every request of the fleet, whoever sent it and
+        # whatever it does with the error; one for the plan's parallel limit is about submits only.
+        if self._on_rate_limited is not None and isinstance(error, RateLimited):
+            if not isinstance(error, ParallelLimitReached):
+                self._on_rate_limited(error)
+        raise error
 
     def _masked(self, value: Any) -> Any:
         """A parsed body with the secrets masked in every string, should the server echo them anywhere."""

@@ -2,6 +2,7 @@
 
 from worker.tasks.downloads import download_batch
 from worker.tasks.generation import poll_job, submit_generation
+from worker.tasks.recovery import recover
 from worker.tasks.sweep import sweep
 
-__all__ = ["download_batch", "poll_job", "submit_generation", "sweep"]
+__all__ = ["download_batch", "poll_job", "recover", "submit_generation", "sweep"]

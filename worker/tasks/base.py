@@ -7,15 +7,20 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 import sqlalchemy.exc
 from celery import Task
+from celery.exceptions import MaxRetriesExceededError, SoftTimeLimitExceeded
 
-from worker import runtime
+from worker import runtime, waits
 from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
+from worker.errors import WorkerError
 from worker.fleet.errors import FleetUnavailable, FleetWait
-from worker.retrying import error_details, is_permanent, retry_countdown_s
+from worker.retrying import error_details, is_permanent
 from worker.scenario.errors import (
+    ParallelLimitReached,
     RateLimited,
     ScenarioError,
     TransientError,
@@ -23,78 +28,97 @@ from worker.scenario.errors import (
 from worker.states import JobStatus
 from worker.tasks.labels import job_argsrepr
 from worker.tasks.slots import give_back_slot
+from worker.waits import RetryKind
 
 log = logging.getLogger("worker.tasks")
 
-# A database or Redis that does not answer is an outage, not a reason to give up on a job.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    TransientError,
-    FleetWait,
+
+# Our own infrastructure not answering (the database, Redis, the broker) is an outage: retried
+# for as long as SCENARIO_OUTAGE_BUDGET_S, never a reason to dead-letter a job.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     FleetUnavailable,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
     sqlalchemy.exc.OperationalError,
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.TimeoutError,
 )
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    FleetWait,
+    SoftTimeLimitExceeded,
+    *OUTAGE_ERRORS,
+)
+
+
+def retry_kind(exc: BaseException | None) -> RetryKind:
+    """What a retry after this error spends (see worker/waits.py)."""
+    if isinstance(exc, FleetWait):
+        return RetryKind.WAIT
+    # A request that never left because Redis (the fleet's budget or pause) did not answer is
+    # raised as a network error for its callers, but it is our outage, not Scenario's.
+    if isinstance(exc, OUTAGE_ERRORS) or isinstance(getattr(exc, "__cause__", None), OUTAGE_ERRORS):
+        return RetryKind.OUTAGE
+    return RetryKind.SCENARIO
 
 
 class GenerationTask(Task):
     """Retries transient errors with backoff from the settings, never before Retry-After,
-    and writes a dead letter when a task about a job fails for good."""
+    and writes a dead letter when a task about a job fails for good.
+
+    The task decides itself when to give up (worker/waits.py): Celery's own retry limit is off,
+    and its backoff too, so every countdown comes from one place.
+    """
 
     autoretry_for = TRANSIENT_ERRORS
     acks_late = True
     reject_on_worker_lost = True
+    max_retries = None
+    retry_backoff = False
 
-    # Read from the settings when Celery first builds the task, not at import.
+    # Read from the settings when the worker first runs a task, not at import.
     @property
-    def max_retries(self) -> int:  # type: ignore[override]
-        return runtime.current_settings().max_retries
-
-    @property
-    def retry_backoff(self) -> int:  # type: ignore[override]
-        return runtime.current_settings().retry_backoff_s
+    def soft_time_limit(self) -> float:  # type: ignore[override]
+        return runtime.current_settings().soft_time_limit_s
 
     @property
-    def retry_backoff_max(self) -> int:  # type: ignore[override]
-        return runtime.current_settings().retry_backoff_max_s
-
-    @property
-    def retry_jitter(self) -> bool:  # type: ignore[override]
-        return runtime.current_settings().retry_jitter
+    def time_limit(self) -> float:  # type: ignore[override]
+        return runtime.current_settings().time_limit_s
 
     def retry(
         self, args=None, kwargs=None, exc=None, throw=True, eta=None, countdown=None, max_retries=None, **options
     ):
-        countdown = retry_countdown_s(countdown, exc)
-        if isinstance(exc, RateLimited):
-            _slow_the_fleet(exc, countdown)
-        # Waiting for the fleet's budget, a pause or another worker sends nothing, so it
-        # spends no retry: a job task counts such waits in `waited` and its limit grows by them.
-        waited = int((self.request.kwargs or {}).get("waited", 0))
-        if isinstance(exc, FleetWait):
-            max_retries = (self.request.retries or 0) + 1
-            if self.name in JOB_TASKS:
-                kwargs = {**(self.request.kwargs or {}), "waited": waited + 1}
-        elif max_retries is None:
-            max_retries = self.max_retries + waited
-        job_id = (self.request.args or [None])[0]
-        event(logging.WARNING, "retrying", job_id, self, delay_s=round(countdown, 3), error=str(exc) if exc else None)
-        try:
-            return super().retry(
-                args=args,
-                kwargs=kwargs,
-                exc=exc,
-                throw=throw,
-                eta=eta,
-                countdown=countdown,
-                max_retries=max_retries,
-                **options,
-            )
-        finally:
-            # Celery keeps a per-call `max_retries` on the task object, which every later
-            # task in this process shares; left there, one free retry would cut the next
-            # task's retries short.
-            self.__dict__.pop("override_max_retries", None)
+        settings = runtime.current_settings()
+        kind = retry_kind(exc)
+        given = dict(self.request.kwargs or {})
+        # Waits and outages send nothing to Scenario: a task counts them in `waited`, so only
+        # Scenario's own errors spend its tries; an outage is bounded by time since it began.
+        waited = int(given.get("waited", 0))
+        outage_since = given.get("outage_since") if kind is RetryKind.OUTAGE else None
+        now = time.time()
+        tries_spent = (self.request.retries or 0) - waited + 1
+        if waits.gives_up(
+            kind,
+            tries_spent=tries_spent,
+            max_tries=settings.max_retries,
+            outage_elapsed_s=now - float(outage_since or now),
+            outage_budget_s=settings.outage_budget_s,
+        ):
+            if exc is None:
+                raise MaxRetriesExceededError(f"{self.name} gave up after {tries_spent} tries")
+            raise exc
+        countdown = _countdown_s(kind, exc, countdown, tries_spent - 1, settings)
+        rate_limited = _rate_limited(exc)
+        if rate_limited is not None:
+            slow_the_fleet(rate_limited, countdown)
+        if self.name in KWARG_TASKS:
+            extra = {"waited": waited + (kind is not RetryKind.SCENARIO)}
+            extra["outage_since"] = (outage_since or now) if kind is RetryKind.OUTAGE else None
+            kwargs = {**(kwargs if kwargs is not None else given), **extra}
+        job_id = (self.request.args or [None])[0] if self.name in JOB_TASKS else None
+        event(logging.WARNING, "retrying", job_id, self, kind=kind.value, delay_s=round(countdown, 3), error=_text(exc))
+        return super().retry(args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta, countdown=countdown, **options)
 
     def apply_async(self, args=None, kwargs=None, **options):
         # Flower and the logs then say which job a task serves (its item, model and prompt).
@@ -103,24 +127,55 @@ class GenerationTask(Task):
         return super().apply_async(args, kwargs, **options)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        job_id = args[0] if args else kwargs.get("job_id")
+        job_id = args[0] if args else (kwargs or {}).get("job_id")
         if job_id is None or self.name not in JOB_TASKS:
             return
-        job = runtime.current().jobs.get(job_id)
-        if job is None or job.status.is_final:
-            return  # e.g. a worker stopped in the middle of a task whose job had already ended
-        reason = DeadLetterReason.PERMANENT_ERROR if is_permanent(exc) else DeadLetterReason.RETRIES_EXHAUSTED
+        if retry_kind(exc) is not RetryKind.SCENARIO:
+            # An outage that outlasted its budget: the job is left as it is, and the recovery
+            # sends it again once things answer; a dead letter would end a job nothing is wrong with.
+            log.error("gave up on an outage; the recovery sends it again job_id=%s error=%s", job_id, _text(exc))
+            return
         try:
+            job = runtime.current().jobs.get(job_id)
+            if job is None or job.status.is_final:
+                return  # e.g. a worker stopped in the middle of a task whose job had already ended
+            reason = DeadLetterReason.PERMANENT_ERROR if is_permanent(exc) else DeadLetterReason.RETRIES_EXHAUSTED
             dead_letter(self, job_id, reason, error_details(exc))
-        except Exception:  # the database may be the thing that is down
+        except Exception:  # the database may be the thing that is down; the recovery comes back to it
             log.exception("could not write the dead letter job_id=%s task_id=%s", job_id, task_id)
+
+
+def _countdown_s(kind: RetryKind, exc: BaseException | None, proposed_s: float | None, tries: int, settings) -> float:
+    cap_s = settings.countdown_cap_s
+    retry_after = getattr(_rate_limited(exc) or exc, "retry_after_s", None) if isinstance(exc, WorkerError) else None
+    if kind is RetryKind.WAIT:
+        return waits.fleet_wait_s(retry_after, hop_s=settings.fleet_hop_s)
+    backoff = waits.backoff_s(
+        tries, base_s=settings.retry_backoff_s, max_s=settings.retry_backoff_max_s, jitter=settings.retry_jitter
+    )
+    return waits.retry_wait_s(max(backoff, proposed_s or 0.0), retry_after, cap_s=cap_s)
+
+
+def _rate_limited(exc: BaseException | None) -> RateLimited | None:
+    """The 429 for the request rate behind this error, if one is (a failed lookup carries the 429
+    that failed it); a refusal for the plan's parallel limit is a wait for a slot, not one."""
+    for error in (exc, getattr(exc, "__cause__", None)):
+        if isinstance(error, RateLimited) and not isinstance(error, ParallelLimitReached):
+            return error
+    return None
+
+
+def _text(exc: BaseException | None) -> str | None:
+    return None if exc is None else (str(exc) or type(exc).__name__)
 
 
 # The tasks whose first argument is a job id, and whose failure ends that job.
 JOB_TASKS = {"scenario.submit_generation", "scenario.poll_job"}
+# The tasks that take `waited` and `outage_since`, the retry's own bookkeeping.
+KWARG_TASKS = JOB_TASKS | {"scenario.download_batch"}
 
 
-def _slow_the_fleet(exc: RateLimited, countdown_s: float) -> None:
+def slow_the_fleet(exc: RateLimited, countdown_s: float) -> None:
     """A 429 seen by one task holds back every worker's requests, not only this retry."""
     limiter = runtime.current().limiter
     if limiter is None:

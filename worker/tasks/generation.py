@@ -34,7 +34,16 @@ from worker.scenario.errors import (
 )
 from worker.scenario.models import Submission
 from worker.states import JobStatus
-from worker.tasks.base import GenerationTask, begin, dead_letter, deadline_s, elapsed_s, event, finish, give_up
+from worker.tasks.base import (
+    GenerationTask,
+    begin,
+    dead_letter,
+    deadline_s,
+    elapsed_s,
+    event,
+    finish,
+    give_up,
+)
 from worker.tasks.downloads import request_downloads
 from worker.tasks.lost_answer import find_earlier_submission
 from worker.tasks.slots import is_parallel_limit, keep_slots, refuse_for_the_plan, take_slot
@@ -45,7 +54,7 @@ EARLY_POLL_TRIES = 20
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
-def submit_generation(self: GenerationTask, job_id: str, waited: int = 0) -> None:
+def submit_generation(self: GenerationTask, job_id: str, waited: int = 0, outage_since: float | None = None) -> None:
     """Send the job to Scenario, at most once per job, then start watching it."""
     rt = runtime.current()
     job = begin(self, job_id)
@@ -148,7 +157,9 @@ def _submit_lease(job_id: str) -> Iterator[bool]:
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
-def poll_job(self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0) -> None:
+def poll_job(
+    self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0, outage_since: float | None = None
+) -> None:
     """Look at the job once; record what Scenario says; schedule the next look or finish."""
     rt = runtime.current()
     job = begin(self, job_id)

@@ -27,7 +27,16 @@ from worker.fleet.errors import Throttled
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
-from worker.tasks.base import TRANSIENT_ERRORS, GenerationTask, deadline_s, event, finish, give_up, started_at
+from worker.tasks.base import (
+    TRANSIENT_ERRORS,
+    GenerationTask,
+    deadline_s,
+    event,
+    finish,
+    give_up,
+    slow_the_fleet,
+    started_at,
+)
 from worker.tasks.downloads import request_downloads
 from worker.tasks.slots import keep_slots
 
@@ -41,6 +50,8 @@ SINGLE_LOOKS_PER_SWEEP = 50
 PAGE_SIZE = 100
 # What the sweep lists: a job still running needs no look until it ends.
 LISTED_STATUSES = (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELED)
+# How long the fleet holds back after a 429 that named no Retry-After.
+SWEEP_429_WAIT_S = 2.0
 
 
 class SweepTask(GenerationTask):
@@ -140,7 +151,9 @@ def _sweep_once(task: SweepTask) -> None:
                 job = watched.pop(remote.get("jobId"), None)
                 if job is not None:
                     _store(task, job, remote)
-    except (RateLimited, Throttled):
+    except (RateLimited, Throttled) as exc:
+        if isinstance(exc, RateLimited):
+            slow_the_fleet(exc, SWEEP_429_WAIT_S)  # no worker asks again before Retry-After
         return  # the fleet is pausing or out of budget; the next sweep picks up from the same cursor
     except ScenarioError as exc:
         listed = False
@@ -165,7 +178,9 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         looked += 1
         try:
             remote = rt.client.get_job(job.scenario_job_id)
-        except (RateLimited, Throttled):
+        except (RateLimited, Throttled) as exc:
+            if isinstance(exc, RateLimited):
+                slow_the_fleet(exc, SWEEP_429_WAIT_S)
             return
         except ScenarioError as exc:
             event(logging.WARNING, "could not look at the job", job.id, task, error=str(exc))

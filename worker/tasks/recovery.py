@@ -1,0 +1,129 @@
+"""Jobs whose message was lost come back without an operator.
+
+A worker that dies takes with it the messages it held: countdown polls, sweep guards, submits
+waiting for a slot. Redis hands them out again only after its visibility timeout, and a broker
+restarted empty never does. So every `SCENARIO_RECOVERY_INTERVAL_S` one worker of the fleet
+(a timer each worker runs; or `celery beat`) sends `scenario.recover`, which re-arms the sweep
+and sends the next task again for every job nothing touched for `stalled_after` (twice the
+longest countdown). That is safe on a job that was only slow: duplicates collapse by poll_seq
+and the submit lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+
+from worker import lanes, runtime
+from worker.celery_app import app
+from worker.db.jobs import JobView
+from worker.lanes import submit_lane
+from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
+from worker.tasks.downloads import request_downloads
+from worker.tasks.sweep import request_sweep
+
+log = logging.getLogger("worker.tasks")
+
+# Jobs looked at by one recovery run, at most; the next run takes the rest.
+JOBS_PER_RUN = 500
+# Batches whose downloads a recovery run looks at: the newest ones.
+RECENT_BATCHES = 20
+
+
+class RecoveryTask(GenerationTask):
+    # A recovery that cannot reach the database or the broker is simply followed by the next one.
+    autoretry_for = ()
+
+
+@app.task(bind=True, base=RecoveryTask, name="scenario.recover")
+def recover(self: RecoveryTask) -> int:
+    """Re-arm the sweep and send again the next task of every stalled job; returns how many."""
+    rt = runtime.current()
+    try:
+        if rt.sweeps and rt.batches.unfinished_count() > 0:
+            request_sweep()
+        _rearm_downloads()
+        since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
+        sent = _recover_stalled(since)
+    except OUTAGE_ERRORS as exc:
+        log.warning("recovery failed; the next one tries again error=%s", exc)
+        return 0
+    if sent:
+        log.warning("recovered %d stalled jobs", sent)
+    return sent
+
+
+def _rearm_downloads() -> None:
+    """A download run lost with its worker: the recent batches with images still to fetch get one."""
+    rt = runtime.current()
+    for batch in rt.batches.list(limit=RECENT_BATCHES):
+        if batch.out_dir is not None and rt.batches.awaiting_download(batch.id, limit=1):
+            request_downloads(batch.id)
+
+
+def _recover_stalled(since: datetime) -> int:
+    from worker.producer import recover_stalled
+
+    waiting = _messages_waiting()
+    return len(recover_stalled(untouched_since=since, limit=JOBS_PER_RUN, send_if=lambda job: _send(job, waiting)))
+
+
+def _send(job: JobView, waiting: dict[str, int]) -> bool:
+    """Whether to send the job's next task again now."""
+    rt = runtime.current()
+    if job.scenario_job_id is None and job.last_task_id is None and waiting.get(submit_lane(job.batch_id), 0) > 0:
+        return False  # never picked up yet, and its lane has a backlog: it is most likely still in it
+    if rt.coordination is None:
+        return True
+    # Once per stalled_after: the task sent touches the job when it runs.
+    return rt.coordination.claim(f"recovered:{job.id}", "1", hold_s=rt.settings.stalled_after)
+
+
+def _messages_waiting() -> dict[str, int]:
+    """Messages ready in each submit lane (0 where the broker cannot tell)."""
+    counts: dict[str, int] = {}
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in lanes.queues():
+            try:
+                counts[queue.name] = int(channel.queue_declare(queue=queue.name, passive=True).message_count)
+            except Exception:  # a lane nobody declared yet holds nothing
+                counts[queue.name] = 0
+                channel = conn.channel()
+    return counts
+
+
+def schedule_recovery() -> bool:
+    """Send a recovery run unless another worker sent one within the interval; True when sent."""
+    rt = runtime.current()
+    interval_s = rt.settings.recovery_interval_s
+    if rt.coordination is not None and not rt.coordination.arm("recover", ttl_s=max(1.0, interval_s * 0.9)):
+        return False
+    recover.apply_async(queue=lanes.WATCH)
+    return True
+
+
+class RecoveryTimer:
+    """The worker's own timer that keeps the fleet's recovery going; no extra process needed."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scenario-recovery", daemon=True)
+
+    def start(self) -> RecoveryTimer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                schedule_recovery()
+            except Exception as exc:  # the broker or Redis may be down: the next tick tries again
+                log.warning("could not schedule the recovery error=%s", exc)
+            if self._stop.wait(self._interval_s):
+                return
