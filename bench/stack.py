@@ -110,7 +110,11 @@ class Workers:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _wait(self._ready, timeout_s, f"the {self.app} worker to start")
+        try:
+            _wait(self._ready, timeout_s, f"the {self.app} worker to start")
+        except BaseException:
+            self.stop()  # in its own session: nothing else would ever stop it
+            raise
         return self
 
     def _ready(self) -> bool:
