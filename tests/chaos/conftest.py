@@ -164,9 +164,11 @@ class Chaos:
         return counts
 
 
-# The simulator tells a retry by its request key; for most endpoints that is the path alone, so a
-# request of another worker already on its way when the 429 left (it arrives within this) is not
-# a retry. Submits and job looks are keyed by their own content: for them every early one counts.
+# The simulator tells a retry by its request key: the path for most endpoints, the job for a look.
+# Two requests with one key can be in flight at once (the sweep and a job's guard may look at the
+# same job), so one that arrives within this of the 429 left before it was answered: not a retry.
+# No retry of ours comes that soon (waits have a floor of half a second). A submit's key is its
+# own prompt and a lease keeps its deliveries apart: for submits every early one counts.
 IN_FLIGHT_S = 0.05
 
 
@@ -174,7 +176,7 @@ def _before_retry_after(record: dict[str, Any]) -> bool:
     if record["retried_at"] is None or not record["retry_after_s"]:
         return False
     gap_s = record["retried_at"] - record["at"]
-    if record["endpoint"] not in ("submit", "get_job") and gap_s < IN_FLIGHT_S:
+    if record["endpoint"] != "submit" and gap_s < IN_FLIGHT_S:
         return False
     return gap_s < record["retry_after_s"]
 
