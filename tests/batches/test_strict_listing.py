@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.batches.test_batch_runs import wait_for_batch, write_manifest
+from tests.batches.test_batch_runs import SCRIPT, wait_for_batch, write_manifest
 from tests.conftest import KEY, SECRET
 from tests.harness import System, running_system
 from tests.services import throwaway_postgres
@@ -77,11 +80,20 @@ def test_a_submit_whose_answer_was_lost_is_found_by_its_seed_and_adopted_not_pai
     assert stats["duplicate_submissions"] == 0
 
 
-def test_batch_status_reports_the_creative_units_scenario_billed(strict_system):
+def test_batch_status_json_reports_the_creative_units_scenario_billed(strict_system):
     billing = strict_system.sim.stats()["billing"]
-    progress = batch_progress("strict-300")
-    assert progress.cu_spent > 0
+    shown = subprocess.run(
+        [SCRIPT, "batch", "status", "strict-300", "--json"],
+        env={**os.environ, **strict_system.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    spent = json.loads(shown.stdout)["cu_spent"]
     # Only this module's jobs ran on this simulator; the single job above is outside the batch.
     singles = sum(job.cu_spent for job in strict_system.jobs.list(limit=1000) if job.batch_id is None and job.cu_cost)
-    assert progress.cu_spent + singles == pytest.approx(billing["net"])
-    assert progress.as_dict()["cu_spent"] == pytest.approx(progress.cu_spent)
+    assert spent > 0
+    assert spent + singles == pytest.approx(billing["net"])
+    assert spent == pytest.approx(batch_progress("strict-300").cu_spent)
