@@ -77,6 +77,7 @@ def enqueue_request(
     the caller did so already.
     """
     from worker.tasks import submit_generation
+    from worker.tasks.labels import remember
 
     rt = runtime.current()
     if not prepared and rt.preflight is not None:
@@ -91,6 +92,7 @@ def enqueue_request(
         item_name=item_name,
         tags=tags,
     )
+    remember(job)
     try:
         submit_generation.apply_async((job.id,), queue=submit_lane(batch_id))
     except Exception as exc:

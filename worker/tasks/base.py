@@ -26,7 +26,7 @@ from worker.scenario.errors import (
     TransientError,
 )
 from worker.states import JobStatus
-from worker.tasks.labels import job_argsrepr
+from worker.tasks.labels import job_argsrepr, remember
 from worker.tasks.slots import give_back_slot
 from worker.waits import RetryKind
 
@@ -201,6 +201,7 @@ def begin(task: GenerationTask, job_id: str) -> JobView | None:
         message = f"the same task message was delivered {deliveries} times without finishing; its worker died each time"
         dead_letter(task, job_id, DeadLetterReason.POISON, {"status": None, "code": "POISON", "message": message})
         return None
+    remember(job)
     return job
 
 
