@@ -156,13 +156,7 @@ class JobRepository(SubmissionRecords):
         self, status: JobStatus | None = None, batch_id: str | None = None, limit: int = 100
     ) -> builtins.list[JobView]:
         """Newest first."""
-        query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-        if status is not None:
-            query = query.where(Job.status == status)
-        if batch_id is not None:
-            query = query.where(Job.batch_id == batch_id)
-        with self._db.session() as session:
-            return [job_view(row) for row in session.scalars(query)]
+        return self.search(status=status, batch_id=batch_id, limit=limit)
 
     def search(
         self,
