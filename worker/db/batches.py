@@ -138,17 +138,6 @@ class BatchRepository:
                 current[name] = by_id[item.job_id]
         return current
 
-    def in_flight(self, limit: int = 10_000) -> builtins.list[JobView]:
-        """Batch jobs Scenario has accepted and not finished, least recently updated first."""
-        with self._db.session() as session:
-            rows = session.scalars(
-                select(Job)
-                .where(Job.batch_id.is_not(None), Job.scenario_job_id.is_not(None), Job.status.not_in(FINAL_STATUSES))
-                .order_by(Job.updated_at)
-                .limit(limit)
-            )
-            return [job_view(r) for r in rows]
-
     def unfinished_count(self) -> int:
         """Batch jobs not final yet, submitted or not."""
         with self._db.session() as session:
