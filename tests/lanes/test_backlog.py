@@ -19,7 +19,6 @@ BATCH_JOBS = 1000
 # Batch jobs that must be submitted (each with its guard held by the worker as a
 # countdown) before the single job comes, while the rest still wait in their lane.
 IN_FLIGHT_FIRST = 300
-SUBMITTED_WITHIN_S = 2.0
 # Production's watch settings, not the suite's quick ones: with a thousand jobs a
 # guard every 2 s would be the whole load, and the test is about a backlog.
 WATCH_ENV = {
@@ -64,7 +63,7 @@ def submitted_count(system: System) -> int:
     return sum(1 for job in system.batch_jobs("crates") if job.scenario_job_id)
 
 
-def test_a_single_job_is_submitted_within_2_s_behind_a_thousand_batch_jobs(busy_system):
+def test_a_single_job_is_submitted_and_watched_ahead_of_a_thousand_batch_jobs(busy_system):
     system = busy_system
     submit_batch(manifest_of(BATCH_JOBS))
     wait_until(lambda: submitted_count(system) >= IN_FLIGHT_FIRST, 120, "the batch's first jobs to be in flight")
@@ -74,15 +73,19 @@ def test_a_single_job_is_submitted_within_2_s_behind_a_thousand_batch_jobs(busy_
     prompt = "a single golden key, enqueued behind a batch"
     system.sim.faults.job_duration(prompt_contains=prompt, seconds=1)
     job_id = enqueue_generation(prompt, width=512, height=512)
-    job = wait_until(lambda: (j := system.jobs.get(job_id)) and j.submitted_at and j, 30, "the submit", every_s=0.05)
-    delay_s = (job.submitted_at - job.created_at).total_seconds()
+    job = wait_until(lambda: (j := system.jobs.get(job_id)) and j.submitted_at and j, 60, "the submit", every_s=0.05)
     # Its polls are not held up either: they wait in their own lane.
-    finished = system.wait_for(job_id, timeout_s=30)
-    watched_s = (finished.finished_at - job.submitted_at).total_seconds()
+    finished = system.wait_for(job_id, timeout_s=60)
+    batch = system.batch_jobs("crates")
+    unsent_at_its_submit = sum(1 for j in batch if not j.submitted_at or j.submitted_at > job.submitted_at)
+    sent_after_it = [j for j in batch if j.submitted_at and j.submitted_at > job.submitted_at]
     print(
-        f"\nsingle job submitted {delay_s:.3f} s after it was enqueued and finished {watched_s:.3f} s after "
-        f"its submit (a 1 s render), with {backlog} batch submits waiting and "
-        f"{submitted_count(system)} batch jobs in flight, on {system.settings.broker_url.split(':')[0]}"
+        f"\nsingle job submitted {(job.submitted_at - job.created_at).total_seconds():.3f} s after it was "
+        f"enqueued, with {backlog} batch submits waiting then and {unsent_at_its_submit} still unsent at its "
+        f"submit, on {system.settings.broker_url.split(':')[0]}"
     )
-    assert delay_s < SUBMITTED_WITHIN_S
-    assert finished.status is JobStatus.SUCCESS and watched_s < 10
+    # Order, not time: one lane for all submits would send it after the whole backlog.
+    assert unsent_at_its_submit >= backlog // 2
+    assert finished.status is JobStatus.SUCCESS
+    # A 1-s render watched in its own lane ends before any 60-s batch render sent after it.
+    assert all(j.finished_at is None or j.finished_at > finished.finished_at for j in sent_after_it)

