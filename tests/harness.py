@@ -37,6 +37,8 @@ FAST_ENV = {
     "SCENARIO_JOB_DEADLINE_S": "30",
     "SCENARIO_CONNECT_TIMEOUT_S": "2",
     "SCENARIO_READ_TIMEOUT_S": "3",
+    # A lost answer is looked for 1 s after the request path's horizon, not a minute.
+    "SCENARIO_LATE_SUBMIT_S": "1",
     "SCENARIO_SWEEP_INTERVAL_S": "0.5",
     "SCENARIO_SWEEP_STALE_AFTER_S": "2",
     "SCENARIO_AUTH_PAUSE_S": "2",

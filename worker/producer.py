@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from enum import StrEnum
 from typing import Any
 
 from worker import runtime
+from worker.cancellation import CancelOutcome, CancelResult, cancel_on_scenario, result_of
+from worker.db.claims import CancelStep
 from worker.db.jobs import JobNotFound, JobView, NewJob
 from worker.errors import WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
@@ -207,58 +208,45 @@ def get_job(job_id: str) -> JobView | None:
     return runtime.current().jobs.get(job_id)
 
 
-CANCELED_BY_REQUEST = {"status": None, "code": "CANCELED", "message": "canceled on request"}
+def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
+    """Cancel a job, and say truthfully what became of it.
 
+    The cancel competes for the job's row with its sender. Before any submit holds the row
+    it ends the job and nothing is ever sent (CANCELED_LOCALLY). While a submit is in
+    flight it leaves a request the sender carries out on Scenario as soon as it has the
+    Scenario job; this call waits up to `wait_s` for that and otherwise answers REQUESTED.
+    A job on Scenario is canceled there (CANCELED, with any refund in its units); one that
+    Scenario finished first keeps its result and cost (ALREADY_FINAL).
 
-class CancelOutcome(StrEnum):
-    """How a cancel ended."""
-
-    CANCELED = "canceled"  # on Scenario, then here
-    CANCELED_LOCALLY = "canceled_locally"  # it had not reached Scenario; its submit will skip it
-    ALREADY_FINAL = "already_final"  # nothing to cancel
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    job_id: str
-    outcome: CancelOutcome
-    status: JobStatus
-    scenario_job_id: str | None
-
-
-def cancel_job(job_id: str) -> CancelResult:
-    """Cancel a job on Scenario if it is there, then record it CANCELED; a final job is left as it is.
-
-    Raises JobNotFound for an unknown id, and ScenarioError when Scenario
-    refuses or cannot be reached (the job is then left as it was, unless it
-    had not reached Scenario when the cancel began).
+    Raises JobNotFound for an unknown id, and ScenarioError when Scenario refuses or cannot
+    be reached (the job is then left as it was).
     """
     rt = runtime.current()
-    job = rt.jobs.get(job_id)
-    if job is None:
-        raise JobNotFound(job_id)
-    if job.is_final:
-        return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
-    if job.scenario_job_id is None:
-        if not rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST):
-            return _as_it_stands(job_id)
-        job = _reload(job_id)
-        if job.scenario_job_id is None:
-            _give_back_slot(job_id)  # it may have held one, or waited for one
-            return CancelResult(job_id, CancelOutcome.CANCELED_LOCALLY, job.status, None)
-        # A submit already past its check sent it meanwhile: stop that one too.
-    answer = rt.client.cancel_job(job.scenario_job_id)
-    remote = JobStatus.from_scenario(str(answer.get("status")))
-    if remote is not None and remote.is_final and remote is not JobStatus.CANCELED:
-        # Scenario finished it first; the poller records that result.
-        return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, remote, job.scenario_job_id)
-    if answer.get("jobId") == job.scenario_job_id:
-        rt.jobs.apply_snapshot(job_id, answer)  # keeps Scenario's status history, "canceled" included
-    rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST)
-    _give_back_slot(job_id)
+    step = rt.jobs.request_cancel(job_id)
+    if step is CancelStep.ENDED:
+        _give_back_slot(job_id)  # it may have held one, or waited for one
+        return result_of(_reload(job_id))
+    if step is CancelStep.REQUESTED:
+        return _settled_by_the_sender(job_id, wait_s)
     job = _reload(job_id)
-    outcome = CancelOutcome.CANCELED if job.status is JobStatus.CANCELED else CancelOutcome.ALREADY_FINAL
-    return CancelResult(job_id, outcome, job.status, job.scenario_job_id)
+    if step is CancelStep.FINAL or job.scenario_job_id is None:
+        return result_of(job)
+    result = cancel_on_scenario(job)
+    if result.status.is_final:
+        _give_back_slot(job_id)
+    return result
+
+
+def _settled_by_the_sender(job_id: str, wait_s: float) -> CancelResult:
+    """Wait a while for the sender holding the job to carry out the cancel request."""
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        job = _reload(job_id)
+        if job.is_final:
+            return result_of(job)
+        if time.monotonic() >= deadline:
+            return CancelResult(job_id, CancelOutcome.REQUESTED, job.status, job.scenario_job_id)
+        time.sleep(0.1)
 
 
 def _give_back_slot(job_id: str) -> None:
@@ -272,38 +260,3 @@ def _reload(job_id: str) -> JobView:
     if job is None:
         raise JobNotFound(job_id)
     return job
-
-
-def _as_it_stands(job_id: str) -> CancelResult:
-    job = _reload(job_id)
-    return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
-
-
-def recover_stalled(
-    *,
-    untouched_since: datetime,
-    dry_run: bool = False,
-    limit: int = 10_000,
-    send_if: Callable[[JobView], bool] | None = None,
-) -> list[JobView]:
-    """Send the next task again for every unfinished job nothing has touched since that moment.
-
-    For a job whose message was lost (a crash between recording it and queueing
-    it, a broker that lost its data) this is the way back. It is safe on a job
-    that was only slow: a submit never sends a job twice, and a duplicate poll
-    finds its place taken and stops. `send_if` leaves out the jobs it says no to (the periodic
-    recovery's: sent lately, or still waiting in a queue); at most `limit` jobs are looked at.
-    """
-    from worker.tasks import poll_job, submit_generation
-
-    stalled = runtime.current().jobs.stalled(untouched_since=untouched_since, limit=limit)
-    if send_if is not None:
-        stalled = [job for job in stalled if send_if(job)]
-    if not dry_run:
-        for job in stalled:
-            if job.scenario_job_id is None:
-                submit_generation.apply_async((job.id,), queue=submit_lane(job.batch_id))
-            else:
-                poll_job.apply_async((job.id, job.poll_seq))
-            log.info("recovered job_id=%s scenario_job_id=%s", job.id, job.scenario_job_id)
-    return stalled

@@ -50,6 +50,11 @@ class LookAgain(FleetWait):
     answered with is held by another row); it is tried again without spending a submit's try."""
 
 
+class AnswerMayStillCome(LookAgain):
+    """An earlier submit's answer was lost and Scenario may still be making its job: nothing is
+    looked for or sent until that can no longer happen."""
+
+
 def same_generation(
     sent: Mapping[str, Any],
     seen: Mapping[str, Any],

@@ -47,6 +47,9 @@ class Settings:
     # HTTP to Scenario.
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
+    # How long after a submit request gave up Scenario may still make its job (a loaded service
+    # finishes work its client stopped waiting for): a lost answer is looked for only after it.
+    late_submit_s: float = 60.0
 
     # Retries of transient errors (Celery's autoretry_for). Short enough that a dead worker's
     # waiting tasks are told from live ones within a minute (see worker/waits.py).
@@ -122,6 +125,7 @@ class Settings:
         for name in (
             "connect_timeout_s",
             "read_timeout_s",
+            "late_submit_s",
             "poll_initial_s",
             "poll_max_s",
             "job_deadline_s",
@@ -309,6 +313,7 @@ _ENV_NAMES: dict[str, str] = {
     "database_url": "DATABASE_URL",
     "connect_timeout_s": "SCENARIO_CONNECT_TIMEOUT_S",
     "read_timeout_s": "SCENARIO_READ_TIMEOUT_S",
+    "late_submit_s": "SCENARIO_LATE_SUBMIT_S",
     "retry_backoff_s": "SCENARIO_RETRY_BACKOFF_S",
     "retry_backoff_max_s": "SCENARIO_RETRY_BACKOFF_MAX_S",
     "retry_jitter": "SCENARIO_RETRY_JITTER",

@@ -63,7 +63,7 @@ def test_cancel_stops_a_running_job_on_scenario_and_records_it_canceled(system):
     done = run("cancel", running.id, env=system.env)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"job {running.id} canceled (Scenario job {running.scenario_job_id})"
+    assert done.stdout.strip() == f"job {running.id}: canceled on Scenario (Scenario job {running.scenario_job_id})"
     assert scenario_status(system, running.scenario_job_id) == "canceled"
     job = system.jobs.get(running.id)
     assert job.status is JobStatus.CANCELED and job.finished_at is not None
@@ -85,7 +85,7 @@ def test_a_job_canceled_before_it_reached_scenario_is_never_submitted(system):
     task_id = submit_generation.apply_async((job.id,)).id  # as if it had been queued all along
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"job {job.id} canceled before it reached Scenario"
+    assert done.stdout.strip() == f"job {job.id}: canceled before anything was sent; nothing was charged"
     wait_until(lambda: f"[{task_id}] succeeded" in system.logs(), 15, "the submit task to finish")
     after = system.jobs.get(job.id)
     assert (after.status, after.attempts, after.scenario_job_id) == (JobStatus.CANCELED, 0, None)

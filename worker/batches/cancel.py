@@ -28,6 +28,8 @@ class CancelFailure:
 class BatchCancelReport:
     canceled: int
     failures: list[CancelFailure] = field(default_factory=list)
+    # Jobs whose submit was in flight: their senders cancel them on Scenario once it answers.
+    requested: int = 0
 
     @property
     def ok(self) -> bool:
@@ -36,12 +38,13 @@ class BatchCancelReport:
 
 def cancel_jobs(jobs: list[JobView]) -> BatchCancelReport:
     """`producer.cancel_job` for each unfinished job; the ones that could not be canceled are listed."""
-    canceled, failures = 0, []
+    canceled, requested, failures = 0, 0, []
     for job in jobs:
         if job.is_final:
             continue
         try:
-            result = cancel_job(job.id)
+            # A submit in flight is not waited for: its sender carries the cancel out.
+            result = cancel_job(job.id, wait_s=0)
         except JobNotFound:
             continue
         except ScenarioError as exc:
@@ -50,7 +53,9 @@ def cancel_jobs(jobs: list[JobView]) -> BatchCancelReport:
             continue
         if result.outcome in (CancelOutcome.CANCELED, CancelOutcome.CANCELED_LOCALLY):
             canceled += 1
-    return BatchCancelReport(canceled, failures)
+        elif result.outcome is CancelOutcome.REQUESTED:
+            requested += 1
+    return BatchCancelReport(canceled, failures, requested)
 
 
 def cancel_batch_jobs(batch_id: str) -> BatchCancelReport:

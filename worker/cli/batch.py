@@ -163,6 +163,8 @@ def _cancel(args: argparse.Namespace) -> int:
         print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
         return 1
     print(f"canceled {report.canceled} unfinished items")
+    if report.requested:
+        print(f"{report.requested} items were being submitted: each is canceled on Scenario as soon as it answers")
     for failure in report.failures:
         print(
             f"not canceled: {failure.item_name or failure.job_id} (job {failure.job_id}, Scenario job "

@@ -13,7 +13,7 @@ from worker.cli.common import positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
 from worker.db.jobs import JobNotFound
 from worker.db.views import JobView
-from worker.producer import CancelOutcome, cancel_job, recover_stalled
+from worker.producer import CancelOutcome, cancel_job
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
 
@@ -82,6 +82,8 @@ def _job_row(job: JobView) -> dict[str, Any]:
 
 
 def _recover(args: argparse.Namespace) -> int:
+    from worker.tasks.recovery import recover_stalled
+
     if not args.dry_run:
         require_broker()
     stalled = recover_stalled(untouched_since=args.untouched_since, dry_run=args.dry_run)
@@ -104,10 +106,9 @@ def _cancel(args: argparse.Namespace) -> int:
         return 1
     if result.outcome is CancelOutcome.ALREADY_FINAL:
         message = f"job {args.job_id} is already {result.status.value}; nothing to cancel"
+        if result.scenario_job_id and result.status.value == "success":
+            message = f"job {args.job_id}: {result.explanation}; its result and cost are kept"
         print(f"scenario-worker: {message}", file=sys.stderr)
         return 1
-    if result.outcome is CancelOutcome.CANCELED_LOCALLY:
-        print(f"job {args.job_id} canceled before it reached Scenario")
-    else:
-        print(f"job {args.job_id} canceled (Scenario job {result.scenario_job_id})")
+    print(f"job {args.job_id}: {result.explanation}")
     return 0

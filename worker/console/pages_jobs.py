@@ -75,7 +75,7 @@ def cancel(job_id: str):
     except ScenarioError as exc:
         flash(f"job {job_id}: Scenario did not cancel it: {exc}")
         return redirect(url_for("jobs.show", job_id=job_id))
-    flash(f"job {job_id}: {result.outcome.value.replace('_', ' ')} (now {result.status.value})")
+    flash(f"job {job_id}: {result.explanation} (now {result.status.value})")
     return redirect(url_for("jobs.show", job_id=job_id))
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, insert, select
+from sqlalchemy import String, and_, case, cast, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from worker import lanes
 from worker.db.models import DeadLetter, DeadLetterReason, Job, utcnow
 from worker.db.snapshots import snapshot_values
 from worker.db.statements import (
@@ -245,12 +246,21 @@ class JobRepository(SubmissionRecords):
             )
         return self._update_if(job_id, statement)
 
-    def stalled(self, *, untouched_since: datetime, limit: int = 10_000) -> builtins.list[JobView]:
-        """Unfinished jobs nothing has written to since that moment, oldest first."""
+    def stalled(
+        self, *, untouched_since: datetime, limit: int = 10_000, skip_unpicked_in: Iterable[str] = ()
+    ) -> builtins.list[JobView]:
+        """Unfinished jobs nothing has written to since that moment, oldest first.
+
+        `skip_unpicked_in` names submit lanes (`lanes.SUBMIT`, `lanes.BATCH`) whose jobs no worker
+        has picked up yet are left out here, before the limit, since they still wait in that lane.
+        """
+        query = select(Job).where(not_final(), Job.updated_at < untouched_since)
+        for lane in skip_unpicked_in:
+            of_lane = Job.batch_id.is_(None) if lane == lanes.SUBMIT else Job.batch_id.is_not(None)
+            unpicked = and_(Job.scenario_job_id.is_(None), Job.last_task_id.is_(None), of_lane)
+            query = query.where(~unpicked)
         with self._db.session() as session:
-            rows = session.scalars(
-                select(Job).where(not_final(), Job.updated_at < untouched_since).order_by(Job.updated_at).limit(limit)
-            )
+            rows = session.scalars(query.order_by(Job.updated_at).limit(limit))
             return [job_view(row) for row in rows]
 
     def advance_poll_seq(self, job_id: str, expected_poll_seq: int) -> bool:

@@ -115,13 +115,24 @@ class Job(Base):
     cu_cost: Mapped[float | None]
     cu_refunded: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Indexed: the sweep and the recovery read jobs by it every few seconds.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     submitted_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]
     # When a submit request left whose answer has not come back (a crash, a timeout, a 5xx):
     # Scenario may hold the job, so the next attempt looks for it once before paying again.
     unanswered_submit_at: Mapped[datetime | None]
+    # Who may send this job now. A sender takes the row by compare-and-set: its token, a fence
+    # that grows with every claim, and a time until which the claim holds. Every write of the
+    # submit names its fence, so a sender whose claim lapsed and was taken over writes nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claim_fence: Mapped[int] = mapped_column(default=0)
+    claim_until: Mapped[datetime | None]
+    # A cancel that came while a submit held the row: the sender carries it out on Scenario.
+    cancel_requested_at: Mapped[datetime | None]
+    # The live chain of submit messages: a message carrying an older number is a stale copy.
+    submit_seq: Mapped[int] = mapped_column(default=0)
 
 
 class Batch(Base):

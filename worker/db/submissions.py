@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from worker.db.claims import Claim, SubmitClaims, holds, release_on_record
 from worker.db.models import Job, utcnow
 from worker.db.snapshots import snapshot_values
 from worker.db.statements import (
-    RowWriter,
     first_scenario_job,
     load_job,
     scenario_job_id_of,
@@ -57,7 +57,22 @@ def answer_may_be_lost(error: Mapping[str, Any] | None) -> bool:
     return status >= 500 or status == 408
 
 
-class SubmissionRecords(RowWriter):
+def answer_may_still_come(error: Mapping[str, Any] | None) -> bool:
+    """Whether Scenario may still make the job of a submit whose answer was lost.
+
+    No answer at all (a crash, a timeout, a dropped connection) or a gateway's 502 or 504
+    means the request may still be at work behind them. Scenario's own answer, even a 5xx,
+    means it is done with the request: a job it made exists already and can be looked for.
+    """
+    if error is None:
+        return True
+    status = error.get("status")
+    if not isinstance(status, int) or isinstance(status, bool):
+        return True
+    return status in (502, 504)
+
+
+class SubmissionRecords(SubmitClaims):
     """The submit side of a job row."""
 
     def record_attempt(self, job_id: str, error: dict[str, Any] | None) -> int:
@@ -71,17 +86,22 @@ class SubmissionRecords(RowWriter):
         )
         return self._update_one(job_id, statement)
 
-    def take_back_attempt(self, job_id: str, error: dict[str, Any] | None) -> None:
-        """An attempt that never left this machine (the fleet's budget said wait) does not count."""
+    def take_back_attempt(self, job_id: str, error: dict[str, Any] | None, claim: Claim | None = None) -> None:
+        """An attempt that never left this machine (the fleet's budget said wait) does not count.
+
+        With `claim`, only while it is still the row's: a lapsed sender must not clear the marker
+        of a submit another sender has in flight.
+        """
+        who = holds(claim) if claim is not None else Job.id == job_id
         statement = (
             update_jobs()
-            .where(Job.id == job_id, Job.attempts > 0)
+            .where(who, Job.attempts > 0)
             .values(attempts=Job.attempts - 1, last_error=error, updated_at=utcnow(), unanswered_submit_at=None)
         )
         with self._db.session() as session:
             session.execute(statement)
 
-    def record_error(self, job_id: str, error: dict[str, Any] | None) -> None:
+    def record_error(self, job_id: str, error: dict[str, Any] | None, claim: Claim | None = None) -> None:
         """Keep the error of the attempt `record_attempt` counted before it was sent.
 
         An error that proves Scenario made no job ends the attempt; one that may hide a
@@ -90,7 +110,8 @@ class SubmissionRecords(RowWriter):
         values: dict[str, Any] = {"last_error": error, "updated_at": utcnow()}
         if not answer_may_be_lost(error):
             values["unanswered_submit_at"] = None
-        self._update_if(job_id, update_jobs().where(Job.id == job_id).values(**values))
+        who = holds(claim) if claim is not None else Job.id == job_id
+        self._update_if(job_id, update_jobs().where(who).values(**values))
 
     def end_search(self, job_id: str, doubt: dict[str, Any] | None = None) -> None:
         """The lost answer was looked for once and not found: clear the marker, keep any doubt as the last error."""
@@ -140,17 +161,29 @@ class SubmissionRecords(RowWriter):
             return found is not None
 
     def record_submitted(
-        self, job_id: str, scenario_job: Mapping[str, Any], *, cu_cost: float | None = None
+        self,
+        job_id: str,
+        scenario_job: Mapping[str, Any],
+        *,
+        cu_cost: float | None = None,
+        claim: Claim | None = None,
     ) -> JobView:
         """Store Scenario's job id and first snapshot; the first id recorded is kept for good.
 
+        The answer is stored whoever sent it, as long as the row holds no Scenario job yet:
+        it is the truth about what was paid for. A second Scenario job for a row that holds
+        one is not stored; the caller sees the other id and cancels its own on Scenario.
+        With `claim`, the claim is given up in the same statement (only by its own holder).
         `cu_cost` is what the submit answer said the job costs (its `billing` may say it later).
         """
         scenario_job_id = scenario_job_id_of(scenario_job)
         now = utcnow()
+        first_statement = first_scenario_job(job_id, scenario_job_id, now)
+        if claim is not None:
+            first_statement = first_statement.values(**release_on_record(claim.fence))
         try:
             with self._db.session() as session:
-                first = session.execute(first_scenario_job(job_id, scenario_job_id, now))
+                first = session.execute(first_statement)
                 # A repeat (same or other id) leaves the row alone: an old answer must not
                 # roll back what later polls stored.
                 if first.rowcount == 1:
@@ -158,6 +191,8 @@ class SubmissionRecords(RowWriter):
                     if cu_cost is not None and "billing" not in scenario_job:
                         update_ = update_.values(cu_cost=cu_cost)
                     session.execute(update_)
+                elif claim is not None:
+                    session.execute(update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None))
                 return job_view(load_job(session, job_id))
         except IntegrityError:
             # Only a look-alike job's search can have taken it; the marker stays, so this job looks again.

@@ -40,6 +40,11 @@ class JobView:
     cu_cost: float | None = None
     cu_refunded: float | None = None
     unanswered_submit_at: datetime | None = None
+    claim_token: str | None = None
+    claim_fence: int = 0
+    claim_until: datetime | None = None
+    cancel_requested_at: datetime | None = None
+    submit_seq: int = 0
 
     @property
     def is_final(self) -> bool:

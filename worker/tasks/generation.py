@@ -1,43 +1,25 @@
-"""Submitting a generation once, and watching it until Scenario ends it.
+"""Watching a submitted generation until Scenario ends it.
 
-A generation is two kinds of short task: `submit_generation` sends it to
-Scenario once, then `poll_job` looks at it and schedules the next look with a
-countdown, so no worker slot ever sleeps while Scenario renders. A batch job is
-watched by the shared sweep instead, and so is a single job when many are
-unfinished; its own poll then only stands guard.
+`poll_job` looks at the job and schedules the next look with a countdown, so no
+worker slot ever sleeps while Scenario renders (the submit is in
+`worker.tasks.submit`). A batch job is watched by the shared sweep instead, and so
+is a single job when many are unfinished; its own poll then only stands guard.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from worker import runtime
 from worker.celery_app import app
-from worker.db.jobs import JobView, ScenarioJobTaken
-from worker.db.models import DeadLetterReason
-from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
-from worker.fleet.pause import PauseUnavailable
-from worker.generation import inputs_of
+from worker.db.jobs import JobView
 from worker.polling import PollOutcome, plan_next_poll
-from worker.retrying import LookAgain, error_details
-from worker.runtime import BUDGET_WAIT_MAX_S
-from worker.scenario.errors import (
-    NetworkError,
-    PaymentRequired,
-    ScenarioError,
-    Unauthorized,
-)
-from worker.scenario.models import Submission
 from worker.states import JobStatus
 from worker.tasks.base import (
     GenerationTask,
     begin,
-    dead_letter,
     deadline_s,
     elapsed_s,
     event,
@@ -45,115 +27,11 @@ from worker.tasks.base import (
     give_up,
 )
 from worker.tasks.downloads import request_downloads
-from worker.tasks.lost_answer import find_earlier_submission
-from worker.tasks.slots import is_parallel_limit, keep_slots, refuse_for_the_plan, take_slot
+from worker.tasks.slots import keep_slots
 from worker.tasks.sweep import request_sweep, sweeps_single_jobs
 
 # How many times a poll that came before its predecessor stored its look comes back for it.
 EARLY_POLL_TRIES = 20
-
-
-@app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")
-def submit_generation(self: GenerationTask, job_id: str, waited: int = 0, outage_since: float | None = None) -> None:
-    """Send the job to Scenario, at most once per job, then start watching it."""
-    rt = runtime.current()
-    job = begin(self, job_id)
-    if job is None:
-        return
-    if job.scenario_job_id is None and job.deadline_at is not None and job.deadline_at <= _now():
-        message = "its deadline passed before it could be submitted; nothing was sent to Scenario"
-        dead_letter(self, job_id, DeadLetterReason.DEADLINE, {"status": None, "code": "DEADLINE", "message": message})
-        return
-    if job.scenario_job_id is None:
-        _wait_out_an_auth_pause()
-        with _submit_lease(job_id) as ours:
-            if not ours:
-                # Another delivery of this message holds the job. Come back when its hold
-                # lapses: by then it has submitted, or it died and this one takes over.
-                wait_s = (rt.coordination.held_for(f"submit:{job_id}") if rt.coordination else 0.0) + 0.5
-                raise SubmitInProgress("another worker is submitting this job", retry_after_s=wait_s)
-            job = rt.jobs.get(job_id) or job
-            if job.scenario_job_id is None and job.unanswered_submit_at is not None:
-                # An earlier attempt may have reached Scenario before its answer was lost (a
-                # crash, a timeout, a 5xx after the job was made): adopt that job instead of
-                # paying for a second one. Searched once per lost answer, under the lease.
-                job = find_earlier_submission(self, job)
-            if job.scenario_job_id is None:
-                take_slot(job_id)
-                try:
-                    job = _submit(self, job)
-                except ScenarioJobTaken as exc:
-                    # Only a look-alike's search can hold it; the marker stays, so this job looks again.
-                    raise LookAgain(str(exc), retry_after_s=rt.settings.retry_backoff_s) from exc
-                _watch_once(job, ours=True)
-                return
-    _watch_once(job, ours=False)
-
-
-def _submit(task: GenerationTask, job: JobView) -> JobView:
-    rt = runtime.current()
-    params = _checked_params(job)
-    # Recorded before the request leaves, so a lost answer is looked for next time.
-    rt.jobs.record_attempt(job.id, None)
-    try:
-        submission = _send(job.model_id, params)
-    except Throttled as exc:
-        rt.jobs.take_back_attempt(job.id, error_details(exc))
-        raise
-    except ScenarioError as exc:
-        if is_parallel_limit(exc):
-            # Scenario ran nothing: a wait for a slot, not a spent attempt.
-            rt.jobs.take_back_attempt(job.id, error_details(exc))
-            raise refuse_for_the_plan(job.id, exc) from exc
-        rt.jobs.record_error(job.id, error_details(exc))
-        if isinstance(exc, (Unauthorized, PaymentRequired)):
-            _pause_submits(task, job.id, exc)
-        raise
-    job = rt.jobs.record_submitted(job.id, submission.job, cu_cost=submission.creative_units_cost)
-    event(logging.INFO, "submitted", job.id, task, scenario_job_id=job.scenario_job_id, cu=job.cu_cost)
-    return job
-
-
-def _checked_params(job: JobView) -> dict[str, Any]:
-    """The job's inputs checked against the model's schema again, just before money is spent.
-
-    A job queued while Scenario could not be reached was checked locally only; one
-    that fails now is dead-lettered without a paid request (InputError is permanent).
-    Defaults filled in or a seed chosen here are stored before the request leaves.
-    """
-    rt = runtime.current()
-    if rt.preflight is None:
-        return job.params
-    params = rt.preflight.params_to_send(job.model_id, job.params)
-    if params != job.params:
-        rt.jobs.set_params(job.id, params)
-    return params
-
-
-def _send(model_id: str, params: dict[str, Any]) -> Submission:
-    """One submit request, through the route the settings pick."""
-    rt = runtime.current()
-    if rt.settings.submit_route == "txt2img":
-        return rt.client.submit_txt2img(params)
-    return rt.client.submit_custom(model_id, inputs_of(params))
-
-
-@contextmanager
-def _submit_lease(job_id: str) -> Iterator[bool]:
-    """At most one worker sends a given job at a time, even if its message was handed out twice."""
-    rt = runtime.current()
-    if rt.coordination is None:
-        yield True
-        return
-    settings = rt.settings
-    hold_s = settings.connect_timeout_s + settings.read_timeout_s + BUDGET_WAIT_MAX_S + 5.0
-    token = uuid.uuid4().hex
-    ours = rt.coordination.claim(f"submit:{job_id}", token, hold_s=hold_s)
-    try:
-        yield ours
-    finally:
-        if ours:
-            rt.coordination.release(f"submit:{job_id}", token)
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
@@ -221,7 +99,7 @@ def poll_job(
         give_up(self, job)
 
 
-def _watch_once(job: JobView, *, ours: bool) -> None:
+def watch_once(job: JobView, *, ours: bool) -> None:
     """Start watching the job; a job found already submitted (`ours` False) is left alone when
     another delivery of its submit watches it (a job woken for a free slot has its waiting
     retry still on its way)."""
@@ -259,38 +137,6 @@ def _guard_later(job_id: str, seq: int) -> None:
     """The job's own watch while the sweep does the looking: it takes over if the sweep stops."""
     request_sweep()
     poll_job.apply_async((job_id, seq), countdown=runtime.current().settings.sweep_stale_after_s)
-
-
-def _wait_out_an_auth_pause() -> None:
-    pause = runtime.current().auth_pause
-    if pause is None:
-        return
-    try:
-        info = pause.current()
-    except PauseUnavailable as exc:
-        raise NetworkError(f"the fleet's submit pause in Redis cannot be read: {exc}") from exc
-    if info is not None:
-        raise SubmitsPaused(
-            f"submits are paused fleet-wide for {info.remaining_s:.1f} s more after Scenario answered "
-            f"HTTP {info.status}: {info.message}",
-            retry_after_s=info.remaining_s,
-        )
-
-
-def _pause_submits(task: GenerationTask, job_id: str, exc: ScenarioError) -> None:
-    """After a 401 or 402, hold every worker's submits for a while instead of letting each fail.
-
-    A 403 is about this job (its model, its plan), not the credentials: it pauses nothing.
-    """
-    rt = runtime.current()
-    if rt.auth_pause is None:
-        return
-    seconds = rt.settings.auth_pause_s
-    try:
-        rt.auth_pause.trip(seconds=seconds, status=exc.status or 0, code=exc.code, message=exc.message)
-    except PauseUnavailable:
-        return
-    event(logging.ERROR, "pausing submits fleet-wide", job_id, task, seconds=seconds, status=exc.status, code=exc.code)
 
 
 def _now() -> datetime:

@@ -5,14 +5,16 @@ waiting for a slot. Redis hands them out again only after its visibility timeout
 restarted empty never does. So every `SCENARIO_RECOVERY_INTERVAL_S` one worker of the fleet
 (a timer each worker runs; or `celery beat`) sends `scenario.recover`, which re-arms the sweep
 and sends the next task again for every job nothing touched for `stalled_after` (twice the
-longest countdown). That is safe on a job that was only slow: duplicates collapse by poll_seq
-and the submit lease.
+longest countdown). That is safe on a job that was only slow: a resent submit starts a new
+chain (older messages of the job are dropped), a resent poll collapses with its duplicate by
+poll_seq, and the row's claim lets one sender at a time send the job.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 from datetime import datetime, timedelta, timezone
 
 from worker import lanes, runtime
@@ -20,7 +22,9 @@ from worker.celery_app import app
 from worker.db.jobs import JobView
 from worker.lanes import submit_lane
 from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
+from worker.tasks.chains import send_submit_again
 from worker.tasks.downloads import request_downloads
+from worker.tasks.generation import poll_job
 from worker.tasks.sweep import request_sweep
 
 log = logging.getLogger("worker.tasks")
@@ -63,20 +67,51 @@ def _rearm_downloads() -> None:
 
 
 def _recover_stalled(since: datetime) -> int:
-    from worker.producer import recover_stalled
-
     waiting = _messages_waiting()
-    return len(recover_stalled(untouched_since=since, limit=JOBS_PER_RUN, send_if=lambda job: _send(job, waiting)))
+    backlog = {lane for lane, count in waiting.items() if count > 0}
+    return len(recover_stalled(untouched_since=since, limit=JOBS_PER_RUN, lanes_with_backlog=backlog))
 
 
-def _send(job: JobView, waiting: dict[str, int]) -> bool:
-    """Whether to send the job's next task again now."""
+def recover_stalled(
+    *,
+    untouched_since: datetime,
+    dry_run: bool = False,
+    limit: int = 10_000,
+    lanes_with_backlog: Collection[str] = (),
+) -> list[JobView]:
+    """Send the next task again for every unfinished job nothing has touched since that moment.
+
+    For a job whose message was lost (a crash between recording it and queueing it, a broker
+    that lost its data) this is the way back. Jobs are read oldest first, and those never
+    picked up yet from a lane that still has a backlog are left out in the query itself (they
+    are most likely still in it), so a long queue hides no stalled job behind it. A submit is
+    sent as a new chain (any older message of the job is then stale), a poll with the job's
+    poll number (a duplicate finds its place taken): either way one chain goes on.
+    """
     rt = runtime.current()
-    if job.scenario_job_id is None and job.last_task_id is None and waiting.get(submit_lane(job.batch_id), 0) > 0:
-        return False  # never picked up yet, and its lane has a backlog: it is most likely still in it
+    skip = [lane for lane in (lanes.SUBMIT, lanes.BATCH) if lane in lanes_with_backlog]
+    stalled = rt.jobs.stalled(untouched_since=untouched_since, limit=limit, skip_unpicked_in=skip)
+    if dry_run:
+        return stalled
+    sent = []
+    for job in stalled:
+        if job.scenario_job_id is None:
+            if not send_submit_again(job.id, queue=submit_lane(job.batch_id)):
+                continue
+        elif _not_sent_lately(job):
+            poll_job.apply_async((job.id, job.poll_seq))
+        else:
+            continue
+        sent.append(job)
+        log.info("recovered job_id=%s scenario_job_id=%s", job.id, job.scenario_job_id)
+    return sent
+
+
+def _not_sent_lately(job: JobView) -> bool:
+    """Once per stalled_after: the poll sent touches the job when it runs."""
+    rt = runtime.current()
     if rt.coordination is None:
         return True
-    # Once per stalled_after: the task sent touches the job when it runs.
     return rt.coordination.claim(f"recovered:{job.id}", "1", hold_s=rt.settings.stalled_after)
 
 

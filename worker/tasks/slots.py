@@ -10,13 +10,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from worker import runtime
-from worker.celery_app import app
 from worker.fleet.errors import FleetUnavailable, SlotWait
 from worker.scenario.errors import ParallelLimitReached, RateLimited, ScenarioError
+from worker.tasks.chains import send_submit_again
 
 log = logging.getLogger("worker.tasks")
 
-SUBMIT_TASK = "scenario.submit_generation"
 # A waiting job looks again at most this often even if no release wakes it (a holder that
 # vanished frees its slot only when its lease runs out, and wakes no one).
 SLOT_RECHECK_MAX_S = 10.0
@@ -117,8 +116,9 @@ def give_back_slot(job_id: str) -> None:
         log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
         return
     for waiter in woken:
-        app.send_task(SUBMIT_TASK, args=(waiter,))
-        log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
+        # A new chain: the waiter's own timed retry, still on its way, is dropped when it comes.
+        if send_submit_again(waiter):
+            log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
 
 
 def keep_slots(job_ids: Iterable[str]) -> None:

@@ -1,0 +1,168 @@
+"""Who may send a job now, decided by its row: a fenced claim, a cancel that competes for the
+same row, and the number of the live chain of submit messages.
+
+Every decision is one conditional UPDATE, so the database settles each race: two senders
+cannot both hold a job, a cancel either lands before a send (nothing leaves) or becomes a
+request the sender carries out, and a sender whose claim lapsed and was taken over finds
+that its fence no longer matches and writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_
+
+from worker.db.models import Job, utcnow
+from worker.db.statements import RowWriter, not_final, update_jobs
+from worker.states import JobStatus
+
+CANCELED_BY_REQUEST = {"status": None, "code": "CANCELED", "message": "canceled on request"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to send one job, held until `until` unless renewed; `fence` names this holder."""
+
+    job_id: str
+    token: str
+    fence: int
+
+
+class CancelStep(StrEnum):
+    """What a cancel did to the row, before any word with Scenario."""
+
+    ENDED = "ended"  # no submit held the row and none was in doubt: nothing was or will be sent
+    REQUESTED = "requested"  # a submit holds the row or its answer is lost: the sender carries it out
+    ON_SCENARIO = "on_scenario"  # the job has a Scenario job: cancel it there
+    FINAL = "final"  # nothing to cancel
+
+
+def unclaimed(now: datetime) -> ColumnElement[bool]:
+    return or_(Job.claim_token.is_(None), Job.claim_until.is_(None), Job.claim_until < now)
+
+
+def holds(claim: Claim) -> ColumnElement[bool]:
+    return and_(Job.id == claim.job_id, Job.claim_token == claim.token, Job.claim_fence == claim.fence)
+
+
+class SubmitClaims(RowWriter):
+    """The claim side of a job row."""
+
+    def claim_submit(self, job_id: str, token: str, *, hold_s: float) -> Claim | None:
+        """Take the row for a submit, unless another sender holds it or it needs no submit."""
+        now = utcnow()
+        statement = (
+            update_jobs()
+            .where(Job.id == job_id, not_final(), Job.scenario_job_id.is_(None), unclaimed(now))
+            .values(
+                claim_token=token,
+                claim_fence=Job.claim_fence + 1,
+                claim_until=now + timedelta(seconds=hold_s),
+                updated_at=now,
+            )
+            .returning(Job.claim_fence)
+        )
+        with self._db.session() as session:
+            fence = session.execute(statement).scalar_one_or_none()
+        return None if fence is None else Claim(job_id, token, fence)
+
+    def open_send(self, claim: Claim, *, hold_s: float) -> int | None:
+        """The last check before money is spent, in the statement that counts the attempt.
+
+        Passes only while this claim is the row's, no cancel was asked for and the job is
+        unsent; the claim then holds for the whole request (`hold_s`), and the attempt is
+        marked unanswered until its answer is stored. Returns the attempt's number, or None.
+        """
+        now = utcnow()
+        statement = (
+            update_jobs()
+            .where(holds(claim), not_final(), Job.scenario_job_id.is_(None), Job.cancel_requested_at.is_(None))
+            .values(
+                attempts=Job.attempts + 1,
+                last_error=None,
+                unanswered_submit_at=now,
+                claim_until=now + timedelta(seconds=hold_s),
+                updated_at=now,
+            )
+            .returning(Job.attempts)
+        )
+        with self._db.session() as session:
+            return session.execute(statement).scalar_one_or_none()
+
+    def release_claim(self, claim: Claim) -> bool:
+        """Give the row up (the step ended, or waits); a lapsed claim taken over is left to its new holder."""
+        statement = update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None)
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
+    def renew_claim(self, claim: Claim, *, hold_s: float) -> bool:
+        """Hold the row a while longer between steps; False when the claim was lost."""
+        now = utcnow()
+        statement = update_jobs().where(holds(claim), not_final()).values(claim_until=now + timedelta(seconds=hold_s))
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
+    def end_before_sending(self, claim: Claim | None, job_id: str, *, error: dict[str, Any] | None = None) -> bool:
+        """Mark the job CANCELED with nothing on Scenario: by its claim holder, or by a cancel finding it free."""
+        now = utcnow()
+        who = holds(claim) if claim is not None else and_(Job.id == job_id, unclaimed(now))
+        statement = (
+            update_jobs()
+            .where(who, not_final(), Job.scenario_job_id.is_(None), Job.unanswered_submit_at.is_(None))
+            .values(
+                status=JobStatus.CANCELED,
+                finished_at=now,
+                updated_at=now,
+                last_error=error or CANCELED_BY_REQUEST,
+                cancel_requested_at=func.coalesce(Job.cancel_requested_at, now),
+                claim_token=None,
+                claim_until=None,
+            )
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
+    def request_cancel(self, job_id: str) -> CancelStep:
+        """A cancel competing for the row: it ends a job no submit holds, or leaves a request the sender carries out."""
+        if self.end_before_sending(None, job_id):
+            return CancelStep.ENDED
+        now = utcnow()
+        statement = (
+            update_jobs()
+            .where(Job.id == job_id, not_final(), Job.scenario_job_id.is_(None))
+            .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, now), updated_at=now)
+        )
+        if self._update_if(job_id, statement):
+            return CancelStep.REQUESTED
+        with self._db.session() as session:
+            row = session.get(Job, job_id)
+            assert row is not None  # _update_if raised JobNotFound otherwise
+            return CancelStep.FINAL if row.status.is_final else CancelStep.ON_SCENARIO
+
+    def next_submit_seq(self, job_id: str) -> tuple[int, str | None] | None:
+        """Start a new chain of submit messages for an unsent job; older chains' messages are dropped.
+
+        Returns the chain's number and the job's batch (for its lane), or None when the job
+        needs no submit (final, or already on Scenario). Counts as a touch for the recovery.
+        """
+        statement = (
+            update_jobs()
+            .where(Job.id == job_id, not_final(), Job.scenario_job_id.is_(None))
+            .values(submit_seq=Job.submit_seq + 1, updated_at=utcnow())
+            .returning(Job.submit_seq, Job.batch_id)
+        )
+        with self._db.session() as session:
+            row = session.execute(statement).first()
+        return None if row is None else (row[0], row[1])
+
+
+def release_on_record(fence: int) -> dict[str, Any]:
+    """Values that give up the claim in the statement recording the answer, only for its own holder."""
+    return {
+        "claim_token": case((Job.claim_fence == fence, None), else_=Job.claim_token),
+        "claim_until": case((Job.claim_fence == fence, None), else_=Job.claim_until),
+    }
