@@ -18,8 +18,9 @@ from worker.db.batches import BatchRepository
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
 from worker.db.session import Database
+from worker.fleet.breaker import Breaker, FleetBreaker, LocalBreaker
 from worker.fleet.coordination import Coordination
-from worker.fleet.errors import Throttled
+from worker.fleet.errors import FleetUnavailable, Throttled
 from worker.fleet.pause import AuthPause
 from worker.fleet.ratelimit import FleetRateLimiter, RateLimiterUnavailable, RateLimitTimeout
 from worker.fleet.slots import FleetSlots
@@ -49,6 +50,7 @@ class Runtime:
     coordination: Coordination | None = None
     preflight: Preflight | None = None
     slots: FleetSlots | None = None
+    breaker: Breaker | None = None
     # Reads the plan's parallel limit of a team (GET /teams/{id}/limits); None until one is given.
     team_limit_reader: Callable[[str], int | None] | None = None
 
@@ -67,10 +69,12 @@ class Runtime:
                 lease_s=settings.slot_lease_s,
                 learned_for_s=settings.learned_cap_s,
             )
+        breaker = _breaker(settings, shared)
         client = ScenarioClient.from_settings(
             settings,
-            before_request=_budget(limiter) if limiter else None,
+            before_request=_before_request(breaker, limiter),
             on_rate_limited=_pause_after_429(limiter) if limiter else None,
+            on_answer=_on_answer(breaker),
         )
         preflight = Preflight(
             ModelCatalogue(client, shared, ttl_s=settings.model_cache_s), ReferenceUploads(client, shared)
@@ -88,6 +92,7 @@ class Runtime:
             coordination=coordination,
             preflight=preflight,
             slots=slots,
+            breaker=breaker,
             team_limit_reader=_team_limit(client) if settings.scenario_team_id else None,
         )
 
@@ -128,21 +133,57 @@ def _team_limit(client: ScenarioClient) -> Callable[[str], int | None]:
     return read
 
 
-def _budget(limiter: FleetRateLimiter):
+def _breaker(settings: Settings, shared: redis.Redis | None) -> Breaker | None:
+    if settings.breaker_failures == 0:
+        return None
+    options = {"failures_to_open": settings.breaker_failures, "probe_every_s": settings.breaker_probe_s}
+    return FleetBreaker(shared, **options) if shared is not None else LocalBreaker(**options)
+
+
+def _before_request(breaker: Breaker | None, limiter: FleetRateLimiter | None) -> Callable[[str], None] | None:
+    """Before a request leaves: the fleet's breaker, then its request budget."""
+    if breaker is None and limiter is None:
+        return None
+
     def before_request(endpoint: str) -> None:
         if endpoint == "download":
-            return  # signed asset URLs are served by a CDN, outside the API's budget
-        try:
-            limiter.acquire(timeout_s=BUDGET_WAIT_MAX_S)
-        except RateLimitTimeout as exc:
-            raise Throttled(
-                f"the fleet's request budget is spent; {endpoint} may go in {exc.wait_s:.2f} s",
-                retry_after_s=exc.wait_s,
-            ) from None
-        except RateLimiterUnavailable as exc:
-            raise NetworkError(f"the fleet's request budget in Redis cannot be read: {exc}") from exc
+            return  # signed asset URLs are served by a CDN, outside the API's budget and its breaker
+        if breaker is not None:
+            try:
+                breaker.admit()
+            except FleetUnavailable as exc:
+                raise NetworkError(str(exc)) from exc
+        if limiter is not None:
+            _take_budget(limiter, endpoint)
 
     return before_request
+
+
+def _on_answer(breaker: Breaker | None) -> Callable[[str, int | None], None] | None:
+    if breaker is None:
+        return None
+
+    def on_answer(endpoint: str, status: int | None) -> None:
+        if endpoint == "download":
+            return
+        try:
+            breaker.record(status)
+        except FleetUnavailable:
+            pass  # a Redis that does not answer is met by the next request's own check
+
+    return on_answer
+
+
+def _take_budget(limiter: FleetRateLimiter, endpoint: str) -> None:
+    try:
+        limiter.acquire(timeout_s=BUDGET_WAIT_MAX_S)
+    except RateLimitTimeout as exc:
+        raise Throttled(
+            f"the fleet's request budget is spent; {endpoint} may go in {exc.wait_s:.2f} s",
+            retry_after_s=exc.wait_s,
+        ) from None
+    except RateLimiterUnavailable as exc:
+        raise NetworkError(f"the fleet's request budget in Redis cannot be read: {exc}") from exc
 
 
 # How long the fleet holds back after a 429 that names no Retry-After.

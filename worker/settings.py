@@ -100,6 +100,10 @@ class Settings:
     fleet_requests_per_s: float = 0.0
     # How long submits pause for the whole fleet after a 401 or 402.
     auth_pause_s: float = 60.0
+    # Failures in a row (5xx, no answer) after which the fleet holds back and probes Scenario
+    # one request at a time, every `breaker_probe_s` at most, until it answers; 0 turns it off.
+    breaker_failures: int = 5
+    breaker_probe_s: float = 1.0
 
     # Generations go through `/generate/custom/{modelId}` ("custom"), or the older
     # `/generate/txt2img` ("txt2img").
@@ -140,6 +144,10 @@ class Settings:
             raise SettingsError("SCENARIO_MODEL_CACHE_S must be 0 or more")
         if self.fleet_requests_per_s < 0:
             raise SettingsError("SCENARIO_FLEET_REQUESTS_PER_S must be 0 (no budget) or more")
+        if self.breaker_failures < 0:
+            raise SettingsError("SCENARIO_BREAKER_FAILURES must be 0 (no breaker) or more")
+        if not 0 < self.breaker_probe_s <= 60:
+            raise SettingsError("SCENARIO_BREAKER_PROBE_S must be greater than 0 and at most 60")
         if self.poll_growth < 1:
             raise SettingsError("SCENARIO_POLL_GROWTH must be at least 1")
         self._check_slots()
@@ -338,6 +346,8 @@ _ENV_NAMES: dict[str, str] = {
     "sweep_from_jobs": "SCENARIO_SWEEP_FROM_JOBS",
     "fleet_requests_per_s": "SCENARIO_FLEET_REQUESTS_PER_S",
     "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
+    "breaker_failures": "SCENARIO_BREAKER_FAILURES",
+    "breaker_probe_s": "SCENARIO_BREAKER_PROBE_S",
     "submit_route": "SCENARIO_SUBMIT_ROUTE",
     "model_cache_s": "SCENARIO_MODEL_CACHE_S",
     "parallel_jobs": "SCENARIO_PARALLEL_JOBS",

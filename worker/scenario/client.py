@@ -72,6 +72,7 @@ class ScenarioClient:
         read_timeout_s: float = 30.0,
         before_request: Callable[[str], None] | None = None,
         on_rate_limited: Callable[[RateLimited], None] | None = None,
+        on_answer: Callable[[str, int | None], None] | None = None,
         user_agent: str = "scenario-worker/0.1",
     ) -> None:
         self.base_url = _checked_base_url(base_url)
@@ -85,6 +86,7 @@ class ScenarioClient:
             user_agent=user_agent,
             before_request=before_request,
             on_rate_limited=on_rate_limited,
+            on_answer=on_answer,
             never_shown=secrets_of(api_key, api_secret),
         )
 

@@ -44,7 +44,11 @@ _NETWORK_FAILURES = (
 
 
 class Transport:
-    """Sends requests with fixed timeouts, calls `before_request` first, logs one DEBUG line each."""
+    """Sends requests with fixed timeouts, calls `before_request` first, logs one DEBUG line each.
+
+    `on_answer(endpoint, status)` hears of every request that left: its HTTP status, or None
+    when no answer came (refused, timed out, cut off).
+    """
 
     def __init__(
         self,
@@ -53,9 +57,11 @@ class Transport:
         user_agent: str,
         before_request: Callable[[str], None] | None = None,
         on_rate_limited: Callable[[RateLimited], None] | None = None,
+        on_answer: Callable[[str, int | None], None] | None = None,
         never_shown: tuple[str, ...] = (),
     ) -> None:
         self._timeout = timeout
+        self._on_answer = on_answer
         self._before_request = before_request
         self._on_rate_limited = on_rate_limited
         self._never_shown = never_shown
@@ -75,11 +81,15 @@ class Transport:
             response = self._session.request(method, url, timeout=self._timeout, **options)
         except _NETWORK_FAILURES as exc:
             log.debug("%s %s %s failed in %.0f ms: %s", endpoint, method, path, _ms_since(started), type(exc).__name__)
+            if self._on_answer is not None:
+                self._on_answer(endpoint, None)
             raise NetworkError(f"{method} {path}: {_describe(exc)}") from exc
         except requests.RequestException as exc:
             log.debug("%s %s %s not sent: %s", endpoint, method, path, type(exc).__name__)
             raise PermanentError(f"{method} {path}: could not send the request: {_describe(exc)}") from exc
         log.debug("%s %s %s -> %d in %.0f ms", endpoint, method, path, response.status_code, _ms_since(started))
+        if self._on_answer is not None:
+            self._on_answer(endpoint, response.status_code)
         return response
 
     def send_json(self, endpoint: str, method: str, url: str, **options: Any) -> Any:

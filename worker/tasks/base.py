@@ -54,13 +54,27 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 def retry_kind(exc: BaseException | None) -> RetryKind:
     """What a retry after this error spends (see worker/waits.py)."""
-    if isinstance(exc, FleetWait):
+    if isinstance(exc, FleetWait) or _while_scenario_is_down(exc):
         return RetryKind.WAIT
     # A request that never left because Redis (the fleet's budget or pause) did not answer is
     # raised as a network error for its callers, but it is our outage, not Scenario's.
     if isinstance(exc, OUTAGE_ERRORS) or isinstance(getattr(exc, "__cause__", None), OUTAGE_ERRORS):
         return RetryKind.OUTAGE
     return RetryKind.SCENARIO
+
+
+def _while_scenario_is_down(exc: BaseException | None) -> bool:
+    """A failure met while the fleet's breaker is open (a probe's, or a request already out) is
+    Scenario's outage, not the job's: it spends no try, as the requests held back spend none."""
+    if not isinstance(exc, TransientError) or isinstance(exc, RateLimited):
+        return False
+    breaker = runtime.current().breaker
+    if breaker is None:
+        return False
+    try:
+        return breaker.is_open()
+    except FleetUnavailable:
+        return False
 
 
 class GenerationTask(Task):

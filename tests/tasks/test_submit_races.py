@@ -1,0 +1,223 @@
+"""Each race of the submit path made to happen on purpose: a rival runs at a named point of the
+path (after the claim, during the request, after the answer, once the claim lapsed) and the
+test counts the Scenario jobs made and reads the row's final state.
+
+The steps run here, in the test's process, against the simulator over HTTP and a real
+database, with no worker to race them; the second half runs whole systems, with a worker,
+on Redis and on RabbitMQ without any Redis at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import KEY, SECRET
+from tests.harness import System, running_system, wait_until
+from tests.services import throwaway_broker
+from worker import cancel_job, enqueue_generation, runtime
+from worker.cancellation import CancelOutcome
+from worker.fleet.errors import SubmitInProgress
+from worker.generation import GenerationRequest
+from worker.retrying import AnswerMayStillCome
+from worker.simulator import SimulatorConfig
+from worker.states import JobStatus
+from worker.tasks import submit
+from worker.tasks.submit import submit_generation as task
+
+
+@pytest.fixture(scope="module", params=["redis", "rabbitmq-without-redis"])
+def racing(request, backend_url, redis_url, tmp_path_factory) -> Iterator[System]:
+    """The simulator and a database; a worker is started by the tests that want one."""
+    config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=23)
+    broker = "redis" if request.param == "redis" else "rabbitmq"
+    with (
+        throwaway_broker(broker, redis_url) as broker_url,
+        running_system(
+            database_url=backend_url,
+            broker_url=broker_url,
+            redis_url=redis_url if broker == "redis" else None,
+            workdir=tmp_path_factory.mktemp("races"),
+            sim_config=config,
+            workers=(),
+        ) as system,
+    ):
+        yield system
+
+
+@pytest.fixture
+def worker(racing) -> Iterator[System]:
+    racing.start_worker(name="racer", concurrency=2)
+    yield racing
+    racing.stop()
+
+
+def unsent_job(prompt: str) -> str:
+    """A job row ready to send, as enqueue records it, with no message for a worker to take."""
+    rt = runtime.current()
+    request = rt.preflight.prepare(GenerationRequest(prompt, width=256, height=256))
+    return rt.jobs.create(model_id=request.model_id, params=request.to_params()).id
+
+
+def made_on_scenario(system: System, prompt: str) -> list:
+    return [r for r in system.sim.world.jobs() if r.input.get("prompt") == prompt]
+
+
+def status_on_scenario(record) -> str:
+    return record.state(time.time()).status
+
+
+def test_a_cancel_right_after_the_claim_leaves_nothing_to_send(racing):
+    prompt = "a race after the claim"
+    job_id = unsent_job(prompt)
+    claim = submit.claim(job_id)
+
+    told = cancel_job(job_id, wait_s=0)
+    checked = submit.check(task, claim)
+    runtime.current().jobs.release_claim(claim)
+
+    assert told.outcome is CancelOutcome.REQUESTED
+    assert checked is None
+    job = racing.jobs.get(job_id)
+    assert job.status is JobStatus.CANCELED and job.scenario_job_id is None and job.attempts == 0
+    assert made_on_scenario(racing, prompt) == []
+
+
+def test_a_cancel_during_the_request_is_carried_out_on_scenario_once_it_answers(racing):
+    prompt = "a race during the request"
+    racing.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=1.5, prompt_contains=prompt)
+    job_id = unsent_job(prompt)
+
+    def sender() -> None:
+        claim = submit.claim(job_id)
+        sent = submit.send(task, claim, submit.check(task, claim))
+        submit.record_cancel_request(task, sent)
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    wait_until(lambda: racing.jobs.get(job_id).unanswered_submit_at, 5, "the request to leave", every_s=0.02)
+    told = cancel_job(job_id, wait_s=15)
+    thread.join(15)
+
+    made = made_on_scenario(racing, prompt)
+    assert len(made) == 1
+    assert told.outcome is CancelOutcome.CANCELED and told.scenario_job_id == made[0].job_id
+    assert status_on_scenario(made[0]) == "canceled"
+    assert racing.jobs.get(job_id).status is JobStatus.CANCELED
+
+
+def test_a_cancel_between_the_answer_and_its_record_is_carried_out_on_scenario(racing):
+    prompt = "a race after the answer"
+    job_id = unsent_job(prompt)
+    rt = runtime.current()
+    claim = submit.claim(job_id)
+    job = submit.check(task, claim)
+    assert rt.jobs.open_send(claim, hold_s=submit.request_horizon_s()) == 1
+    answer = submit._post(job.model_id, job.params)
+
+    told = cancel_job(job_id, wait_s=0)
+    recorded = submit.record_cancel_request(task, submit.record(task, claim, job, answer))
+
+    made = made_on_scenario(racing, prompt)
+    assert told.outcome is CancelOutcome.REQUESTED  # never "it never reached Scenario"
+    assert len(made) == 1 and status_on_scenario(made[0]) == "canceled"
+    assert recorded.status is JobStatus.CANCELED and recorded.scenario_job_id == made[0].job_id
+
+
+def test_a_second_sender_waits_while_the_first_holds_the_row(racing):
+    job_id = unsent_job("a race of two chains")
+    held = submit.claim(job_id)
+
+    with pytest.raises(SubmitInProgress):
+        submit.claim(job_id)
+    runtime.current().jobs.release_claim(held)
+
+
+def test_a_sender_whose_claim_lapsed_and_was_taken_over_sends_nothing(racing):
+    prompt = "a race with a lapsed claim"
+    job_id = unsent_job(prompt)
+    rt = runtime.current()
+    lapsed = rt.jobs.claim_submit(job_id, "l" * 32, hold_s=0.05)
+    time.sleep(0.1)
+    current = submit.claim(job_id)
+    job = submit.check(task, current)
+
+    sent = submit.send(task, current, job)
+    late = submit.send(task, lapsed, job)
+
+    assert sent is not None and late is None
+    assert len(made_on_scenario(racing, prompt)) == 1
+    assert racing.jobs.get(job_id).attempts == 1
+
+
+def test_an_answer_lost_after_scenario_made_the_job_is_looked_for_only_past_the_horizon_then_adopted(racing):
+    prompt = "a race with a lost answer"
+    job_id = unsent_job(prompt)
+    rt = runtime.current()
+    crashed = submit.claim(job_id)
+    job = submit.check(task, crashed)
+    rt.jobs.open_send(crashed, hold_s=0.05)
+    submit._post(job.model_id, job.params)  # Scenario makes the job; its sender dies with the answer
+    time.sleep(0.1)
+
+    early = submit.claim(job_id)
+    with pytest.raises(AnswerMayStillCome):
+        submit.check(task, early)
+    rt.jobs.release_claim(early)
+    waited = racing.jobs.get(job_id).unanswered_submit_at
+    wait_until(lambda: (time.time() - waited.timestamp()) > submit.answer_horizon_s(), 30, "the horizon", every_s=0.2)
+    later = submit.claim(job_id)
+    adopted = submit.check(task, later)
+    rt.jobs.release_claim(later)
+
+    made = made_on_scenario(racing, prompt)
+    assert len(made) == 1
+    assert adopted.scenario_job_id == made[0].job_id and adopted.attempts == 1
+
+
+def test_forty_jobs_canceled_right_after_enqueue_say_truthfully_what_scenario_holds(worker):
+    prompt = "a hasty cancel"
+    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=0.3, prompt_contains=prompt)
+    results = {}
+    for n in range(40):
+        job_id = enqueue_generation(f"{prompt} #{n}", width=256, height=256)
+        time.sleep((n % 7) * 0.05)  # 0 to 300 ms after its enqueue
+        results[job_id] = cancel_job(job_id, wait_s=15)
+    for job_id in results:
+        worker.wait_for(job_id, timeout_s=30)
+
+    jobs = {job.id: job for job in worker.jobs.get_many(results)}
+    made = {r.job_id: r for r in worker.sim.world.jobs() if str(r.input.get("prompt")).startswith(prompt)}
+    held = {job.scenario_job_id: job for job in jobs.values() if job.scenario_job_id}
+    outcomes = sorted(result.outcome.value for result in results.values())
+    print(f"\n40 cancels: {dict((o, outcomes.count(o)) for o in set(outcomes))}, Scenario jobs made {len(made)}")
+    assert set(made) <= set(held)  # every Scenario job made is held by its row
+    for scenario_job_id, record in made.items():
+        job = held[scenario_job_id]
+        on_scenario = status_on_scenario(record)
+        assert on_scenario in ("canceled", "success")
+        assert job.status.value == on_scenario  # the row agrees with Scenario
+    for job_id, result in results.items():
+        if result.outcome is CancelOutcome.CANCELED_LOCALLY:
+            assert jobs[job_id].scenario_job_id is None and jobs[job_id].attempts == 0
+        assert result.outcome is not CancelOutcome.REQUESTED  # each settled within its wait
+    assert sum(1 for job in jobs.values() if job.status is JobStatus.CANCELED) >= 30
+
+
+def test_submits_answered_after_the_read_timeout_make_one_scenario_job_each(worker):
+    prompt = "a late answer"
+    # Scenario makes each job 4 s after the request came, a second after the client gave up.
+    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=4.0, prompt_contains=prompt, times=5)
+    ids = [enqueue_generation(f"{prompt} #{n}", width=256, height=256) for n in range(5)]
+
+    jobs = [worker.wait_for(job_id, timeout_s=60) for job_id in ids]
+
+    stats = worker.sim.stats()
+    made = [r for r in worker.sim.world.jobs() if str(r.input.get("prompt")).startswith(prompt)]
+    print(f"\n5 late answers: {sum(stats['submissions_by_prompt'].get(f'{prompt} #{n}', 0) for n in range(5))} submits")
+    assert [job.status for job in jobs] == [JobStatus.SUCCESS] * 5
+    assert len(made) == 5
+    assert sorted(job.scenario_job_id for job in jobs) == sorted(r.job_id for r in made)
