@@ -114,16 +114,6 @@ def _worker_log_level(**_: Any) -> None:
 
 
 @worker_ready.connect
-def _start_the_recovery(**_: Any) -> None:
-    # What a dead worker held comes back within a minute of its death or of this start.
-    from worker.tasks.recovery import RecoveryTimer
-
-    interval_s = runtime.current_settings().recovery_interval_s
-    if interval_s > 0:
-        RecoveryTimer(interval_s).start()
-
-
-@worker_ready.connect
 def _say_what_is_off(**_: Any) -> None:
     settings = runtime.current_settings()
     if settings.fleet_redis_url is None:

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from worker import runtime
+from worker import lost_answers, runtime
+from worker.db.jobs import AdoptOutcome
 from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView, JobView
 from worker.generation import GenerationRequest
@@ -170,6 +171,10 @@ def settle_from_scenario(job: JobView) -> Settlement:
     from worker.tasks.downloads import request_downloads
 
     rt = runtime.current()
+    if job.scenario_job_id is None and job.unanswered_submit_at is not None:
+        job, settled = _found_after_a_lost_answer(job)
+        if settled is not None:
+            return settled
     if job.scenario_job_id is None:
         return Settlement.SUBMIT_AGAIN
     try:
@@ -188,6 +193,26 @@ def settle_from_scenario(job: JobView) -> Settlement:
     if status in (JobStatus.FAILURE, JobStatus.CANCELED):
         return Settlement.SUBMIT_AGAIN
     return Settlement.STILL_RUNNING
+
+
+def _found_after_a_lost_answer(job: JobView) -> tuple[JobView, Settlement | None]:
+    """A dead row whose last submit's answer was lost: the Scenario job it may have made, adopted.
+
+    Returns the row (with that job when one was found) and, when nothing can be decided yet or
+    nothing was found, what that means for paying again.
+    """
+    rt = runtime.current()
+    if lost_answers.may_still_appear(job):
+        return job, Settlement.UNKNOWN  # its request may still be making the job
+    try:
+        for candidate in lost_answers.candidates(job):
+            if rt.jobs.adopt(job.id, candidate) is not AdoptOutcome.TAKEN:
+                log.info("a dead job's lost answer found job_id=%s scenario_job_id=%s", job.id, candidate["jobId"])
+                return rt.jobs.get(job.id) or job, None
+    except ScenarioError as exc:
+        log.warning("could not look for a dead job's lost answer job_id=%s: %s", job.id, exc)
+        return job, Settlement.UNKNOWN
+    return job, Settlement.SUBMIT_AGAIN
 
 
 def _replay(letter: DeadLetterView, *, dry_run: bool) -> ReplayResult:
@@ -218,9 +243,10 @@ def _settled_without_paying(letter: DeadLetterView) -> ReplayResult | None:
     """The replay's answer when the letter's own Scenario job settles it; None when a new submit is fine."""
     rt = runtime.current()
     job = rt.jobs.get(letter.job_id)
-    if job is None or job.scenario_job_id is None:
+    if job is None or (job.scenario_job_id is None and job.unanswered_submit_at is None):
         return None
     settlement = settle_from_scenario(job)
+    job = rt.jobs.get(letter.job_id) or job  # a lost answer found has given it its Scenario job
     if settlement is Settlement.SUBMIT_AGAIN:
         return None
     if settlement is Settlement.TOOK_RESULT:
@@ -229,6 +255,8 @@ def _settled_without_paying(letter: DeadLetterView) -> ReplayResult | None:
         return ReplayResult(letter.id, None, reason, took_result_job_id=job.id)
     if settlement is Settlement.STILL_RUNNING:
         reason = f"its Scenario job {job.scenario_job_id} has not finished; it is not paid for again"
+    elif job.scenario_job_id is None:
+        reason = "its last submit's answer was lost and Scenario may still make or list that job; try again later"
     else:
         reason = f"Scenario could not be asked about its job {job.scenario_job_id}; try again later"
     return ReplayResult(letter.id, None, reason)

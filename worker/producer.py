@@ -13,9 +13,10 @@ from worker import runtime
 from worker.cancellation import CancelOutcome, CancelResult, cancel_on_scenario, result_of
 from worker.db.claims import CancelStep
 from worker.db.jobs import JobNotFound, JobView, NewJob
+from worker.dispatch import free_slot, send_submit
 from worker.errors import WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
-from worker.lanes import submit_lane
+from worker.labels import remember
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.producer")
@@ -77,9 +78,6 @@ def enqueue_request(
     The request is first made ready to send (`worker.preflight`), unless `prepared` says
     the caller did so already.
     """
-    from worker.tasks import submit_generation
-    from worker.tasks.labels import remember
-
     rt = runtime.current()
     if not prepared and rt.preflight is not None:
         request = rt.preflight.prepare(request)
@@ -95,7 +93,7 @@ def enqueue_request(
     )
     remember(job)
     try:
-        submit_generation.apply_async((job.id,), queue=submit_lane(batch_id))
+        send_submit(job.id, batch_id)
     except Exception as exc:
         # The caller learns of it now; the row must not look queued to anyone else.
         rt.jobs.mark_status(
@@ -179,14 +177,13 @@ def queue_new_jobs(rows: Sequence[NewJob], *, on_progress: Progress | None = Non
 
 def _publish_submits(chunk: Sequence[NewJob], queued: list[str]) -> list[str]:
     from worker.celery_app import app
-    from worker.tasks import submit_generation
 
     try:
         # One connection for the whole chunk, and on Redis one pipelined round trip for all its
         # messages (kombu's publish batch; a broker without batches publishes each at once).
         with app.producer_or_acquire() as producer, producer.batch(max_size=_PUBLISH_BATCH_OPS):
             for row in chunk:
-                submit_generation.apply_async((row.job_id,), queue=submit_lane(row.batch_id), producer=producer)
+                send_submit(row.job_id, row.batch_id, producer=producer)
     except Exception as exc:
         # Nothing of a failed batch counts as sent; a message that went out all the same finds
         # its job dead and does nothing. The rows must not look queued to anyone else.
@@ -224,7 +221,7 @@ def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
     rt = runtime.current()
     step = rt.jobs.request_cancel(job_id)
     if step is CancelStep.ENDED:
-        _give_back_slot(job_id)  # it may have held one, or waited for one
+        free_slot(job_id)  # it may have held one, or waited for one
         return result_of(_reload(job_id))
     if step is CancelStep.REQUESTED:
         return _settled_by_the_sender(job_id, wait_s)
@@ -233,7 +230,7 @@ def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
         return result_of(job)
     result = cancel_on_scenario(job)
     if result.status.is_final:
-        _give_back_slot(job_id)
+        free_slot(job_id)
     return result
 
 
@@ -247,12 +244,6 @@ def _settled_by_the_sender(job_id: str, wait_s: float) -> CancelResult:
         if time.monotonic() >= deadline:
             return CancelResult(job_id, CancelOutcome.REQUESTED, job.status, job.scenario_job_id)
         time.sleep(0.1)
-
-
-def _give_back_slot(job_id: str) -> None:
-    from worker.tasks.slots import give_back_slot
-
-    give_back_slot(job_id)
 
 
 def _reload(job_id: str) -> JobView:

@@ -28,10 +28,8 @@ from worker.preflight import ModelCatalogue, Preflight, ReferenceUploads
 from worker.scenario.client import ScenarioClient
 from worker.scenario.errors import NetworkError, RateLimited
 from worker.settings import Settings
+from worker.waits import BUDGET_WAIT_MAX_S
 
-# The longest a request waits for the fleet's budget inside a task; a longer
-# wait becomes a retry with a countdown, so no worker slot sleeps for it.
-BUDGET_WAIT_MAX_S = 1.0
 # With no budget set, the limiter still carries the fleet-wide pause after a 429.
 UNLIMITED_RATE_PER_S = 1_000_000.0
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from worker import waits
 from worker.errors import WorkerError
 from worker.waits import countdown_cap_s, redelivery_horizon_s, stalled_after_s
 
@@ -104,6 +105,9 @@ class Settings:
     # one request at a time, every `breaker_probe_s` at most, until it answers; 0 turns it off.
     breaker_failures: int = 5
     breaker_probe_s: float = 1.0
+    # How often the recovery also lists Scenario's recent jobs to adopt or cancel any that no row
+    # holds (`scenario-worker jobs reconcile`); 0 turns it off.
+    reconcile_interval_s: float = 300.0
 
     # Generations go through `/generate/custom/{modelId}` ("custom"), or the older
     # `/generate/txt2img` ("txt2img").
@@ -212,7 +216,13 @@ class Settings:
                 f"and at most half of "
                 f"{horizon_name} ({horizon:g} s)"
             )
-        for name in ("recovery_interval_s", "stalled_after_s", "task_soft_time_limit_s", "task_time_limit_s"):
+        for name in (
+            "recovery_interval_s",
+            "reconcile_interval_s",
+            "stalled_after_s",
+            "task_soft_time_limit_s",
+            "task_time_limit_s",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be 0 (the default) or more")
         if self.stalled_after_s and self.stalled_after_s <= self.longest_countdown_s:
@@ -226,6 +236,20 @@ class Settings:
                 f"SCENARIO_TASK_SOFT_TIME_LIMIT_S ({soft:g}) must be shorter than SCENARIO_TASK_TIME_LIMIT_S "
                 f"({hard:g}), and that shorter than {horizon_name} ({horizon:g} s)"
             )
+
+    @property
+    def request_horizon_s(self) -> float:
+        """How long a submit request can take once checked: a sender's claim holds that long."""
+        return waits.request_horizon_s(connect_timeout_s=self.connect_timeout_s, read_timeout_s=self.read_timeout_s)
+
+    @property
+    def answer_horizon_s(self) -> float:
+        """How long after a submit left a job it made may still appear on Scenario."""
+        return waits.answer_horizon_s(
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            late_submit_s=self.late_submit_s,
+        )
 
     @property
     def redelivery_horizon_s(self) -> float:
@@ -348,6 +372,7 @@ _ENV_NAMES: dict[str, str] = {
     "auth_pause_s": "SCENARIO_AUTH_PAUSE_S",
     "breaker_failures": "SCENARIO_BREAKER_FAILURES",
     "breaker_probe_s": "SCENARIO_BREAKER_PROBE_S",
+    "reconcile_interval_s": "SCENARIO_RECONCILE_INTERVAL_S",
     "submit_route": "SCENARIO_SUBMIT_ROUTE",
     "model_cache_s": "SCENARIO_MODEL_CACHE_S",
     "parallel_jobs": "SCENARIO_PARALLEL_JOBS",

@@ -64,6 +64,32 @@ def retry_wait_s(proposed_s: float | None, retry_after_s: float | None, *, cap_s
     return min(wait, cap_s)
 
 
+# The longest a request waits for the fleet's budget inside a task; a longer wait becomes a retry.
+BUDGET_WAIT_MAX_S = 1.0
+# Between the check that opens a submit and its request leaving: a commit, a pooled connection.
+REQUEST_MARGIN_S = 2.0
+
+
+def request_horizon_s(*, connect_timeout_s: float, read_timeout_s: float) -> float:
+    """How long one submit request can take from the check before it: the budget wait and both timeouts."""
+    return BUDGET_WAIT_MAX_S + connect_timeout_s + read_timeout_s + REQUEST_MARGIN_S
+
+
+def answer_horizon_s(*, connect_timeout_s: float, read_timeout_s: float, late_submit_s: float) -> float:
+    """How long after a submit left Scenario may still make its job: a lost answer is looked for only then."""
+    return request_horizon_s(connect_timeout_s=connect_timeout_s, read_timeout_s=read_timeout_s) + late_submit_s
+
+
+# A job waiting for a parallel slot looks again at most this often even if no release wakes it
+# (a holder that vanished frees its slot only when its lease runs out, and wakes no one).
+SLOT_RECHECK_MAX_S = 10.0
+
+
+def slot_recheck_s(slot_lease_s: float) -> float:
+    """How long a job waits for a slot before looking again on its own."""
+    return min(SLOT_RECHECK_MAX_S, slot_lease_s / 2)
+
+
 def fleet_wait_s(remaining_s: float | None, *, hop_s: float) -> float:
     """How long a task waiting on the fleet (a pause, a lease, a slot) sleeps before it looks again.
 

@@ -9,19 +9,22 @@ on Redis and on RabbitMQ without any Redis at all.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.cli.test_dlq_cli import run
 from tests.conftest import KEY, SECRET
 from tests.harness import System, running_system, wait_until
 from tests.services import throwaway_broker
-from worker import cancel_job, enqueue_generation, runtime
+from worker import cancel_job, deadletters, enqueue_generation, runtime
 from worker.cancellation import CancelOutcome
 from worker.fleet.errors import SubmitInProgress
 from worker.generation import GenerationRequest
+from worker.reconcile import reconcile
 from worker.retrying import AnswerMayStillCome
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
@@ -221,3 +224,64 @@ def test_submits_answered_after_the_read_timeout_make_one_scenario_job_each(work
     assert [job.status for job in jobs] == [JobStatus.SUCCESS] * 5
     assert len(made) == 5
     assert sorted(job.scenario_job_id for job in jobs) == sorted(r.job_id for r in made)
+
+
+def test_a_replay_of_a_dead_job_whose_answer_was_lost_takes_the_job_scenario_made(racing):
+    prompt = "a replay after a lost answer"
+    job_id = unsent_job(prompt)
+    rt = runtime.current()
+    claim = submit.claim(job_id)
+    job = submit.check(task, claim)
+    rt.jobs.open_send(claim, hold_s=0.05)
+    submit._post(job.model_id, job.params)  # made on Scenario; the answer is lost
+    error = {"status": None, "code": None, "message": "read timed out"}
+    rt.jobs.dead_letter(job_id, reason="retries_exhausted", task_name=task.name, payload={}, error=error, attempts=1)
+    letter = racing.dead_letters.get_for_job(job_id)
+
+    too_soon = deadletters.replay(letter.id)
+    waited = racing.jobs.get(job_id).unanswered_submit_at
+    wait_until(lambda: (time.time() - waited.timestamp()) > submit.answer_horizon_s(), 30, "the horizon", every_s=0.2)
+    later = deadletters.replay(letter.id)
+
+    assert too_soon.new_job_id is None and "try again later" in too_soon.skipped_reason
+    assert later.new_job_id is None and later.took_result_job_id == job_id
+    assert len(made_on_scenario(racing, prompt)) == 1
+    assert racing.jobs.get(job_id).status is JobStatus.SUCCESS
+
+
+def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_strangers_alone(racing):
+    rt = runtime.current()
+    lost_prompt, held_prompt, stranger = "an orphan to adopt", "a surplus to cancel", "made by someone else"
+    for prompt in (lost_prompt, held_prompt, stranger):
+        racing.sim.faults.job_duration(prompt_contains=prompt, seconds=60)
+    lost = unsent_job(lost_prompt)
+    claim = submit.claim(lost)
+    job = submit.check(task, claim)
+    rt.jobs.open_send(claim, hold_s=0.05)
+    submit._post(job.model_id, job.params)  # its sender died with the answer
+    holder = unsent_job(held_prompt)
+    claim = submit.claim(holder)
+    job = submit.check(task, claim)
+    sent = submit.send(task, claim, job)
+    submit._post(job.model_id, job.params)  # the same inputs sent twice: one too many
+    rt.client.submit_custom("flux.1-dev", {"prompt": stranger, "width": 256, "height": 256})
+    (orphan,) = made_on_scenario(racing, lost_prompt)
+    surplus = next(r for r in made_on_scenario(racing, held_prompt) if r.job_id != sent.scenario_job_id)
+    (unknown,) = made_on_scenario(racing, stranger)
+
+    dry = run("jobs", "reconcile", "--dry-run", "--json", env=racing.env)
+    report = reconcile()
+    again = reconcile()
+
+    said = json.loads(dry.stdout)
+    assert dry.returncode == 0, dry.stderr
+    assert said["adopted"] == [{"job_id": lost, "scenario_job_id": orphan.job_id}]
+    assert said["canceled"] == [surplus.job_id]
+    assert report.adopted == [(lost, orphan.job_id)] and report.canceled == [surplus.job_id]
+    assert unknown.job_id in report.not_ours
+    assert again.adopted == [] and again.canceled == []
+    assert racing.jobs.get(lost).scenario_job_id == orphan.job_id
+    assert racing.jobs.get(holder).scenario_job_id == sent.scenario_job_id
+    now = {r.job_id: status_on_scenario(r) for r in racing.sim.world.jobs()}
+    assert now[surplus.job_id] == "canceled" and now[unknown.job_id] != "canceled"
+    rt.client.cancel_job(unknown.job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from worker import runtime
@@ -44,6 +45,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     recover.add_argument("--dry-run", action="store_true", help="list them; send nothing")
     recover.set_defaults(func=_recover)
+
+    reconcile = sub.add_parser(
+        "reconcile", help="give each Scenario job no row holds to the row it was made for, or cancel it on Scenario"
+    )
+    reconcile.add_argument(
+        "--since",
+        dest="since",
+        type=when_arg,
+        default="1h",
+        metavar="WHEN",
+        help="Scenario jobs made since this date or for this long (30m, 12h, 7d; default 1h)",
+    )
+    reconcile.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    reconcile.add_argument("--json", action="store_true", help="print the report as JSON")
+    reconcile.set_defaults(func=_reconcile)
 
     cancel = commands.add_parser("cancel", help="cancel one job, on Scenario and here")
     cancel.add_argument("job_id", metavar="JOB_ID")
@@ -93,6 +109,32 @@ def _recover(args: argparse.Namespace) -> int:
         print(f"{job.id}  {job.status.value}  {step} {verb}  (last touched {when(job.updated_at)} UTC)")
     print(f"{len(stalled)} stalled jobs")
     return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from worker.reconcile import reconcile
+
+    window_s = max(1.0, (datetime.now(timezone.utc) - args.since).total_seconds())
+    try:
+        report = reconcile(window_s=window_s, dry_run=args.dry_run)
+    except ScenarioError as exc:
+        print(f"scenario-worker: could not list Scenario's jobs: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({**report.as_dict(), "dry_run": args.dry_run}, indent=2))
+        return 1 if report.failed else 0
+    verb = "would be " if args.dry_run else ""
+    for job_id, scenario_job_id in report.adopted:
+        print(f"Scenario job {scenario_job_id} {verb}adopted by job {job_id}")
+    for scenario_job_id in report.canceled:
+        print(f"Scenario job {scenario_job_id} {verb}canceled on Scenario (its row holds another or has ended)")
+    for scenario_job_id, error in report.failed:
+        print(f"Scenario job {scenario_job_id} could not be canceled: {error}", file=sys.stderr)
+    print(
+        f"{report.listed} Scenario jobs listed: {len(report.adopted)} adopted, {len(report.canceled)} canceled, "
+        f"{len(report.not_ours)} made by no job of ours"
+    )
+    return 1 if report.failed else 0
 
 
 def _cancel(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ class Health:
     auth_pause: str | None = None
     rate_pause_s: float | None = None
     budget_per_s: float = 0.0
+    scenario_down: bool = False
+    reconciled: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,12 +74,17 @@ def health(rt: Runtime) -> Health:
             checks.append(Check("workers", False, f"Celery's inspect failed: {type(exc).__name__}: {exc}"))
     if not any(c.name == "workers" for c in checks):
         checks.append(Check("workers", bool(workers), f"{len(workers)} answered" if workers else "none answered"))
-    auth_pause = rate_pause_s = None
+    auth_pause = rate_pause_s = reconciled = None
+    scenario_down = False
     try:
         if rt.auth_pause is not None and (pause := rt.auth_pause.current()) is not None:
             auth_pause = f"HTTP {pause.status} {pause.code or ''}: {pause.message} ({pause.remaining_s:.0f} s left)"
         if rt.limiter is not None:
             rate_pause_s = rt.limiter.paused_for()
+        scenario_down = rt.breaker is not None and rt.breaker.is_open()
+        reconciled = rt.coordination.noted("reconcile") if rt.coordination is not None else None
     except Exception as exc:
         checks.append(Check("fleet state", False, f"{type(exc).__name__}: {exc}"))
-    return Health(checks, workers, auth_pause, rate_pause_s, rt.settings.fleet_requests_per_s)
+    return Health(
+        checks, workers, auth_pause, rate_pause_s, rt.settings.fleet_requests_per_s, scenario_down, reconciled
+    )

@@ -129,6 +129,16 @@ class JobRepository(SubmissionRecords):
         with self._db.session() as session:
             return [WatchedJob(*row) for row in session.execute(query)]
 
+    def held_scenario_jobs(self, scenario_job_ids: Iterable[str]) -> set[str]:
+        """Those of these Scenario job ids that some row holds."""
+        wanted = list(dict.fromkeys(scenario_job_ids))
+        held: set[str] = set()
+        with self._db.session() as session:
+            for start in range(0, len(wanted), _IN_CHUNKS_OF):
+                chunk = wanted[start : start + _IN_CHUNKS_OF]
+                held.update(session.scalars(select(Job.scenario_job_id).where(Job.scenario_job_id.in_(chunk))))
+        return held
+
     def unfinished_count(self, *, single_only: bool = False) -> int:
         """Jobs not final yet, queued or on Scenario; with `single_only`, those of no batch."""
         query = select(func.count()).select_from(Job).where(not_final())

@@ -33,6 +33,14 @@ class Coordination:
         ttl_ms = int((ttl_s if ttl_s is not None else max(10.0, self._interval_s * 5)) * 1000)
         return bool(self._redis.set(f"{PREFIX}:armed:{what}", "1", nx=True, px=ttl_ms))
 
+    def note(self, what: str, text: str) -> None:
+        """Keep a short line for the console (the last reconciliation's counts)."""
+        self._redis.set(f"{PREFIX}:note:{what}", text)
+
+    def noted(self, what: str) -> str | None:
+        value = self._redis.get(f"{PREFIX}:note:{what}")
+        return None if value is None else value.decode()
+
     def disarm(self, what: str) -> None:
         self._redis.delete(f"{PREFIX}:armed:{what}")
 

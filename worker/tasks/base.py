@@ -18,6 +18,7 @@ from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
 from worker.errors import WorkerError
 from worker.fleet.errors import FleetUnavailable, FleetWait
+from worker.labels import job_argsrepr, remember
 from worker.retrying import error_details, is_permanent
 from worker.scenario.errors import (
     ParallelLimitReached,
@@ -26,7 +27,6 @@ from worker.scenario.errors import (
     TransientError,
 )
 from worker.states import JobStatus
-from worker.tasks.labels import job_argsrepr, remember
 from worker.tasks.slots import give_back_slot
 from worker.waits import RetryKind
 

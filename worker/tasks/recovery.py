@@ -13,16 +13,22 @@ poll_seq, and the row's claim lets one sender at a time send the job.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Collection
 from datetime import datetime, timedelta, timezone
+
+from celery.signals import worker_ready
 
 from worker import lanes, runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
+from worker.dispatch import send_submit_again
 from worker.lanes import submit_lane
+from worker.reconcile import reconcile
+from worker.scenario.errors import ScenarioError
 from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
-from worker.tasks.chains import send_submit_again
 from worker.tasks.downloads import request_downloads
 from worker.tasks.generation import poll_job
 from worker.tasks.sweep import request_sweep
@@ -31,6 +37,8 @@ log = logging.getLogger("worker.tasks")
 
 # Jobs looked at by one recovery run, at most; the next run takes the rest.
 JOBS_PER_RUN = 500
+# Scenario's jobs of this last stretch are reconciled with the rows.
+RECONCILE_WINDOW_S = 3600.0
 # Batches whose downloads a recovery run looks at: the newest ones.
 RECENT_BATCHES = 20
 
@@ -50,6 +58,7 @@ def recover(self: RecoveryTask) -> int:
         _rearm_downloads()
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
         sent = _recover_stalled(since)
+        _reconcile_now_and_then()
     except OUTAGE_ERRORS as exc:
         log.warning("recovery failed; the next one tries again error=%s", exc)
         return 0
@@ -64,6 +73,33 @@ def _rearm_downloads() -> None:
     for batch in rt.batches.list(limit=RECENT_BATCHES):
         if batch.out_dir is not None and rt.batches.awaiting_download(batch.id, limit=1):
             request_downloads(batch.id)
+
+
+_reconciled_at = -math.inf
+
+
+def _reconcile_now_and_then() -> None:
+    """Every SCENARIO_RECONCILE_INTERVAL_S, one worker of the fleet settles Scenario's orphaned jobs."""
+    global _reconciled_at
+    rt = runtime.current()
+    interval_s = rt.settings.reconcile_interval_s
+    if not interval_s or time.monotonic() - _reconciled_at < interval_s:
+        return
+    _reconciled_at = time.monotonic()
+    if rt.coordination is not None and not rt.coordination.arm("reconcile", ttl_s=interval_s):
+        return
+    try:
+        report = reconcile(window_s=RECONCILE_WINDOW_S)
+    except ScenarioError as exc:
+        log.warning("could not reconcile with Scenario's jobs; the next run tries again error=%s", exc)
+        return
+    if rt.coordination is not None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        rt.coordination.note(
+            "reconcile",
+            f"{stamp} UTC: {report.listed} listed, {len(report.adopted)} adopted, {len(report.canceled)} canceled, "
+            f"{len(report.failed)} not canceled",
+        )
 
 
 def _recover_stalled(since: datetime) -> int:
@@ -162,3 +198,11 @@ class RecoveryTimer:
                 log.warning("could not schedule the recovery error=%s", exc)
             if self._stop.wait(self._interval_s):
                 return
+
+
+@worker_ready.connect
+def _start_the_recovery(**_: object) -> None:
+    # What a dead worker held comes back within a minute of its death or of this start.
+    interval_s = runtime.current_settings().recovery_interval_s
+    if interval_s > 0:
+        RecoveryTimer(interval_s).start()

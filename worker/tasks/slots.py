@@ -10,9 +10,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from worker import runtime
+from worker.dispatch import free_slot
 from worker.fleet.errors import FleetUnavailable, SlotWait
 from worker.scenario.errors import ParallelLimitReached, RateLimited, ScenarioError
-from worker.tasks.chains import send_submit_again
+from worker.waits import slot_recheck_s
 
 log = logging.getLogger("worker.tasks")
 
@@ -41,7 +42,7 @@ def _details(exc: BaseException) -> Mapping[str, Any]:
 
 def recheck_s() -> float:
     """How long a job waits for a slot before looking again on its own."""
-    return min(SLOT_RECHECK_MAX_S, runtime.current().settings.slot_lease_s / 2)
+    return slot_recheck_s(runtime.current().settings.slot_lease_s)
 
 
 def _alive_s() -> float:
@@ -105,20 +106,8 @@ def refuse_for_the_plan(job_id: str, exc: RateLimited) -> SlotWait:
 
 
 def give_back_slot(job_id: str) -> None:
-    """The job ended (or will never reach Scenario): free its slot and queue the submits of the
-    waiters it lets in. A Redis that does not answer is let be: the slot's lease runs out."""
-    slots = runtime.current().slots
-    if slots is None:
-        return
-    try:
-        woken = slots.release(job_id, wake_grace_s=recheck_s())
-    except FleetUnavailable as exc:
-        log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
-        return
-    for waiter in woken:
-        # A new chain: the waiter's own timed retry, still on its way, is dropped when it comes.
-        if send_submit_again(waiter):
-            log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
+    """The job ended (or will never reach Scenario): free its slot and wake the waiters it lets in."""
+    free_slot(job_id)
 
 
 def keep_slots(job_ids: Iterable[str]) -> None:

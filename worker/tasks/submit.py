@@ -29,7 +29,6 @@ from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
 from worker.generation import inputs_of
 from worker.retrying import AnswerMayStillCome, LookAgain, error_details
-from worker.runtime import BUDGET_WAIT_MAX_S
 from worker.scenario.errors import NetworkError, PaymentRequired, ScenarioError, Unauthorized
 from worker.scenario.models import Submission
 from worker.tasks.base import GenerationTask, begin, dead_letter, event
@@ -39,19 +38,13 @@ from worker.tasks.slots import give_back_slot, is_parallel_limit, refuse_for_the
 
 log = logging.getLogger("worker.tasks")
 
-# Between the check that opens a send and the request leaving: a commit, a pooled connection.
-REQUEST_MARGIN_S = 2.0
-
 
 def request_horizon_s() -> float:
-    """How long one submit request can take from the check before it: the budget wait and both timeouts."""
-    settings = runtime.current().settings
-    return BUDGET_WAIT_MAX_S + settings.connect_timeout_s + settings.read_timeout_s + REQUEST_MARGIN_S
+    return runtime.current().settings.request_horizon_s
 
 
 def answer_horizon_s() -> float:
-    """How long after a submit left Scenario may still make its job: a lost answer is looked for only then."""
-    return request_horizon_s() + runtime.current().settings.late_submit_s
+    return runtime.current().settings.answer_horizon_s
 
 
 @app.task(bind=True, base=GenerationTask, name="scenario.submit_generation")

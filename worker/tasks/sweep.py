@@ -23,6 +23,7 @@ from typing import Any
 from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import WatchedJob
+from worker.dispatch import send_poll
 from worker.fleet.errors import Throttled
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
@@ -117,11 +118,9 @@ def _hand_back_single_jobs() -> None:
     A job that kept its own polls meanwhile gets one extra look: whichever of the two
     polls with its sequence number comes first takes it, the other finds it gone.
     """
-    from worker.tasks.generation import poll_job
-
     for job in runtime.current().jobs.in_flight():
         if job.batch_id is None:
-            poll_job.apply_async((job.id, job.poll_seq))
+            send_poll(job.id, job.poll_seq)
 
 
 def request_sweep() -> None:

@@ -1,0 +1,67 @@
+"""Sending a job's tasks by name: the producer, the recovery and a freed slot publish through
+here, so none of them imports the tasks, and the tasks import none of them.
+
+Every submit sent again starts a new chain: the row's chain number grows first and the
+message carries it, so a message of an older chain (a waiter's own timer, a redelivered
+copy) finds itself stale and does nothing. One chain per job, however many wake it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from worker import runtime
+from worker.celery_app import app
+from worker.fleet.errors import FleetUnavailable
+from worker.labels import job_argsrepr
+from worker.lanes import submit_lane
+from worker.waits import slot_recheck_s
+
+log = logging.getLogger("worker.dispatch")
+
+SUBMIT_TASK = "scenario.submit_generation"
+POLL_TASK = "scenario.poll_job"
+
+
+def send_submit(job_id: str, batch_id: str | None, *, producer: Any = None) -> None:
+    """The first submit of a newly recorded job (chain 0), in its lane."""
+    args = (job_id,)
+    options: dict[str, Any] = {"producer": producer} if producer is not None else {}
+    app.send_task(SUBMIT_TASK, args=args, queue=submit_lane(batch_id), argsrepr=job_argsrepr(args), **options)
+
+
+def send_submit_again(job_id: str, *, queue: str | None = None) -> bool:
+    """Start a new chain for an unsent job; False (nothing sent) when it needs no submit any more."""
+    chain = runtime.current().jobs.next_submit_seq(job_id)
+    if chain is None:
+        return False
+    seq, batch_id = chain
+    args = (job_id,)
+    app.send_task(
+        SUBMIT_TASK, args=args, kwargs={"seq": seq}, queue=queue or submit_lane(batch_id), argsrepr=job_argsrepr(args)
+    )
+    return True
+
+
+def send_poll(job_id: str, seq: int) -> None:
+    """A look at a job on Scenario; a duplicate of a look already taken finds its place gone."""
+    args = (job_id, seq)
+    app.send_task(POLL_TASK, args=args, argsrepr=job_argsrepr(args))
+
+
+def free_slot(job_id: str) -> None:
+    """The job ended (or will never reach Scenario): free its slot and send the submits of the
+    waiters it lets in. A Redis that does not answer is let be: the slot's lease runs out."""
+    rt = runtime.current()
+    if rt.slots is None:
+        return
+    try:
+        woken = rt.slots.release(job_id, wake_grace_s=slot_recheck_s(rt.settings.slot_lease_s))
+    except FleetUnavailable as exc:
+        log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
+        return
+    for waiter in woken:
+        # A new chain: the waiter's own timed retry, still on its way, is dropped when it comes.
+        if send_submit_again(waiter):
+            log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
