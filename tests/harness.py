@@ -39,6 +39,8 @@ FAST_ENV = {
     "SCENARIO_READ_TIMEOUT_S": "3",
     # A lost answer is looked for 1 s after the request path's horizon, not a minute.
     "SCENARIO_LATE_SUBMIT_S": "1",
+    # Each test decides what it lists on Scenario: the periodic reconciliation is tested on its own.
+    "SCENARIO_RECONCILE_INTERVAL_S": "0",
     "SCENARIO_SWEEP_INTERVAL_S": "0.5",
     "SCENARIO_SWEEP_STALE_AFTER_S": "2",
     "SCENARIO_AUTH_PAUSE_S": "2",

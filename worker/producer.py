@@ -227,7 +227,7 @@ def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
         return _settled_by_the_sender(job_id, wait_s)
     job = _reload(job_id)
     if step is CancelStep.FINAL or job.scenario_job_id is None:
-        return result_of(job)
+        return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
     result = cancel_on_scenario(job)
     if result.status.is_final:
         free_slot(job_id)

@@ -285,3 +285,23 @@ def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_
     now = {r.job_id: status_on_scenario(r) for r in racing.sim.world.jobs()}
     assert now[surplus.job_id] == "canceled" and now[unknown.job_id] != "canceled"
     rt.client.cancel_job(unknown.job_id)
+
+
+def test_the_recovery_reconciles_on_its_own_and_a_lost_answer_is_adopted_before_anything_is_paid_again(racing):
+    prompt = "an orphan the fleet finds by itself"
+    job_id = unsent_job(prompt)
+    rt = runtime.current()
+    claim = submit.claim(job_id)
+    job = submit.check(task, claim)
+    rt.jobs.open_send(claim, hold_s=0.05)
+    submit._post(job.model_id, job.params)  # its sender died with the answer, and its message with it
+    racing.start_worker(name="reconciler", SCENARIO_RECOVERY_INTERVAL_S="1", SCENARIO_RECONCILE_INTERVAL_S="2")
+    try:
+        done = racing.wait_for(job_id, timeout_s=60)
+    finally:
+        racing.stop()
+
+    assert done.status is JobStatus.SUCCESS
+    assert [r.job_id for r in made_on_scenario(racing, prompt)] == [done.scenario_job_id]
+    if rt.coordination is not None:
+        assert "1 adopted" in (rt.coordination.noted("reconcile") or "")

@@ -37,8 +37,8 @@ log = logging.getLogger("worker.tasks")
 
 # Jobs looked at by one recovery run, at most; the next run takes the rest.
 JOBS_PER_RUN = 500
-# Scenario's jobs of this last stretch are reconciled with the rows.
-RECONCILE_WINDOW_S = 3600.0
+# Each reconciliation looks this many intervals back, so every moment is looked at more than once.
+RECONCILE_WINDOWS = 3
 # Batches whose downloads a recovery run looks at: the newest ones.
 RECENT_BATCHES = 20
 
@@ -89,7 +89,7 @@ def _reconcile_now_and_then() -> None:
     if rt.coordination is not None and not rt.coordination.arm("reconcile", ttl_s=interval_s):
         return
     try:
-        report = reconcile(window_s=RECONCILE_WINDOW_S)
+        report = reconcile(window_s=interval_s * RECONCILE_WINDOWS)
     except ScenarioError as exc:
         log.warning("could not reconcile with Scenario's jobs; the next run tries again error=%s", exc)
         return
