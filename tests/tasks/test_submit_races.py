@@ -3,8 +3,7 @@ path (after the claim, during the request, after the answer, once the claim laps
 test counts the Scenario jobs made and reads the row's final state.
 
 The steps run here, in the test's process, against the simulator over HTTP and a real
-database, with no worker to race them; the second half runs whole systems, with a worker,
-on Redis and on RabbitMQ without any Redis at all.
+database, with no worker to race them (whole systems race in test_submit_fleet.py).
 """
 
 from __future__ import annotations
@@ -12,65 +11,20 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.cli.test_dlq_cli import run
-from tests.conftest import KEY, SECRET
-from tests.harness import System, running_system, wait_until
-from tests.services import throwaway_broker
-from worker import cancel_job, deadletters, enqueue_generation, runtime
+from tests.harness import wait_until
+from tests.tasks.conftest import made_on_scenario, status_on_scenario, unsent_job
+from worker import cancel_job, deadletters, runtime
 from worker.cancellation import CancelOutcome
 from worker.fleet.errors import SubmitInProgress
-from worker.generation import GenerationRequest
 from worker.reconcile import reconcile
 from worker.retrying import AnswerMayStillCome
-from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
 from worker.tasks import submit
 from worker.tasks.submit import submit_generation as task
-
-
-@pytest.fixture(scope="module", params=["redis", "rabbitmq-without-redis"])
-def racing(request, backend_url, redis_url, tmp_path_factory) -> Iterator[System]:
-    """The simulator and a database; a worker is started by the tests that want one."""
-    config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=23)
-    broker = "redis" if request.param == "redis" else "rabbitmq"
-    with (
-        throwaway_broker(broker, redis_url) as broker_url,
-        running_system(
-            database_url=backend_url,
-            broker_url=broker_url,
-            redis_url=redis_url if broker == "redis" else None,
-            workdir=tmp_path_factory.mktemp("races"),
-            sim_config=config,
-            workers=(),
-        ) as system,
-    ):
-        yield system
-
-
-@pytest.fixture
-def worker(racing) -> Iterator[System]:
-    racing.start_worker(name="racer", concurrency=2)
-    yield racing
-    racing.stop()
-
-
-def unsent_job(prompt: str) -> str:
-    """A job row ready to send, as enqueue records it, with no message for a worker to take."""
-    rt = runtime.current()
-    request = rt.preflight.prepare(GenerationRequest(prompt, width=256, height=256))
-    return rt.jobs.create(model_id=request.model_id, params=request.to_params()).id
-
-
-def made_on_scenario(system: System, prompt: str) -> list:
-    return [r for r in system.sim.world.jobs() if r.input.get("prompt") == prompt]
-
-
-def status_on_scenario(record) -> str:
-    return record.state(time.time()).status
 
 
 def test_a_cancel_right_after_the_claim_leaves_nothing_to_send(racing):
@@ -181,51 +135,6 @@ def test_an_answer_lost_after_scenario_made_the_job_is_looked_for_only_past_the_
     assert adopted.scenario_job_id == made[0].job_id and adopted.attempts == 1
 
 
-def test_forty_jobs_canceled_right_after_enqueue_say_truthfully_what_scenario_holds(worker):
-    prompt = "a hasty cancel"
-    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=0.3, prompt_contains=prompt)
-    results = {}
-    for n in range(40):
-        job_id = enqueue_generation(f"{prompt} #{n}", width=256, height=256)
-        time.sleep((n % 7) * 0.05)  # 0 to 300 ms after its enqueue
-        results[job_id] = cancel_job(job_id, wait_s=15)
-    for job_id in results:
-        worker.wait_for(job_id, timeout_s=30)
-
-    jobs = {job.id: job for job in worker.jobs.get_many(results)}
-    made = {r.job_id: r for r in worker.sim.world.jobs() if str(r.input.get("prompt")).startswith(prompt)}
-    held = {job.scenario_job_id: job for job in jobs.values() if job.scenario_job_id}
-    outcomes = sorted(result.outcome.value for result in results.values())
-    print(f"\n40 cancels: {dict((o, outcomes.count(o)) for o in set(outcomes))}, Scenario jobs made {len(made)}")
-    assert set(made) <= set(held)  # every Scenario job made is held by its row
-    for scenario_job_id, record in made.items():
-        job = held[scenario_job_id]
-        on_scenario = status_on_scenario(record)
-        assert on_scenario in ("canceled", "success")
-        assert job.status.value == on_scenario  # the row agrees with Scenario
-    for job_id, result in results.items():
-        if result.outcome is CancelOutcome.CANCELED_LOCALLY:
-            assert jobs[job_id].scenario_job_id is None and jobs[job_id].attempts == 0
-        assert result.outcome is not CancelOutcome.REQUESTED  # each settled within its wait
-    assert sum(1 for job in jobs.values() if job.status is JobStatus.CANCELED) >= 30
-
-
-def test_submits_answered_after_the_read_timeout_make_one_scenario_job_each(worker):
-    prompt = "a late answer"
-    # Scenario makes each job 4 s after the request came, a second after the client gave up.
-    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=4.0, prompt_contains=prompt, times=5)
-    ids = [enqueue_generation(f"{prompt} #{n}", width=256, height=256) for n in range(5)]
-
-    jobs = [worker.wait_for(job_id, timeout_s=60) for job_id in ids]
-
-    stats = worker.sim.stats()
-    made = [r for r in worker.sim.world.jobs() if str(r.input.get("prompt")).startswith(prompt)]
-    print(f"\n5 late answers: {sum(stats['submissions_by_prompt'].get(f'{prompt} #{n}', 0) for n in range(5))} submits")
-    assert [job.status for job in jobs] == [JobStatus.SUCCESS] * 5
-    assert len(made) == 5
-    assert sorted(job.scenario_job_id for job in jobs) == sorted(r.job_id for r in made)
-
-
 def test_a_replay_of_a_dead_job_whose_answer_was_lost_takes_the_job_scenario_made(racing):
     prompt = "a replay after a lost answer"
     job_id = unsent_job(prompt)
@@ -285,23 +194,3 @@ def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_
     now = {r.job_id: status_on_scenario(r) for r in racing.sim.world.jobs()}
     assert now[surplus.job_id] == "canceled" and now[unknown.job_id] != "canceled"
     rt.client.cancel_job(unknown.job_id)
-
-
-def test_the_recovery_reconciles_on_its_own_and_a_lost_answer_is_adopted_before_anything_is_paid_again(racing):
-    prompt = "an orphan the fleet finds by itself"
-    job_id = unsent_job(prompt)
-    rt = runtime.current()
-    claim = submit.claim(job_id)
-    job = submit.check(task, claim)
-    rt.jobs.open_send(claim, hold_s=0.05)
-    submit._post(job.model_id, job.params)  # its sender died with the answer, and its message with it
-    racing.start_worker(name="reconciler", SCENARIO_RECOVERY_INTERVAL_S="1", SCENARIO_RECONCILE_INTERVAL_S="2")
-    try:
-        done = racing.wait_for(job_id, timeout_s=60)
-    finally:
-        racing.stop()
-
-    assert done.status is JobStatus.SUCCESS
-    assert [r.job_id for r in made_on_scenario(racing, prompt)] == [done.scenario_job_id]
-    if rt.coordination is not None:
-        assert "1 adopted" in (rt.coordination.noted("reconcile") or "")

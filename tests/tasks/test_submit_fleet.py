@@ -1,0 +1,123 @@
+"""The submit path raced by whole systems: a worker, the simulator over HTTP, a database, on Redis
+and on RabbitMQ without any Redis; each test counts the Scenario jobs made and reads the rows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.harness import System, wait_until
+from tests.tasks.conftest import made_on_scenario, status_on_scenario, unsent_job
+from worker import cancel_job, enqueue_generation, runtime
+from worker.batches.manifest import parse_manifest
+from worker.batches.runs import batch_progress, cancel_batch, submit_batch
+from worker.cancellation import CancelOutcome
+from worker.states import JobStatus
+from worker.tasks import submit
+from worker.tasks.submit import submit_generation as task
+
+
+@pytest.fixture
+def worker(racing) -> Iterator[System]:
+    racing.start_worker(name="racer", concurrency=2)
+    yield racing
+    racing.stop()
+
+
+def test_forty_jobs_canceled_right_after_enqueue_say_truthfully_what_scenario_holds(worker):
+    prompt = "a hasty cancel"
+    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=0.3, prompt_contains=prompt)
+    results = {}
+    for n in range(40):
+        job_id = enqueue_generation(f"{prompt} #{n}", width=256, height=256)
+        time.sleep((n % 7) * 0.05)  # 0 to 300 ms after its enqueue
+        results[job_id] = cancel_job(job_id, wait_s=15)
+    for job_id in results:
+        worker.wait_for(job_id, timeout_s=30)
+
+    jobs = {job.id: job for job in worker.jobs.get_many(results)}
+    made = {r.job_id: r for r in worker.sim.world.jobs() if str(r.input.get("prompt")).startswith(prompt)}
+    held = {job.scenario_job_id: job for job in jobs.values() if job.scenario_job_id}
+    outcomes = sorted(result.outcome.value for result in results.values())
+    print(f"\n40 cancels: {dict((o, outcomes.count(o)) for o in set(outcomes))}, Scenario jobs made {len(made)}")
+    assert set(made) <= set(held)  # every Scenario job made is held by its row
+    for scenario_job_id, record in made.items():
+        job = held[scenario_job_id]
+        on_scenario = status_on_scenario(record)
+        assert on_scenario in ("canceled", "success")
+        assert job.status.value == on_scenario  # the row agrees with Scenario
+    for job_id, result in results.items():
+        if result.outcome is CancelOutcome.CANCELED_LOCALLY:
+            assert jobs[job_id].scenario_job_id is None and jobs[job_id].attempts == 0
+        assert result.outcome is not CancelOutcome.REQUESTED  # each settled within its wait
+    assert sum(1 for job in jobs.values() if job.status is JobStatus.CANCELED) >= 30
+
+
+def test_submits_answered_after_the_read_timeout_make_one_scenario_job_each(worker):
+    prompt = "a late answer"
+    # Scenario makes each job 4 s after the request came, a second after the client gave up.
+    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=4.0, prompt_contains=prompt, times=10)
+    ids = [enqueue_generation(f"{prompt} #{n}", width=256, height=256) for n in range(10)]
+
+    jobs = [worker.wait_for(job_id, timeout_s=60) for job_id in ids]
+
+    stats = worker.sim.stats()
+    made = [r for r in worker.sim.world.jobs() if str(r.input.get("prompt")).startswith(prompt)]
+    print(
+        f"\n10 late answers: {sum(stats['submissions_by_prompt'].get(f'{prompt} #{n}', 0) for n in range(10))} submits"
+    )
+    assert [job.status for job in jobs] == [JobStatus.SUCCESS] * 10
+    assert len(made) == 10
+    assert sorted(job.scenario_job_id for job in jobs) == sorted(r.job_id for r in made)
+
+
+def test_the_recovery_reconciles_on_its_own_and_a_lost_answer_is_adopted_before_anything_is_paid_again(racing):
+    prompt = "an orphan the fleet finds by itself"
+    job_id = unsent_job(prompt)
+    rt = runtime.current()
+    claim = submit.claim(job_id)
+    job = submit.check(task, claim)
+    rt.jobs.open_send(claim, hold_s=0.05)
+    submit._post(job.model_id, job.params)  # its sender died with the answer, and its message with it
+    racing.start_worker(name="reconciler", SCENARIO_RECOVERY_INTERVAL_S="1", SCENARIO_RECONCILE_INTERVAL_S="2")
+    try:
+        done = racing.wait_for(job_id, timeout_s=60)
+    finally:
+        racing.stop()
+
+    assert done.status is JobStatus.SUCCESS
+    assert [r.job_id for r in made_on_scenario(racing, prompt)] == [done.scenario_job_id]
+    if rt.coordination is not None:
+        assert "1 adopted" in (rt.coordination.noted("reconcile") or "")
+
+
+def test_a_300_item_batch_canceled_while_its_items_are_being_submitted_agrees_with_scenario(worker, tmp_path):
+    prompt = "a crate canceled in flight"
+    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=0.05, prompt_contains=prompt)
+    worker.sim.faults.job_duration(prompt_contains=prompt, seconds=5)
+    items = "".join(f"  - name: crate-{n:03d}\n    prompt: {prompt} {n}\n" for n in range(300))
+    name = f"in-flight-{uuid.uuid4().hex[:8]}"
+    manifest = parse_manifest(f"batch: {name}\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}", kind="yaml")
+    submit_batch(manifest)
+    wait_until(lambda: sum(1 for j in worker.batch_jobs(name) if j.scenario_job_id) >= 30, 60, "30 items to be sent")
+
+    report = cancel_batch(name)
+    wait_until(lambda: all(j.is_final for j in worker.batch_jobs(name)), 60, "every item to end")
+
+    jobs = worker.batch_jobs(name)
+    made = {
+        r.job_id: status_on_scenario(r) for r in worker.sim.world.jobs() if str(r.input["prompt"]).startswith(prompt)
+    }
+    held = {j.scenario_job_id: j for j in jobs if j.scenario_job_id}
+    counts = batch_progress(name).counts
+    print(f"\n300 items canceled in flight: {report.canceled} canceled, {report.requested} requested; {len(made)} made")
+    assert report.failures == []
+    assert set(made) == set(held)  # every Scenario job made is held by its item's row
+    assert all(held[sid].status.value == status for sid, status in made.items())  # and agrees with Scenario
+    assert counts.get("canceled", 0) == sum(1 for s in made.values() if s == "canceled") + sum(
+        1 for j in jobs if j.scenario_job_id is None
+    )
+    assert counts.get("success", 0) == sum(1 for s in made.values() if s == "success")
