@@ -120,7 +120,8 @@ def _say_what_is_off(**_: Any) -> None:
         # Not an error: one worker on RabbitMQ or the embedded broker runs without them.
         logging.getLogger("worker").warning(
             "no Redis for the fleet's shared state (set SCENARIO_REDIS_URL): the request budget, the pause "
-            "after a 429 or 401, submit leases and the batched sweep are off; batch jobs are polled one by one"
+            "after a 429 or 401, the parallel slots and the batched sweep are off, each process keeps its own "
+            "breaker, and batch jobs are polled one by one; who sends a job is still decided by its row"
         )
 
 

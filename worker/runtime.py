@@ -110,7 +110,7 @@ class Runtime:
         limit = self.team_limit_reader(team_id)
         if limit is None:
             return None
-        return self.slots.shrink_to(limit)
+        return self.slots.shrink_to(limit, grows_back=False)
 
     def close(self) -> None:
         self.client.close()

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worker.fleet.coordination import Coordination
-from worker.fleet.slots import FleetSlots, SlotsUnavailable
+from worker.fleet.slots import APPLICATION, BATCH, FleetSlots, SlotsUnavailable
 
 pytestmark = pytest.mark.redis
 
@@ -104,6 +104,44 @@ def test_a_release_wakes_the_oldest_waiter(client, key):
 
     assert woken == ["first"]
     assert fleet.in_use() == 0
+
+
+def test_an_applications_job_is_woken_before_batch_items_that_waited_longer(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for job in ("item-1", "item-2"):
+        assert not fleet.acquire(job, priority=BATCH)
+        fleet.wait(job, alive_s=ALIVE_S, priority=BATCH)
+    assert not fleet.acquire("app-job", priority=APPLICATION)
+    place = fleet.wait("app-job", alive_s=ALIVE_S, priority=APPLICATION)
+
+    woken = fleet.release("running", wake_grace_s=GRACE_S)
+
+    assert place == 0
+    assert woken == ["app-job"]
+    assert not fleet.acquire("item-1", priority=BATCH)
+    assert fleet.acquire("app-job", priority=APPLICATION)
+
+
+def test_an_applications_newcomer_takes_a_free_slot_that_a_batch_item_waits_for(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("running")
+    fleet.wait("item-1", alive_s=ALIVE_S, priority=BATCH)
+
+    assert fleet.acquire("app-job", priority=APPLICATION)
+    assert not fleet.acquire("item-1", priority=BATCH)
+
+
+def test_applications_jobs_keep_their_order_among_themselves(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.wait("item-1", alive_s=ALIVE_S, priority=BATCH)
+    for job in ("app-1", "app-2"):
+        fleet.wait(job, alive_s=ALIVE_S, priority=APPLICATION)
+
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["app-1"]
+    assert not fleet.acquire("app-2", priority=APPLICATION)
+    assert fleet.acquire("app-1", priority=APPLICATION)
 
 
 def test_a_newcomer_does_not_overtake_a_woken_waiter(client, key):
@@ -224,14 +262,26 @@ def test_a_shrunk_cap_refuses_slots_beyond_it(client, key):
     assert fleet.acquire("c")
 
 
-def test_a_learned_cap_expires_so_a_plan_upgrade_is_picked_up(client, key):
-    fleet = slots(client, key, cap=5, learned_for_s=0.3)
-    fleet.shrink_to(1)
+def test_a_learned_cap_grows_back_one_at_a_time_then_expires_so_a_plan_upgrade_is_picked_up(client, key):
+    fleet = slots(client, key, cap=5, learned_for_s=4.0)  # one more slot a second
+    assert fleet.shrink_to(1) == 1
     assert fleet.cap == 1
 
-    time.sleep(0.4)
+    time.sleep(1.1)
+    grown = fleet.cap
+    time.sleep(3.0)
 
+    assert grown >= 2
     assert fleet.cap == 5
+
+
+def test_a_refusal_after_the_cap_grew_back_pins_it_where_it_proved(client, key):
+    fleet = slots(client, key, cap=8, learned_for_s=4.0)
+    fleet.shrink_to(2)
+    time.sleep(1.1)
+
+    assert fleet.shrink_to(6) == fleet.cap < 6  # the grown cap is smaller than what this refusal proves
+    assert fleet.shrink_to(1) == 1
 
 
 def closed_port() -> int:

@@ -54,13 +54,14 @@ def test_forty_jobs_canceled_right_after_enqueue_say_truthfully_what_scenario_ho
             assert jobs[job_id].scenario_job_id is None and jobs[job_id].attempts == 0
         assert result.outcome is not CancelOutcome.REQUESTED  # each settled within its wait
     assert sum(1 for job in jobs.values() if job.status is JobStatus.CANCELED) >= 30
+    assert all(worker.dead_letters.get_for_job(job_id) is None for job_id in results)  # asked for, not given up on
 
 
 def test_submits_answered_after_the_read_timeout_make_one_scenario_job_each(worker):
     prompt = "a late answer"
     # Scenario makes each job 4 s after the request came, a second after the client gave up.
-    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=4.0, prompt_contains=prompt, times=10)
-    ids = [enqueue_generation(f"{prompt} #{n}", width=256, height=256) for n in range(10)]
+    worker.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=4.0, prompt_contains=prompt, times=6)
+    ids = [enqueue_generation(f"{prompt} #{n}", width=256, height=256) for n in range(6)]
 
     jobs = [worker.wait_for(job_id, timeout_s=60) for job_id in ids]
 
@@ -69,8 +70,8 @@ def test_submits_answered_after_the_read_timeout_make_one_scenario_job_each(work
     print(
         f"\n10 late answers: {sum(stats['submissions_by_prompt'].get(f'{prompt} #{n}', 0) for n in range(10))} submits"
     )
-    assert [job.status for job in jobs] == [JobStatus.SUCCESS] * 10
-    assert len(made) == 10
+    assert [job.status for job in jobs] == [JobStatus.SUCCESS] * 6
+    assert len(made) == 6
     assert sorted(job.scenario_job_id for job in jobs) == sorted(r.job_id for r in made)
 
 
@@ -115,6 +116,7 @@ def test_a_300_item_batch_canceled_while_its_items_are_being_submitted_agrees_wi
     counts = batch_progress(name).counts
     print(f"\n300 items canceled in flight: {report.canceled} canceled, {report.requested} requested; {len(made)} made")
     assert report.failures == []
+    assert all(worker.dead_letters.get_for_job(j.id) is None for j in jobs)
     assert set(made) == set(held)  # every Scenario job made is held by its item's row
     assert all(held[sid].status.value == status for sid, status in made.items())  # and agrees with Scenario
     assert counts.get("canceled", 0) == sum(1 for s in made.values() if s == "canceled") + sum(

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_
 
 from worker.db.models import Job, utcnow
-from worker.db.statements import RowWriter, not_final, update_jobs
+from worker.db.statements import RowWriter, load_job, not_final, update_jobs
 from worker.states import JobStatus
 
 CANCELED_BY_REQUEST = {"status": None, "code": "CANCELED", "message": "canceled on request"}
@@ -131,17 +131,19 @@ class SubmitClaims(RowWriter):
         if self.end_before_sending(None, job_id):
             return CancelStep.ENDED
         now = utcnow()
+        # Noted on a job Scenario holds too, so its watcher records Scenario's "canceled" as asked for.
         statement = (
             update_jobs()
-            .where(Job.id == job_id, not_final(), Job.scenario_job_id.is_(None))
+            .where(Job.id == job_id, not_final())
             .values(cancel_requested_at=func.coalesce(Job.cancel_requested_at, now), updated_at=now)
+            .returning(Job.scenario_job_id)
         )
-        if self._update_if(job_id, statement):
-            return CancelStep.REQUESTED
         with self._db.session() as session:
-            row = session.get(Job, job_id)
-            assert row is not None  # _update_if raised JobNotFound otherwise
-            return CancelStep.FINAL if row.status.is_final else CancelStep.ON_SCENARIO
+            row = session.execute(statement).first()
+            if row is None:
+                load_job(session, job_id)  # raises JobNotFound for an unknown id
+                return CancelStep.FINAL
+        return CancelStep.REQUESTED if row[0] is None else CancelStep.ON_SCENARIO
 
     def next_submit_seq(self, job_id: str) -> tuple[int, str | None] | None:
         """Start a new chain of submit messages for an unsent job; older chains' messages are dropped.

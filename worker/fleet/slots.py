@@ -2,7 +2,8 @@
 
 A slot is held per job id, in a sorted set scored by a lease expiry on Redis' clock, so the
 slot of a job whose worker vanished comes back by itself. Jobs without a slot wait in a list,
-oldest first; a freed slot names the waiters to wake so their submits can be queued at once.
+in order of class (a job an application waits for before a batch item), then age; a freed slot
+names the waiters to wake so their submits can be queued at once.
 Every change is one Lua script, so two workers never both take the last slot.
 """
 
@@ -17,6 +18,14 @@ from redis.commands.core import Script
 from worker.fleet.errors import FleetUnavailable
 
 DEFAULT_KEY = "scenario-worker:slots"
+
+# A learned cap grows back by one this many times within its lifetime.
+GROW_BACK_STEPS = 4
+
+# Classes of waiters: a job an application enqueued and waits for goes before a batch item.
+BATCH = 0
+APPLICATION = 1
+_CLASSES = (BATCH, APPLICATION)
 
 # KEYS: 1 holders (job -> lease expiry ms), 2 waiting (job -> first wait ms), 3 alive (job ->
 # the moment a waiter that stopped asking is dropped, ms), 4 woken (job -> until when a wake
@@ -34,15 +43,32 @@ local function prune(now)
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 end
+-- A learned cap is "n|since ms|step ms": it grows back by one every step since the refusal that
+-- set it, so one refusal never pins the fleet low for long; 0 when none is learned.
+local function learned_now(now)
+  local value = redis.call('GET', KEYS[5])
+  if not value then return 0 end
+  local n, since, step = string.match(value, '^(%d+)|(%d+)|(%d+)$')
+  if not n then return tonumber(value) or 0 end
+  return tonumber(n) + math.floor((now - tonumber(since)) / math.max(1, tonumber(step)))
+end
 local function cap()
   local configured = tonumber(ARGV[1])
-  local learned = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local learned = learned_now(now_ms())
   if configured <= 0 then
     if learned > 0 then return learned end
     return -1
   end
   if learned > 0 and learned < configured then return learned end
   return configured
+end
+-- A waiter's place: its class (higher goes first) ahead of its age.
+local function place(now, class)
+  return now - tonumber(class) * 1e13
+end
+-- Waiters ahead of a job: its rank when it waits already, else all of a class and age at least its own.
+local function ahead_of(job, score)
+  return redis.call('ZRANK', KEYS[2], job) or redis.call('ZCOUNT', KEYS[2], '-inf', score)
 end
 local function forget_waiter(id)
   redis.call('ZREM', KEYS[2], id)
@@ -51,8 +77,9 @@ local function forget_waiter(id)
 end
 """
 
-# ARGV: cap, lease ms, job. A job may take a free slot only if fewer waiters are ahead of it
-# than there are free slots, so a newcomer never overtakes a job that has waited longer.
+# ARGV: cap, lease ms, job, class. A job may take a free slot only if fewer waiters are ahead of
+# it than there are free slots, so a newcomer never overtakes a job of its class that has waited
+# longer (nor any job of a higher class).
 _ACQUIRE = (
     _COMMON
     + """
@@ -68,8 +95,7 @@ local c = cap()
 if c >= 0 then
   local free = c - redis.call('ZCARD', KEYS[1])
   if free <= 0 then return 0 end
-  local rank = redis.call('ZRANK', KEYS[2], job) or redis.call('ZCARD', KEYS[2])
-  if rank >= free then return 0 end
+  if ahead_of(job, place(now, ARGV[4])) >= free then return 0 end
 end
 redis.call('ZADD', KEYS[1], now + lease, job)
 forget_waiter(job)
@@ -77,13 +103,13 @@ return 1
 """
 )
 
-# ARGV: cap, alive ms, job. Keeps the first moment it waited (its place); returns its rank.
+# ARGV: cap, alive ms, job, class. Keeps the first place it took; returns how many are ahead.
 _WAIT = (
     _COMMON
     + """
 local now = now_ms()
 prune(now)
-redis.call('ZADD', KEYS[2], 'NX', now, ARGV[3])
+redis.call('ZADD', KEYS[2], 'NX', place(now, ARGV[4]), ARGV[3])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
 return redis.call('ZRANK', KEYS[2], ARGV[3])
 """
@@ -125,14 +151,16 @@ return #ARGV - 2
 """
 )
 
-# ARGV: cap, n, ttl ms. The smaller learned cap wins until it expires.
+# ARGV: cap, n, ttl ms, step ms. The smaller of n and the cap learned so far (as it has grown
+# back since) holds from now, growing back by one a step, until it expires.
 _SHRINK = (
     _COMMON
     + """
+local now = now_ms()
 local n = math.max(1, tonumber(ARGV[2]))
-local learned = tonumber(redis.call('GET', KEYS[5]) or '0')
+local learned = learned_now(now)
 if learned > 0 and learned < n then n = learned end
-redis.call('SET', KEYS[5], n, 'PX', tonumber(ARGV[3]))
+redis.call('SET', KEYS[5], n .. '|' .. now .. '|' .. ARGV[4], 'PX', tonumber(ARGV[3]))
 return n
 """
 )
@@ -189,17 +217,20 @@ class FleetSlots:
             )
         }
 
-    def acquire(self, job_id: str) -> bool:
-        """Take a slot for the job (or extend the one it holds); False when none is free for it."""
-        return bool(self._run("acquire", [_ms(self.lease_s), job_id]))
+    def acquire(self, job_id: str, *, priority: int = BATCH) -> bool:
+        """Take a slot for the job (or extend the one it holds); False when none is free for it.
 
-    def wait(self, job_id: str, *, alive_s: float) -> int:
+        `priority` is its class: waiters of a higher class are served first (APPLICATION before BATCH).
+        """
+        return bool(self._run("acquire", [_ms(self.lease_s), job_id, _class(priority)]))
+
+    def wait(self, job_id: str, *, alive_s: float, priority: int = BATCH) -> int:
         """Put the job in the waiting list (it keeps its place if already there); return its rank.
 
         A waiter not seen again within `alive_s` is dropped, so a job that vanished while
         waiting does not hold back those behind it for ever.
         """
-        return int(self._run("wait", [_ms(alive_s), job_id]))
+        return int(self._run("wait", [_ms(alive_s), job_id, _class(priority)]))
 
     def release(self, job_id: str, *, wake_grace_s: float) -> list[str]:
         """Give back the job's slot (and its place in the waiting list); return the waiters to wake.
@@ -216,10 +247,18 @@ class FleetSlots:
             return 0
         return int(self._run("refresh", [_ms(self.lease_s), *ids]))
 
-    def shrink_to(self, n: int) -> int:
-        """Scenario refused a job for its parallel limit with `n` of ours running: cap at that (at least
-        1) for `learned_for_s`, after which a plan upgrade is picked up again. Returns the learned cap."""
-        return int(self._run("shrink", [int(n), _ms(self.learned_for_s)]))
+    def shrink_to(self, n: int, *, grows_back: bool = True) -> int:
+        """Scenario refused a job for its parallel limit with `n` of ours running: cap at that (at least 1).
+
+        The learned cap grows back by one every `learned_for_s / GROW_BACK_STEPS` (one more submit
+        at a time, which Scenario refuses again if the plan is still full), and lapses after
+        `learned_for_s`, so a refusal caused by someone else's jobs, or a plan upgrade, does not
+        hold the fleet low. A limit read from the plan itself (`grows_back` False) only lapses.
+        Returns the learned cap.
+        """
+        lifetime_ms = _ms(self.learned_for_s)
+        step_ms = _ms(self.learned_for_s / GROW_BACK_STEPS) if grows_back else lifetime_ms + 1
+        return int(self._run("shrink", [int(n), lifetime_ms, step_ms]))
 
     def in_use(self) -> int:
         """Slots held now."""
@@ -237,6 +276,12 @@ class FleetSlots:
             return script(keys=self._keys, args=[self.configured_cap, *args])
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise SlotsUnavailable(f"Redis did not answer the parallel slots: {exc}") from exc
+
+
+def _class(priority: int) -> int:
+    if priority not in _CLASSES:
+        raise ValueError(f"priority must be one of {_CLASSES}, got {priority!r}")
+    return priority
 
 
 def _ms(seconds: float) -> int:

@@ -14,6 +14,7 @@ from celery import Task
 from celery.exceptions import MaxRetriesExceededError, SoftTimeLimitExceeded
 
 from worker import runtime, waits
+from worker.db.claims import CANCELED_BY_REQUEST
 from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
 from worker.errors import WorkerError
@@ -226,10 +227,24 @@ def finish(task: Task, job_id: str, status: JobStatus | None, snapshot: dict[str
         event(logging.INFO, "succeeded", job_id, task, scenario_job_id=snapshot.get("jobId"), assets=len(assets))
         give_back_slot(job_id)
         return
+    if status is JobStatus.CANCELED and _asked_for(job_id, snapshot):
+        return
     reason = DeadLetterReason.JOB_CANCELED if status is JobStatus.CANCELED else DeadLetterReason.JOB_FAILED
     message = (snapshot.get("metadata") or {}).get("error") or f"Scenario ended the job as {snapshot.get('status')}"
     error = {"status": None, "code": str(snapshot.get("status")), "message": str(message)}
     dead_letter(task, job_id, reason, error, snapshot=snapshot)
+
+
+def _asked_for(job_id: str, snapshot: dict[str, Any]) -> bool:
+    """A cancel we asked for that Scenario carried out: the job ends CANCELED, with no dead letter."""
+    rt = runtime.current()
+    job = rt.jobs.get(job_id)
+    if job is None or job.cancel_requested_at is None:
+        return False
+    rt.jobs.apply_snapshot(job_id, snapshot)
+    rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST)
+    give_back_slot(job_id)
+    return True
 
 
 def dead_letter(
