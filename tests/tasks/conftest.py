@@ -17,12 +17,24 @@ from worker.simulator import SimulatorConfig
 # The claim lives in the database whatever the broker: with Redis beside it, and with RabbitMQ
 # and no Redis at all (each on one database here; tests/db runs the claims on both).
 SYSTEMS = {"redis": ("redis", "postgres"), "rabbitmq-without-redis": ("rabbitmq", "sqlite")}
+# The steps raced in this process touch no broker: one system, the one without Redis, shows it.
+IN_PROCESS = ["rabbitmq-without-redis"]
 
 
 @pytest.fixture(scope="module", params=sorted(SYSTEMS))
 def racing(request, redis_url, tmp_path_factory) -> Iterator[System]:
     """The simulator and a database; a worker is started by the tests that want one."""
-    broker, database = SYSTEMS[request.param]
+    yield from _system(request.param, redis_url, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=IN_PROCESS)
+def stepping(request, redis_url, tmp_path_factory) -> Iterator[System]:
+    """The same with no worker ever: the tests run the submit's steps themselves."""
+    yield from _system(request.param, redis_url, tmp_path_factory)
+
+
+def _system(name: str, redis_url: str, tmp_path_factory) -> Iterator[System]:
+    broker, database = SYSTEMS[name]
     config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=23)
     with (
         throwaway_database(database, tmp_path_factory.mktemp("db")) as database_url,

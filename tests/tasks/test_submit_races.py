@@ -27,7 +27,7 @@ from worker.tasks import submit
 from worker.tasks.submit import submit_generation as task
 
 
-def test_a_cancel_right_after_the_claim_leaves_nothing_to_send(racing):
+def test_a_cancel_right_after_the_claim_leaves_nothing_to_send(stepping):
     prompt = "a race after the claim"
     job_id = unsent_job(prompt)
     claim = submit.claim(job_id)
@@ -38,14 +38,14 @@ def test_a_cancel_right_after_the_claim_leaves_nothing_to_send(racing):
 
     assert told.outcome is CancelOutcome.REQUESTED
     assert checked is None
-    job = racing.jobs.get(job_id)
+    job = stepping.jobs.get(job_id)
     assert job.status is JobStatus.CANCELED and job.scenario_job_id is None and job.attempts == 0
-    assert made_on_scenario(racing, prompt) == []
+    assert made_on_scenario(stepping, prompt) == []
 
 
-def test_a_cancel_during_the_request_is_carried_out_on_scenario_once_it_answers(racing):
+def test_a_cancel_during_the_request_is_carried_out_on_scenario_once_it_answers(stepping):
     prompt = "a race during the request"
-    racing.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=1.5, prompt_contains=prompt)
+    stepping.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=1.5, prompt_contains=prompt)
     job_id = unsent_job(prompt)
 
     def sender() -> None:
@@ -55,18 +55,18 @@ def test_a_cancel_during_the_request_is_carried_out_on_scenario_once_it_answers(
 
     thread = threading.Thread(target=sender)
     thread.start()
-    wait_until(lambda: racing.jobs.get(job_id).unanswered_submit_at, 5, "the request to leave", every_s=0.02)
+    wait_until(lambda: stepping.jobs.get(job_id).unanswered_submit_at, 5, "the request to leave", every_s=0.02)
     told = cancel_job(job_id, wait_s=15)
     thread.join(15)
 
-    made = made_on_scenario(racing, prompt)
+    made = made_on_scenario(stepping, prompt)
     assert len(made) == 1
     assert told.outcome is CancelOutcome.CANCELED and told.scenario_job_id == made[0].job_id
     assert status_on_scenario(made[0]) == "canceled"
-    assert racing.jobs.get(job_id).status is JobStatus.CANCELED
+    assert stepping.jobs.get(job_id).status is JobStatus.CANCELED
 
 
-def test_a_cancel_between_the_answer_and_its_record_is_carried_out_on_scenario(racing):
+def test_a_cancel_between_the_answer_and_its_record_is_carried_out_on_scenario(stepping):
     prompt = "a race after the answer"
     job_id = unsent_job(prompt)
     rt = runtime.current()
@@ -78,13 +78,13 @@ def test_a_cancel_between_the_answer_and_its_record_is_carried_out_on_scenario(r
     told = cancel_job(job_id, wait_s=0)
     recorded = submit.record_cancel_request(task, submit.record(task, claim, job, answer))
 
-    made = made_on_scenario(racing, prompt)
+    made = made_on_scenario(stepping, prompt)
     assert told.outcome is CancelOutcome.REQUESTED  # never "it never reached Scenario"
     assert len(made) == 1 and status_on_scenario(made[0]) == "canceled"
     assert recorded.status is JobStatus.CANCELED and recorded.scenario_job_id == made[0].job_id
 
 
-def test_a_second_sender_waits_while_the_first_holds_the_row(racing):
+def test_a_second_sender_waits_while_the_first_holds_the_row(stepping):
     job_id = unsent_job("a race of two chains")
     held = submit.claim(job_id)
 
@@ -93,7 +93,7 @@ def test_a_second_sender_waits_while_the_first_holds_the_row(racing):
     runtime.current().jobs.release_claim(held)
 
 
-def test_a_sender_whose_claim_lapsed_and_was_taken_over_sends_nothing(racing):
+def test_a_sender_whose_claim_lapsed_and_was_taken_over_sends_nothing(stepping):
     prompt = "a race with a lapsed claim"
     job_id = unsent_job(prompt)
     rt = runtime.current()
@@ -106,11 +106,11 @@ def test_a_sender_whose_claim_lapsed_and_was_taken_over_sends_nothing(racing):
     late = submit.send(task, lapsed, job)
 
     assert sent is not None and late is None
-    assert len(made_on_scenario(racing, prompt)) == 1
-    assert racing.jobs.get(job_id).attempts == 1
+    assert len(made_on_scenario(stepping, prompt)) == 1
+    assert stepping.jobs.get(job_id).attempts == 1
 
 
-def test_an_answer_lost_after_scenario_made_the_job_is_looked_for_only_past_the_horizon_then_adopted(racing):
+def test_an_answer_lost_after_scenario_made_the_job_is_looked_for_only_past_the_horizon_then_adopted(stepping):
     prompt = "a race with a lost answer"
     job_id = unsent_job(prompt)
     rt = runtime.current()
@@ -124,18 +124,18 @@ def test_an_answer_lost_after_scenario_made_the_job_is_looked_for_only_past_the_
     with pytest.raises(AnswerMayStillCome):
         submit.check(task, early)
     rt.jobs.release_claim(early)
-    waited = racing.jobs.get(job_id).unanswered_submit_at
+    waited = stepping.jobs.get(job_id).unanswered_submit_at
     wait_until(lambda: (time.time() - waited.timestamp()) > submit.answer_horizon_s(), 30, "the horizon", every_s=0.2)
     later = submit.claim(job_id)
     adopted = submit.check(task, later)
     rt.jobs.release_claim(later)
 
-    made = made_on_scenario(racing, prompt)
+    made = made_on_scenario(stepping, prompt)
     assert len(made) == 1
     assert adopted.scenario_job_id == made[0].job_id and adopted.attempts == 1
 
 
-def test_a_replay_of_a_dead_job_whose_answer_was_lost_takes_the_job_scenario_made(racing):
+def test_a_replay_of_a_dead_job_whose_answer_was_lost_takes_the_job_scenario_made(stepping):
     prompt = "a replay after a lost answer"
     job_id = unsent_job(prompt)
     rt = runtime.current()
@@ -145,24 +145,24 @@ def test_a_replay_of_a_dead_job_whose_answer_was_lost_takes_the_job_scenario_mad
     submit._post(job.model_id, job.params)  # made on Scenario; the answer is lost
     error = {"status": None, "code": None, "message": "read timed out"}
     rt.jobs.dead_letter(job_id, reason="retries_exhausted", task_name=task.name, payload={}, error=error, attempts=1)
-    letter = racing.dead_letters.get_for_job(job_id)
+    letter = stepping.dead_letters.get_for_job(job_id)
 
     too_soon = deadletters.replay(letter.id)
-    waited = racing.jobs.get(job_id).unanswered_submit_at
+    waited = stepping.jobs.get(job_id).unanswered_submit_at
     wait_until(lambda: (time.time() - waited.timestamp()) > submit.answer_horizon_s(), 30, "the horizon", every_s=0.2)
     later = deadletters.replay(letter.id)
 
     assert too_soon.new_job_id is None and "try again later" in too_soon.skipped_reason
     assert later.new_job_id is None and later.took_result_job_id == job_id
-    assert len(made_on_scenario(racing, prompt)) == 1
-    assert racing.jobs.get(job_id).status is JobStatus.SUCCESS
+    assert len(made_on_scenario(stepping, prompt)) == 1
+    assert stepping.jobs.get(job_id).status is JobStatus.SUCCESS
 
 
-def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_strangers_alone(racing):
+def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_strangers_alone(stepping):
     rt = runtime.current()
     lost_prompt, held_prompt, stranger = "an orphan to adopt", "a surplus to cancel", "made by someone else"
     for prompt in (lost_prompt, held_prompt, stranger):
-        racing.sim.faults.job_duration(prompt_contains=prompt, seconds=60)
+        stepping.sim.faults.job_duration(prompt_contains=prompt, seconds=60)
     lost = unsent_job(lost_prompt)
     claim = submit.claim(lost)
     job = submit.check(task, claim)
@@ -174,11 +174,11 @@ def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_
     sent = submit.send(task, claim, job)
     submit._post(job.model_id, job.params)  # the same inputs sent twice: one too many
     rt.client.submit_custom("flux.1-dev", {"prompt": stranger, "width": 256, "height": 256})
-    (orphan,) = made_on_scenario(racing, lost_prompt)
-    surplus = next(r for r in made_on_scenario(racing, held_prompt) if r.job_id != sent.scenario_job_id)
-    (unknown,) = made_on_scenario(racing, stranger)
+    (orphan,) = made_on_scenario(stepping, lost_prompt)
+    surplus = next(r for r in made_on_scenario(stepping, held_prompt) if r.job_id != sent.scenario_job_id)
+    (unknown,) = made_on_scenario(stepping, stranger)
 
-    dry = run("jobs", "reconcile", "--dry-run", "--json", env=racing.env)
+    dry = run("jobs", "reconcile", "--dry-run", "--json", env=stepping.env)
     report = reconcile()
     again = reconcile()
 
@@ -189,8 +189,8 @@ def test_reconciliation_gives_an_orphan_to_its_row_cancels_a_surplus_and_leaves_
     assert report.adopted == [(lost, orphan.job_id)] and report.canceled == [surplus.job_id]
     assert unknown.job_id in report.not_ours
     assert again.adopted == [] and again.canceled == []
-    assert racing.jobs.get(lost).scenario_job_id == orphan.job_id
-    assert racing.jobs.get(holder).scenario_job_id == sent.scenario_job_id
-    now = {r.job_id: status_on_scenario(r) for r in racing.sim.world.jobs()}
+    assert stepping.jobs.get(lost).scenario_job_id == orphan.job_id
+    assert stepping.jobs.get(holder).scenario_job_id == sent.scenario_job_id
+    now = {r.job_id: status_on_scenario(r) for r in stepping.sim.world.jobs()}
     assert now[surplus.job_id] == "canceled" and now[unknown.job_id] != "canceled"
     rt.client.cancel_job(unknown.job_id)
