@@ -64,3 +64,16 @@ def made_on_scenario(system: System, prompt: str) -> list:
 
 def status_on_scenario(record) -> str:
     return record.state(time.time()).status
+
+
+def sent_and_lost(job_id: str) -> None:
+    """The job's sender sends it, Scenario makes it, and the sender dies with the answer (its claim lapses)."""
+    from worker.tasks import submit
+    from worker.tasks.submit import submit_generation
+
+    rt = runtime.current()
+    claim = submit.claim(job_id)
+    job = submit.check(submit_generation, claim)
+    rt.jobs.open_send(claim, hold_s=0.05)
+    submit._post(job.model_id, job.params)
+    time.sleep(0.1)

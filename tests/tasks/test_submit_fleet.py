@@ -10,14 +10,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.harness import System, wait_until
-from tests.tasks.conftest import made_on_scenario, status_on_scenario, unsent_job
+from tests.tasks.conftest import made_on_scenario, sent_and_lost, status_on_scenario, unsent_job
 from worker import cancel_job, enqueue_generation, runtime
 from worker.batches.manifest import parse_manifest
 from worker.batches.runs import batch_progress, cancel_batch, submit_batch
 from worker.cancellation import CancelOutcome
 from worker.states import JobStatus
-from worker.tasks import submit
-from worker.tasks.submit import submit_generation as task
 
 
 @pytest.fixture
@@ -78,10 +76,7 @@ def test_the_recovery_reconciles_on_its_own_and_a_lost_answer_is_adopted_before_
     prompt = "an orphan the fleet finds by itself"
     job_id = unsent_job(prompt)
     rt = runtime.current()
-    claim = submit.claim(job_id)
-    job = submit.check(task, claim)
-    rt.jobs.open_send(claim, hold_s=0.05)
-    submit._post(job.model_id, job.params)  # its sender died with the answer, and its message with it
+    sent_and_lost(job_id)  # its sender died with the answer, and its message with it
     racing.start_worker(name="reconciler", SCENARIO_RECOVERY_INTERVAL_S="1", SCENARIO_RECONCILE_INTERVAL_S="2")
     try:
         done = racing.wait_for(job_id, timeout_s=60)

@@ -16,7 +16,7 @@ import pytest
 
 from tests.cli.test_dlq_cli import run
 from tests.harness import wait_until
-from tests.tasks.conftest import made_on_scenario, status_on_scenario, unsent_job
+from tests.tasks.conftest import made_on_scenario, sent_and_lost, status_on_scenario, unsent_job
 from worker import cancel_job, deadletters, runtime
 from worker.cancellation import CancelOutcome
 from worker.fleet.errors import SubmitInProgress
@@ -114,11 +114,7 @@ def test_an_answer_lost_after_scenario_made_the_job_is_looked_for_only_past_the_
     prompt = "a race with a lost answer"
     job_id = unsent_job(prompt)
     rt = runtime.current()
-    crashed = submit.claim(job_id)
-    job = submit.check(task, crashed)
-    rt.jobs.open_send(crashed, hold_s=0.05)
-    submit._post(job.model_id, job.params)  # Scenario makes the job; its sender dies with the answer
-    time.sleep(0.1)
+    sent_and_lost(job_id)  # Scenario makes the job; its sender dies with the answer
 
     early = submit.claim(job_id)
     with pytest.raises(AnswerMayStillCome):
@@ -139,10 +135,7 @@ def test_a_replay_of_a_dead_job_whose_answer_was_lost_takes_the_job_scenario_mad
     prompt = "a replay after a lost answer"
     job_id = unsent_job(prompt)
     rt = runtime.current()
-    claim = submit.claim(job_id)
-    job = submit.check(task, claim)
-    rt.jobs.open_send(claim, hold_s=0.05)
-    submit._post(job.model_id, job.params)  # made on Scenario; the answer is lost
+    sent_and_lost(job_id)  # made on Scenario; the answer is lost
     error = {"status": None, "code": None, "message": "read timed out"}
     rt.jobs.dead_letter(job_id, reason="retries_exhausted", task_name=task.name, payload={}, error=error, attempts=1)
     letter = stepping.dead_letters.get_for_job(job_id)
