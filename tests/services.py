@@ -55,22 +55,32 @@ def throwaway_database(kind: str, folder: Path) -> Iterator[str]:
 
 @contextmanager
 def throwaway_redis_db() -> Iterator[str]:
-    """Claim a free Redis DB index (1..15) for this run, yield its URL, flush it afterwards."""
+    """Claim an empty Redis DB index (1..15) for this run, yield its URL, flush it afterwards.
+
+    An index is taken only when it holds nothing (someone else's data is never flushed) and is
+    marked with a key in DB 0 for as long as the run uses it.
+    """
     import redis
 
     admin = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0)
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    db = None
     for index in range(1, 16):
-        if admin.set(f"scenario-worker:test-db:{index}", token, nx=True, ex=3600):
+        mark = f"scenario-worker:test-db:{index}"
+        if not admin.set(mark, token, nx=True, ex=3600):
+            continue
+        candidate = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
+        if candidate.dbsize() == 0:
+            db = candidate
             break
-    else:
-        raise RuntimeError("every Redis DB index 1..15 is claimed by another test run")
-    db = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=index)
-    db.flushdb()
+        candidate.close()
+        admin.delete(mark)  # not empty: not ours to use, nor to flush
+    if db is None:
+        raise RuntimeError("no empty Redis DB index in 1..15 is free for this test run")
     try:
         yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{index}"
     finally:
-        db.flushdb()
+        db.flushdb()  # only what this run wrote: the index was empty when it was taken
         if admin.get(f"scenario-worker:test-db:{index}") == token.encode():
             admin.delete(f"scenario-worker:test-db:{index}")
         db.close()
