@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import String, and_, cast, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from worker.db.jobs import FINAL_STATUSES, JobNotFound
@@ -151,14 +151,28 @@ class BatchRepository:
             )
 
     def awaiting_download(self, batch_id: str | None = None, limit: int = 1000) -> builtins.list[JobView]:
-        """Succeeded batch jobs whose images are not on disk yet."""
+        """Succeeded batch jobs whose images are not on disk yet, the longest finished first; at most `limit`.
+
+        Filtered and limited in SQL: a run reads what it will fetch, not the whole batch.
+        """
+        no_files = or_(Job.files.is_(None), cast(Job.files, String) == "[]")
+        query = select(Job).where(Job.batch_id.is_not(None), Job.status == JobStatus.SUCCESS, no_files, ~_superseded())
+        if batch_id is not None:
+            query = query.where(Job.batch_id == batch_id)
         with self._db.session() as session:
-            query = select(Job).where(Job.batch_id.is_not(None), Job.status == JobStatus.SUCCESS, ~_superseded())
-            if batch_id is not None:
-                query = query.where(Job.batch_id == batch_id)
-            rows = session.scalars(query.order_by(Job.finished_at))
-            waiting = [job_view(r) for r in rows if not r.files]
-            return waiting[:limit]
+            rows = session.scalars(query.order_by(Job.finished_at, Job.id).limit(limit))
+            return [job_view(r) for r in rows]
+
+    def item_history(self, batch_id: str, names: Sequence[str]) -> builtins.list[JobView]:
+        """Every job these items of the batch ever had (earlier versions recorded files they may keep)."""
+        wanted = list(dict.fromkeys(names))
+        found: builtins.list[JobView] = []
+        with self._db.session() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                query = select(Job).where(Job.batch_id == batch_id, Job.item_name.in_(chunk))
+                found.extend(job_view(r) for r in session.scalars(query.order_by(Job.created_at, Job.id)))
+        return found
 
     def record_files(self, job_id: str, files: Sequence[dict[str, Any]]) -> None:
         with self._db.session() as session:

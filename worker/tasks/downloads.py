@@ -32,7 +32,8 @@ def download_batch(self: GenerationTask, batch_id: str, waited: int = 0, outage_
         waiting = rt.batches.awaiting_download(batch_id, limit=ITEMS_PER_RUN)
         if not waiting:
             return
-        history = rt.batches.jobs(batch_id)  # earlier versions of an item recorded the files it may keep or replace
+        # Earlier versions of these items recorded the files they may keep or replace.
+        history = rt.batches.item_history(batch_id, [job.item_name for job in waiting if job.item_name])
         results = download_items(rt.client, [job_assets(job, history) for job in waiting], Path(batch.out_dir))
         for job, (_, outcome) in zip(waiting, results, strict=True):
             if isinstance(outcome, DownloadError):
