@@ -329,3 +329,38 @@ def test_a_lapsed_submit_lease_taken_by_another_run_survives_the_first_runs_rele
     coordination.release(what, "first")
 
     assert coordination.held_for(what) > 0
+
+
+def served_in_turn(fleet: FleetSlots, holder: str, count: int) -> list[str]:
+    """The waiters the slot goes to, one after another, as each ends in turn."""
+    order = []
+    for _ in range(count):
+        (woken,) = fleet.release(holder, wake_grace_s=GRACE_S)
+        assert fleet.acquire(woken, group=woken.split("-")[0])
+        order.append(holder := woken)
+    return order
+
+
+def test_batches_waiting_together_take_turns(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for n in range(4):
+        fleet.wait(f"library-{n}", alive_s=ALIVE_S, group="library")
+    for n in range(2):
+        fleet.wait(f"small-{n}", alive_s=ALIVE_S, group="small")
+
+    order = served_in_turn(fleet, "running", 6)
+
+    assert order == ["library-0", "small-0", "library-1", "small-1", "library-2", "library-3"]
+
+
+def test_a_small_batch_after_a_long_library_goes_before_the_librarys_later_items(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for n in range(30):
+        fleet.wait(f"library-{n}", alive_s=ALIVE_S, group="library")
+    fleet.wait("small-0", alive_s=ALIVE_S, group="small")
+
+    order = served_in_turn(fleet, "running", 3)
+
+    assert order.index("small-0") <= 1

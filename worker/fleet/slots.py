@@ -2,8 +2,11 @@
 
 A slot is held per job id, in a sorted set scored by a lease expiry on Redis' clock, so the
 slot of a job whose worker vanished comes back by itself. Jobs without a slot wait in a list,
-in order of class (a job an application waits for before a batch item), then age; a freed slot
-names the waiters to wake so their submits can be queued at once.
+in order of class (a job an application waits for before a batch item), then of a virtual time:
+each batch's next waiter is placed one step after the batch's previous one (or now, if later),
+so batches take turns and a small batch started after a big library is served within minutes,
+while every waiter's turn still comes. A freed slot names the waiters to wake so their submits
+can be queued at once.
 Every change is one Lua script, so two workers never both take the last slot.
 """
 
@@ -22,14 +25,19 @@ DEFAULT_KEY = "scenario-worker:slots"
 # A learned cap grows back by one this many times within its lifetime.
 GROW_BACK_STEPS = 4
 
+# Between two waiters of one batch in virtual time: about how often the fleet frees a slot, so a
+# batch that comes later is placed among the first waiters of one that came long before.
+TURN_STEP_MS = 1000
+
 # Classes of waiters: a job an application enqueued and waits for goes before a batch item.
 BATCH = 0
 APPLICATION = 1
 _CLASSES = (BATCH, APPLICATION)
 
-# KEYS: 1 holders (job -> lease expiry ms), 2 waiting (job -> first wait ms), 3 alive (job ->
-# the moment a waiter that stopped asking is dropped, ms), 4 woken (job -> until when a wake
-# is pending, ms), 5 learned cap. ARGV[1] is always the configured cap (0: none of our own).
+# KEYS: 1 holders (job -> lease expiry ms), 2 waiting (job -> its place), 3 alive (job -> the
+# moment a waiter that stopped asking is dropped, ms), 4 woken (job -> until when a wake is
+# pending, ms), 5 learned cap, 6 turns (batch -> virtual time of its last waiter, ms). ARGV[1]
+# is always the configured cap (0: none of our own).
 _COMMON = """
 local function now_ms()
   local t = redis.call('TIME')
@@ -62,9 +70,16 @@ local function cap()
   if learned > 0 and learned < configured then return learned end
   return configured
 end
--- A waiter's place: its class (higher goes first) ahead of its age.
-local function place(now, class)
-  return now - tonumber(class) * 1e13
+-- A waiter's place: its class (higher goes first) ahead of its virtual time. A batch's waiter
+-- comes one step after the batch's last one (or now, if later); `take` keeps that turn.
+local function place(now, class, group, step, take)
+  local at = now
+  if group ~= '' then
+    local last = tonumber(redis.call('HGET', KEYS[6], group) or '0')
+    at = math.max(now, last + tonumber(step))
+    if take then redis.call('HSET', KEYS[6], group, at) end
+  end
+  return at - tonumber(class) * 1e13
 end
 -- Waiters ahead of a job: its rank when it waits already, else all of a class and age at least its own.
 local function ahead_of(job, score)
@@ -77,9 +92,9 @@ local function forget_waiter(id)
 end
 """
 
-# ARGV: cap, lease ms, job, class. A job may take a free slot only if fewer waiters are ahead of
-# it than there are free slots, so a newcomer never overtakes a job of its class that has waited
-# longer (nor any job of a higher class).
+# ARGV: cap, lease ms, job, class, batch ('' for none), turn step ms. A job may take a free slot
+# only if fewer waiters are ahead of it than there are free slots, so a newcomer never overtakes a
+# waiter placed before it (of its class and turn, or of a higher class).
 _ACQUIRE = (
     _COMMON
     + """
@@ -95,7 +110,7 @@ local c = cap()
 if c >= 0 then
   local free = c - redis.call('ZCARD', KEYS[1])
   if free <= 0 then return 0 end
-  if ahead_of(job, place(now, ARGV[4])) >= free then return 0 end
+  if ahead_of(job, place(now, ARGV[4], ARGV[5], ARGV[6], false)) >= free then return 0 end
 end
 redis.call('ZADD', KEYS[1], now + lease, job)
 forget_waiter(job)
@@ -103,13 +118,16 @@ return 1
 """
 )
 
-# ARGV: cap, alive ms, job, class. Keeps the first place it took; returns how many are ahead.
+# ARGV: cap, alive ms, job, class, batch ('' for none), turn step ms. Keeps the first place it
+# took; returns how many are ahead.
 _WAIT = (
     _COMMON
     + """
 local now = now_ms()
 prune(now)
-redis.call('ZADD', KEYS[2], 'NX', place(now, ARGV[4]), ARGV[3])
+if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then
+  redis.call('ZADD', KEYS[2], place(now, ARGV[4], ARGV[5], ARGV[6], true), ARGV[3])
+end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
 return redis.call('ZRANK', KEYS[2], ARGV[3])
 """
@@ -204,7 +222,8 @@ class FleetSlots:
         self.learned_for_s = float(learned_for_s)
         self.key = key
         # One hash tag for every key, so a Redis Cluster keeps them on one node for the scripts.
-        self._keys = [f"{{{key}}}:{part}" for part in ("holders", "waiting", "alive", "woken", "learned")]
+        parts = ("holders", "waiting", "alive", "woken", "learned", "turns")
+        self._keys = [f"{{{key}}}:{part}" for part in parts]
         self._scripts = {
             name: redis_client.register_script(source)
             for name, source in (
@@ -217,20 +236,21 @@ class FleetSlots:
             )
         }
 
-    def acquire(self, job_id: str, *, priority: int = BATCH) -> bool:
+    def acquire(self, job_id: str, *, priority: int = BATCH, group: str | None = None) -> bool:
         """Take a slot for the job (or extend the one it holds); False when none is free for it.
 
-        `priority` is its class: waiters of a higher class are served first (APPLICATION before BATCH).
+        `priority` is its class: waiters of a higher class are served first (APPLICATION before
+        BATCH). `group` (a batch) takes turns with the other groups of its class.
         """
-        return bool(self._run("acquire", [_ms(self.lease_s), job_id, _class(priority)]))
+        return bool(self._run("acquire", [_ms(self.lease_s), job_id, _class(priority), group or "", TURN_STEP_MS]))
 
-    def wait(self, job_id: str, *, alive_s: float, priority: int = BATCH) -> int:
+    def wait(self, job_id: str, *, alive_s: float, priority: int = BATCH, group: str | None = None) -> int:
         """Put the job in the waiting list (it keeps its place if already there); return its rank.
 
         A waiter not seen again within `alive_s` is dropped, so a job that vanished while
         waiting does not hold back those behind it for ever.
         """
-        return int(self._run("wait", [_ms(alive_s), job_id, _class(priority)]))
+        return int(self._run("wait", [_ms(alive_s), job_id, _class(priority), group or "", TURN_STEP_MS]))
 
     def release(self, job_id: str, *, wake_grace_s: float) -> list[str]:
         """Give back the job's slot (and its place in the waiting list); return the waiters to wake.

@@ -79,9 +79,9 @@ def take_slot(job_id: str, *, batch_id: str | None = None) -> None:
     _read_the_plan()
     # A job an application enqueued goes before every batch item waiting for a slot.
     priority = APPLICATION if batch_id is None else BATCH
-    if slots.acquire(job_id, priority=priority):
+    if slots.acquire(job_id, priority=priority, group=batch_id):
         return
-    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority)
+    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id)
     raise SlotWait(
         f"every parallel slot of the fleet is taken (cap {slots.cap}); waiting as number {place + 1}",
         retry_after_s=recheck_s(),
@@ -100,7 +100,7 @@ def refuse_for_the_plan(job_id: str, exc: RateLimited, *, batch_id: str | None =
     # Our other jobs that hold a slot are (about) what Scenario counts as running.
     learned = slots.shrink_to(parallel_limit_of(exc) or slots.in_use() - 1)
     give_back_slot(job_id)
-    slots.wait(job_id, alive_s=_alive_s(), priority=APPLICATION if batch_id is None else BATCH)
+    slots.wait(job_id, alive_s=_alive_s(), priority=APPLICATION if batch_id is None else BATCH, group=batch_id)
     log.warning("parallel limit reached job_id=%s cap=%s error=%s", job_id, learned, exc)
     return SlotWait(
         f"Scenario's parallel limit is reached; the fleet's cap is now {learned}: {exc.message}",
