@@ -31,7 +31,7 @@ def candidates(job: JobView) -> Iterator[dict[str, Any]]:
     assert job.unanswered_submit_at is not None
     since = job.unanswered_submit_at - timedelta(seconds=ORPHAN_LOOKBACK_S)
     sent, (declared, defaults) = inputs_of(job.params), _schema_inputs(job.model_id)
-    for candidate in _created_since(since):
+    for candidate in created_since(since):
         input_ = (candidate.get("metadata") or {}).get("input") or {}
         if same_generation(sent, input_, model_id=job.model_id, defaults=defaults, declared=declared):
             yield candidate
@@ -45,7 +45,7 @@ def may_still_appear(job: JobView) -> bool:
     return datetime.now(timezone.utc) - job.unanswered_submit_at < timedelta(seconds=horizon_s)
 
 
-def _created_since(since: datetime) -> Iterator[dict[str, Any]]:
+def created_since(since: datetime) -> Iterator[dict[str, Any]]:
     """Scenario's jobs created after `since`, newest first, stopping once the list passes it."""
     rt = runtime.current()
     try:

@@ -21,6 +21,7 @@ from worker import runtime
 from worker.db.jobs import AdoptOutcome, JobView
 from worker.dispatch import send_poll
 from worker.generation import inputs_of
+from worker.lost_answers import created_since
 from worker.retrying import same_generation
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
@@ -57,7 +58,7 @@ def reconcile(*, window_s: float = 3600.0, dry_run: bool = False) -> ReconcileRe
     rt = runtime.current()
     now = datetime.now(timezone.utc)
     since = now - timedelta(seconds=window_s)
-    listed = list(rt.client.iter_jobs(created_after=since, page_size=100))
+    listed = list(created_since(since))
     report = ReconcileReport(listed=len(listed))
     held = rt.jobs.held_scenario_jobs(str(j.get("jobId")) for j in listed)
     orphans = [j for j in listed if j.get("jobId") not in held]
