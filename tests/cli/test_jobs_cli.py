@@ -97,3 +97,23 @@ def test_cancel_of_an_unknown_job_says_so_and_exits_1(system):
 
     assert (done.returncode, done.stdout) == (1, "")
     assert "no job with id 'no-such-job'" in done.stderr
+
+
+def test_jobs_list_takes_a_batch_by_its_name_as_by_its_id_and_names_an_unknown_one(system):
+    batch_id = new_batch(items=1)
+    name = system.batches_named(batch_id).name
+    job = system.jobs.create(model_id="flux.1-dev", params={"prompt": "a"}, batch_id=batch_id)
+
+    by_name, unknown = run_side_by_side(
+        ("jobs", "list", "--batch", name, "--json"), ("jobs", "list", "--batch", "no-such-library"), env=system.env
+    )
+
+    assert [row["id"] for row in json.loads(by_name.stdout)] == [job.id]
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "scenario-worker: no batch named or with id 'no-such-library'"
+
+
+def test_the_version_is_printed():
+    done = run("--version")
+
+    assert done.returncode == 0 and done.stdout.strip() == "scenario-worker 0.1.0"

@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument(
         "--status", choices=statuses, metavar="STATUS", help="only jobs in this status: " + ", ".join(statuses)
     )
-    listing.add_argument("--batch", dest="batch_id", metavar="BATCH_ID", help="only jobs of this batch")
+    listing.add_argument("--batch", metavar="BATCH", help="only jobs of this batch (its name or its id)")
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
     listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
     listing.set_defaults(func=_list)
@@ -68,7 +68,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     status = JobStatus(args.status) if args.status else None
-    found = runtime.current().jobs.list(status=status, batch_id=args.batch_id, limit=args.limit)
+    batch_id = None
+    if args.batch is not None:
+        batch = runtime.current().batches.find(args.batch)
+        if batch is None:
+            print(f"scenario-worker: no batch named or with id {args.batch!r}", file=sys.stderr)
+            return 1
+        batch_id = batch.id
+    found = runtime.current().jobs.list(status=status, batch_id=batch_id, limit=args.limit)
     if args.json:
         print(json.dumps([_job_row(job) for job in found], indent=2))
         return 0

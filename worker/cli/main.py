@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="log level for this command: " + ", ".join(LOG_LEVELS) + " (default WARNING)",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     jobs.register(commands)
     jobs_admin.register(commands)
@@ -57,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scenario-worker")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
