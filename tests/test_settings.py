@@ -38,6 +38,11 @@ def test_values_are_read_from_the_environment_with_their_types():
         ({"SCENARIO_POLL_GROWTH": "0.5"}, "SCENARIO_POLL_GROWTH"),
         ({"SCENARIO_MAX_DELIVERIES": "0"}, "SCENARIO_MAX_DELIVERIES"),
         ({"SCENARIO_VISIBILITY_TIMEOUT_S": "30"}, "SCENARIO_VISIBILITY_TIMEOUT_S"),
+        ({"SCENARIO_LOG_LEVEL": "verbose"}, "SCENARIO_LOG_LEVEL"),
+        ({"SCENARIO_BREAKER_FAILURES": "-1"}, "SCENARIO_BREAKER_FAILURES"),
+        ({"SCENARIO_BREAKER_PROBE_S": "0"}, "SCENARIO_BREAKER_PROBE_S"),
+        ({"SCENARIO_LATE_SUBMIT_S": "0"}, "SCENARIO_LATE_SUBMIT_S"),
+        ({"SCENARIO_RECONCILE_INTERVAL_S": "-5"}, "SCENARIO_RECONCILE_INTERVAL_S"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(env, named):

@@ -21,6 +21,7 @@ DEFAULT_FLEET_WAIT_HOP_S = 20.0
 
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
 SUBMIT_ROUTES = ("custom", "txt2img")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # RabbitMQ closes a channel that holds a delivery unacknowledged longer than its
 # `consumer_timeout` (30 min by default), and a countdown task is held so by its
 # worker: every countdown stays well under it.
@@ -148,6 +149,10 @@ class Settings:
             raise SettingsError("SCENARIO_MODEL_CACHE_S must be 0 or more")
         if self.fleet_requests_per_s < 0:
             raise SettingsError("SCENARIO_FLEET_REQUESTS_PER_S must be 0 (no budget) or more")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise SettingsError(
+                f"SCENARIO_LOG_LEVEL={self.log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
+            )
         if self.breaker_failures < 0:
             raise SettingsError("SCENARIO_BREAKER_FAILURES must be 0 (no breaker) or more")
         if not 0 < self.breaker_probe_s <= 60:

@@ -10,10 +10,9 @@ from typing import NoReturn
 
 from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
 from worker.console import cli as console_cli
+from worker.settings import LOG_LEVELS
 
 log = logging.getLogger("worker.cli")
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Parser(argparse.ArgumentParser):
