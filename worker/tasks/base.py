@@ -23,10 +23,12 @@ from worker.labels import job_argsrepr, remember
 from worker.retrying import error_details, is_permanent
 from worker.scenario.errors import (
     ParallelLimitReached,
+    PermanentError,
     RateLimited,
     ScenarioError,
     TransientError,
 )
+from worker.scenario.schema import InputError
 from worker.states import JobStatus
 from worker.tasks.slots import give_back_slot
 from worker.waits import RetryKind
@@ -87,6 +89,8 @@ class GenerationTask(Task):
     """
 
     autoretry_for = TRANSIENT_ERRORS
+    # Known refusals end their job in a dead letter: logged in one line, not as a crash with a traceback.
+    throws = (PermanentError, InputError)
     acks_late = True
     reject_on_worker_lost = True
     max_retries = None
