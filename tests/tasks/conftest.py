@@ -17,8 +17,6 @@ from worker.simulator import SimulatorConfig
 # The claim lives in the database whatever the broker: with Redis beside it, and with RabbitMQ
 # and no Redis at all (each on one database here; tests/db runs the claims on both).
 SYSTEMS = {"redis": ("redis", "postgres"), "rabbitmq-without-redis": ("rabbitmq", "sqlite")}
-# The steps raced in this process touch no broker: one system, the one without Redis, shows it.
-IN_PROCESS = ["rabbitmq-without-redis"]
 
 
 @pytest.fixture(scope="module", params=sorted(SYSTEMS))
@@ -27,7 +25,7 @@ def racing(request, redis_url, tmp_path_factory) -> Iterator[System]:
     yield from _system(request.param, redis_url, tmp_path_factory)
 
 
-@pytest.fixture(scope="module", params=IN_PROCESS)
+@pytest.fixture(scope="module", params=sorted(SYSTEMS))
 def stepping(request, redis_url, tmp_path_factory) -> Iterator[System]:
     """The same with no worker ever: the tests run the submit's steps themselves."""
     yield from _system(request.param, redis_url, tmp_path_factory)

@@ -117,3 +117,22 @@ def test_a_300_item_batch_canceled_while_its_items_are_being_submitted_agrees_wi
         1 for j in jobs if j.scenario_job_id is None
     )
     assert counts.get("success", 0) == sum(1 for s in made.values() if s == "success")
+
+
+def test_a_worker_killed_during_the_request_leaves_one_scenario_job_which_its_successor_adopts(racing):
+    prompt = "a request whose worker dies"
+    # Scenario makes the job 2 s after the request came; the worker is killed before it answers.
+    racing.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=2.0, prompt_contains=prompt, times=1)
+    doomed = racing.start_worker(name="doomed", concurrency=1)
+    job_id = enqueue_generation(prompt, width=256, height=256)
+    wait_until(lambda: racing.jobs.get(job_id).unanswered_submit_at, 20, "the request to leave", every_s=0.02)
+    doomed.kill()
+    wait_until(lambda: made_on_scenario(racing, prompt), 10, "Scenario to make the job anyway")
+    racing.start_worker(name="successor", concurrency=2, SCENARIO_RECOVERY_INTERVAL_S="1")
+    try:
+        done = racing.wait_for(job_id, timeout_s=60)
+    finally:
+        racing.stop()
+
+    assert done.status is JobStatus.SUCCESS
+    assert [r.job_id for r in made_on_scenario(racing, prompt)] == [done.scenario_job_id]

@@ -93,6 +93,19 @@ def test_a_second_sender_waits_while_the_first_holds_the_row(stepping):
     runtime.current().jobs.release_claim(held)
 
 
+def test_redis_flushed_after_the_claim_lets_no_second_sender_in(stepping):
+    if runtime.current().redis is None:
+        pytest.skip("this system has no Redis to flush")
+    job_id = unsent_job("a race with Redis flushed")
+    held = submit.claim(job_id)
+
+    runtime.current().redis.flushdb()  # the test's own Redis DB index
+
+    with pytest.raises(SubmitInProgress):
+        submit.claim(job_id)
+    runtime.current().jobs.release_claim(held)
+
+
 def test_a_sender_whose_claim_lapsed_and_was_taken_over_sends_nothing(stepping):
     prompt = "a race with a lapsed claim"
     job_id = unsent_job(prompt)
