@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -17,6 +16,7 @@ from worker.dispatch import free_slot, send_submit
 from worker.errors import WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
 from worker.labels import remember
+from worker.options import deadline_problem
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.producer")
@@ -50,16 +50,10 @@ def enqueue_generation(
     return enqueue_request(request, deadline_at=deadline_at).id
 
 
-# A deadline further out than this is a mistake in units, not a plan.
-MAX_DEADLINE_S = 7 * 86_400
-
-
 def _check_deadline(deadline_s: Any) -> None:
-    ok = isinstance(deadline_s, (int, float)) and not isinstance(deadline_s, bool)
-    if not ok or not math.isfinite(deadline_s) or not 0 < deadline_s <= MAX_DEADLINE_S:
-        raise ValueError(
-            f"deadline_s: must be a number of seconds greater than 0 and at most {MAX_DEADLINE_S}, got {deadline_s!r}"
-        )
+    problem = deadline_problem(deadline_s)
+    if problem:
+        raise ValueError(f"deadline_s: {problem}")
 
 
 def enqueue_request(

@@ -133,6 +133,14 @@ class Job(Base):
     cancel_requested_at: Mapped[datetime | None]
     # The live chain of submit messages: a message carrying an older number is a stale copy.
     submit_seq: Mapped[int] = mapped_column(default=0)
+    # The caller's options (worker.options.JobOptions). The key is unique: a retried enqueue
+    # finds the first call's row instead of paying for a second job.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # "metadata" is taken on declarative classes; the column keeps the plain name.
+    job_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    priority: Mapped[int] = mapped_column(default=5)
+    not_before: Mapped[datetime | None]
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
 
 
 class Batch(Base):
