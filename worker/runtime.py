@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from worker.db.batches import BatchRepository
+from worker.db.budgets import BudgetLedger
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
 from worker.db.session import Database
@@ -42,6 +43,7 @@ class Runtime:
     jobs: JobRepository
     dead_letters: DeadLetterRepository
     batches: BatchRepository
+    budgets: BudgetLedger
     redis: redis.Redis | None = None
     limiter: FleetRateLimiter | None = None
     auth_pause: AuthPause | None = None
@@ -84,6 +86,7 @@ class Runtime:
             jobs=JobRepository(database),
             dead_letters=DeadLetterRepository(database),
             batches=BatchRepository(database),
+            budgets=BudgetLedger(database),
             redis=shared,
             limiter=limiter,
             auth_pause=pause,

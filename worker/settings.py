@@ -124,6 +124,9 @@ class Settings:
     learned_cap_s: float = 600.0
     # The team whose plan limits (GET /teams/{id}/limits) may set the cap; empty: none.
     scenario_team_id: str = ""
+    # Creative units the fleet may commit per UTC day (what Scenario charged plus what is being
+    # sent, by the dry run's estimate); 0 means no daily budget. A job that would pass it waits, paused.
+    daily_cu_budget: float = 0.0
 
     log_level: str = "INFO"
 
@@ -222,6 +225,7 @@ class Settings:
                 f"{horizon_name} ({horizon:g} s)"
             )
         for name in (
+            "daily_cu_budget",
             "recovery_interval_s",
             "reconcile_interval_s",
             "stalled_after_s",
@@ -384,6 +388,7 @@ _ENV_NAMES: dict[str, str] = {
     "slot_lease_s": "SCENARIO_SLOT_LEASE_S",
     "learned_cap_s": "SCENARIO_LEARNED_CAP_S",
     "scenario_team_id": "SCENARIO_TEAM_ID",
+    "daily_cu_budget": "SCENARIO_DAILY_CU_BUDGET",
     "log_level": "SCENARIO_LOG_LEVEL",
 }
 

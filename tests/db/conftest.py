@@ -31,7 +31,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "postgres":
         database = request.getfixturevalue("migrated_postgres")
         with database.session() as session:
-            session.execute(text("TRUNCATE dead_letters, jobs, batch_items, batches"))
+            session.execute(text("TRUNCATE dead_letters, jobs, batch_items, batches, cu_days"))
         yield database
         return
     url = f"sqlite:///{tmp_path / 'jobs.db'}"

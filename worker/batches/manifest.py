@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ PARAMETERS = {
 }
 _FIELDS = {"prompt": "prompt", **PARAMETERS}
 _KEY_OF_FIELD = {field: key for key, field in _FIELDS.items()}
-TOP_KEYS = ("batch", "defaults", "items")
+TOP_KEYS = ("batch", "budget_cu", "defaults", "items")
 ITEM_KEYS = ("name", "prompt", "tags", *PARAMETERS)
 # Spellings people carry over from the API or the Python names: the same field as the short key.
 _ALIASES = {
@@ -109,10 +110,16 @@ class Manifest:
     name: str
     items: tuple[ManifestItem, ...]
     source: str
+    # The most the batch may spend, in creative units (None: no budget of its own).
+    budget_cu: float | None = None
 
 
 def load_manifest(
-    path: str | Path, *, batch_name: str | None = None, defaults: Mapping[str, Any] | None = None
+    path: str | Path,
+    *,
+    batch_name: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    budget_cu: float | None = None,
 ) -> Manifest:
     """Read and check a .yaml, .yml or .csv manifest; a CSV batch is named after its file unless told."""
     path, source = Path(path), str(path)
@@ -128,7 +135,7 @@ def load_manifest(
         raise _error(f"cannot be read: {exc.strerror or exc}", source) from exc
     except UnicodeDecodeError as exc:
         raise _error(f"is not UTF-8 text (byte {exc.start} cannot be decoded)", source) from exc
-    return parse_manifest(text, kind=kind, source=source, batch_name=batch_name, defaults=defaults)
+    return parse_manifest(text, kind=kind, source=source, batch_name=batch_name, defaults=defaults, budget_cu=budget_cu)
 
 
 def parse_manifest(
@@ -138,26 +145,32 @@ def parse_manifest(
     source: str = "<manifest>",
     batch_name: str | None = None,
     defaults: Mapping[str, Any] | None = None,
+    budget_cu: float | None = None,
 ) -> Manifest:
     """Check manifest text as a whole; raise ManifestError listing every problem found.
 
     `batch_name` wins over the file's own; `defaults` (manifest key names) win over the
-    file's defaults, and each item's own values win over both.
+    file's defaults, and each item's own values win over both; `budget_cu` over the file's.
     """
     if len(text) > MAX_MANIFEST_BYTES:
         raise _error(f"is larger than {MAX_MANIFEST_BYTES} characters; split it into several batches", source)
     text = text.removeprefix("\ufeff")
     check = _Check()
     if kind == "yaml":
-        name, items = check.yaml_document(_load_yaml(text, check), batch_name, defaults or {})
+        document = _load_yaml(text, check)
+        name, items = check.yaml_document(document, batch_name, defaults or {})
+        if budget_cu is None and isinstance(document, Mapping) and "budget_cu" in document:
+            budget_cu = check.budget(document["budget_cu"], line_of(document, "budget_cu", None))
     elif kind == "csv":
         stem = Path(source).stem if source != "<manifest>" else None
         name, items = check.csv_table(read_csv(text), batch_name, stem, defaults or {})
     else:
         raise ValueError(f"kind: must be 'yaml' or 'csv', got {kind!r}")
+    if budget_cu is not None:
+        budget_cu = check.budget(budget_cu, None)
     if check.problems:
         raise ManifestError(check.problems, source)
-    return Manifest(name=name, items=tuple(items), source=source)
+    return Manifest(name=name, items=tuple(items), source=source, budget_cu=budget_cu)
 
 
 def _error(message: str, source: str) -> ManifestError:
@@ -263,6 +276,14 @@ class _Check:
             self.add(line, None, "batch", f"{shown}{problem}")
             return ""
         return str(name)
+
+    def budget(self, value: Any, line: int | None) -> float | None:
+        """A budget in creative units: a number greater than 0."""
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        if not ok:
+            self.add(line, None, "budget_cu", f"must be a number of creative units greater than 0, got {value!r}")
+            return None
+        return float(value)
 
     def item_list(self, items: Any, line: int | None) -> bool:
         """Whether `items` is a non-empty list small enough to run."""

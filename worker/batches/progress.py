@@ -28,8 +28,18 @@ def progress_line(progress: BatchProgress) -> str:
     return (
         f"{bar(progress.finished, progress.items)} {progress.finished}/{progress.items}  {counts or 'nothing yet'}  "
         f"{progress.rate_per_s * 60:.1f}/min  elapsed {duration(progress.elapsed_s)}  ETA {duration(progress.eta_s)}"
-        f"  {units(progress.cu_spent, progress.cu_estimate)}"
+        f"  {units(progress.cu_spent, progress.cu_estimate)}{budget(progress)}"
     )
+
+
+def budget(progress: BatchProgress) -> str:
+    """`  budget 100 CU: 100 committed, 40 paused (waiting for ...)`, when the batch has one or waits."""
+    text = ""
+    if progress.batch.budget_cu is not None:
+        text = f"  budget {progress.batch.budget_cu:g} CU: {progress.batch.cu_committed:g} committed"
+    if progress.paused:
+        text += f"{',' if text else ' '} {progress.paused} paused ({progress.paused_reason})"
+    return text
 
 
 def units(spent: float, estimate: float | None) -> str:

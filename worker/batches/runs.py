@@ -6,7 +6,6 @@ an item already done or in flight is never queued again.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -22,6 +21,7 @@ from worker.batches.index import IndexRow, write_index
 from worker.batches.manifest import Manifest
 from worker.batches.submit import SubmitReport, prepare_items, submit_batch
 from worker.db.views import BatchView, JobView
+from worker.spending import dry_run_cost, price_fingerprint, resume_paused
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.batches")
@@ -39,6 +39,7 @@ __all__ = [
     "estimate_batch",
     "export_batch",
     "find_batch",
+    "set_batch_budget",
     "prepare_items",
     "submit_batch",
 ]
@@ -69,6 +70,9 @@ class BatchProgress:
     cu_estimate: float | None = None
     # Items whose images failed to download last time; they are fetched again.
     download_failed: int = 0
+    # Items waiting for a budget (the batch's or the fleet's daily one), and why the first of them waits.
+    paused: int = 0
+    paused_reason: str | None = None
 
     @property
     def succeeded(self) -> int:
@@ -108,6 +112,13 @@ class BatchProgress:
             return 0.0
         return left / self.rate_per_s if self.rate_per_s > 0 else None
 
+    @property
+    def cu_left(self) -> float | None:
+        """What the batch's budget still allows, in creative units (None: no budget)."""
+        if self.batch.budget_cu is None:
+            return None
+        return self.batch.budget_cu - self.batch.cu_committed
+
     def as_dict(self) -> dict:
         return {
             "batch": self.batch.name,
@@ -126,6 +137,14 @@ class BatchProgress:
             "canceled": self.batch.canceled_at is not None,
             "cu_spent": round(self.cu_spent, 3),
             "cu_estimate": None if self.cu_estimate is None else round(self.cu_estimate, 3),
+            "budget_cu": self.batch.budget_cu,
+            "cu_committed": round(self.batch.cu_committed, 3),
+            "cu_in_flight": round(max(0.0, self.batch.cu_committed - self.cu_spent), 3),
+            "cu_left": None
+            if self.batch.budget_cu is None
+            else round(self.batch.budget_cu - self.batch.cu_committed, 3),
+            "paused": self.paused,
+            "paused_reason": self.paused_reason,
         }
 
 
@@ -141,23 +160,15 @@ class ExportReport:
 
 def estimate_batch(manifest: Manifest) -> CostReport:
     """What each item would cost in creative units, from Scenario's dry run; queues nothing."""
-    rt = runtime.current()
     known: dict[str, float] = {}
     lines = []
     for item, request in zip(manifest.items, prepare_items(manifest, list(manifest.items)), strict=True):
-        # The seed changes nothing in the price; leaving it out lets equal items share one dry run.
-        inputs = {k: v for k, v in request.inputs.items() if k != "seed"}
-        fingerprint = json.dumps([request.model_id, inputs], sort_keys=True)
+        # Equal items apart from their prompt or seed share one dry run.
+        fingerprint = price_fingerprint(request.model_id, request.inputs)
         if fingerprint not in known:
-            known[fingerprint] = _dry_run(rt, request.model_id, inputs)
+            known[fingerprint] = dry_run_cost(request.model_id, request.inputs)
         lines.append((item.name, known[fingerprint]))
     return CostReport(lines)
-
-
-def _dry_run(rt: runtime.Runtime, model_id: str, inputs: dict) -> float:
-    if rt.settings.submit_route == "txt2img":
-        return rt.client.estimate_cost({"modelId": model_id, **inputs})
-    return rt.client.estimate_cost(model_id=model_id, inputs=inputs)
 
 
 def find_batch(name_or_id: str) -> BatchView:
@@ -187,7 +198,23 @@ def batch_progress(name_or_id: str) -> BatchProgress:
         cu_spent=sum(job.cu_spent for job in rt.batches.jobs(batch.id)),
         cu_estimate=_estimate(jobs, max(batch.item_count, len(jobs))),
         download_failed=_download_failures(rt, batch.id),
+        paused=len(paused := [job for job in jobs if job.is_paused]),
+        paused_reason=paused[0].paused_reason if paused else None,
     )
+
+
+def set_batch_budget(name_or_id: str, budget_cu: float | None) -> tuple[BatchView, int]:
+    """Set (None: lift) a batch's budget in creative units; its paused items that now fit go on.
+
+    Returns the batch as it is now and how many paused items were sent again.
+    """
+    if budget_cu is not None and not (budget_cu > 0):
+        raise ValueError(f"budget_cu: must be greater than 0, got {budget_cu!r}")
+    rt = runtime.current()
+    batch = find_batch(name_or_id)
+    rt.budgets.set_batch_budget(batch.id, budget_cu)
+    resumed = resume_paused(batch_id=batch.id)
+    return rt.batches.get(batch.id) or batch, len(resumed)
 
 
 def _download_failures(rt: runtime.Runtime, batch_id: str) -> int:

@@ -22,6 +22,7 @@ from worker.db.jobs import NewJob
 from worker.db.views import BatchItemView, BatchView, JobView
 from worker.deadletters import Settlement, settle_from_scenario
 from worker.generation import GenerationRequest
+from worker.spending import resume_paused
 
 # Told (items queued so far, items to queue) as a long submit goes on.
 Progress = Callable[[int, int], None]
@@ -44,6 +45,8 @@ class SubmitReport:
     # Dead items whose Scenario job is still running, or Scenario could not be asked: left alone.
     unchecked: list[str] = field(default_factory=list)
     cancel_failures: list[CancelFailure] = field(default_factory=list)
+    # Items that waited for the batch's budget and were sent again under the manifest's.
+    resumed: list[str] = field(default_factory=list)
 
 
 def submit_batch(
@@ -79,6 +82,9 @@ def submit_batch(
             todo.append((item, key, action, row))
     # Every item is made ready (checked by its model's schema, references uploaded) before any is queued.
     ready = prepare_items(manifest, [item for item, _, _, _ in todo])
+    if manifest.budget_cu is not None and manifest.budget_cu != batch.budget_cu:
+        # Before any new item is queued, so that none of them runs outside the budget.
+        rt.budgets.set_batch_budget(batch.id, manifest.budget_cu)
     new = []
     for (item, key, action, row), request in zip(todo, ready, strict=True):
         if action is ItemAction.QUEUE and row is None:
@@ -86,6 +92,8 @@ def submit_batch(
         else:
             _queue_item(batch, item, key, action, row, request, jobs, report)
     _queue_new_items(batch, new, report, on_progress)
+    if manifest.budget_cu is not None:
+        report.resumed.extend(resume_paused(batch_id=batch.id))
     log.info(
         "batch %s: %d queued, %d requeued, %d superseded, %d done, %d in flight, %d unchecked",
         batch.name,

@@ -20,6 +20,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     submit.add_argument("manifest", metavar="MANIFEST", type=Path, help="a .yaml, .yml or .csv file")
     submit.add_argument("--out", type=Path, help="folder the images are downloaded to as they finish")
     submit.add_argument("--name", help="batch name (default: the manifest's, or a CSV file's stem)")
+    submit.add_argument(
+        "--budget-cu",
+        type=_positive,
+        metavar="CU",
+        help="the most the batch may spend, in creative units (wins over the manifest's budget_cu)",
+    )
     submit.add_argument("--dry-run", action="store_true", help="print what each item would cost; queue nothing")
     submit.add_argument("--json", action="store_true", help="print the result as JSON")
     submit.set_defaults(func=_submit)
@@ -35,6 +41,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("batch", metavar="BATCH")
     export.add_argument("--out", type=Path, required=True, help="folder to write to")
     export.set_defaults(func=_export)
+
+    budget = sub.add_parser("budget", help="set or lift a batch's budget; paused items that now fit go on")
+    budget.add_argument("batch", metavar="BATCH", help="batch name or id")
+    limit = budget.add_mutually_exclusive_group(required=True)
+    limit.add_argument("--cu", type=_positive, help="the most the batch may spend, in creative units")
+    limit.add_argument("--none", action="store_true", help="lift the batch's budget")
+    budget.add_argument("--json", action="store_true", help="print the result as JSON")
+    budget.set_defaults(func=_budget)
 
     cancel = sub.add_parser("cancel", help="cancel every unfinished item, on Scenario too")
     cancel.add_argument("batch", metavar="BATCH")
@@ -65,7 +79,7 @@ def _submit(args: argparse.Namespace) -> int:
     from worker.batches.runs import estimate_batch, submit_batch
 
     try:
-        manifest = load_manifest(args.manifest, batch_name=args.name)
+        manifest = load_manifest(args.manifest, batch_name=args.name, budget_cu=args.budget_cu)
     except ManifestError as exc:
         print(f"scenario-worker: the manifest has problems; nothing was queued:\n{exc}", file=sys.stderr)
         return 2
@@ -92,6 +106,7 @@ def _submit(args: argparse.Namespace) -> int:
         "superseded": len(report.superseded),
         "took_result": len(report.took_result),
         "unchecked": len(report.unchecked),
+        "resumed": len(report.resumed),
     }
     if args.json:
         print(json.dumps(summary))
@@ -151,6 +166,24 @@ def _export(args: argparse.Namespace) -> int:
     if report.missing:
         print("not exported: " + ", ".join(report.missing), file=sys.stderr)
         return 1
+    return 0
+
+
+def _budget(args: argparse.Namespace) -> int:
+    from worker.batches.runs import BatchNotFound, set_batch_budget
+
+    require_broker()  # paused items that now fit are sent again
+    try:
+        batch, resumed = set_batch_budget(args.batch, None if args.none else args.cu)
+    except BatchNotFound as exc:
+        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
+        return 1
+    if args.json:
+        summary = {"batch": batch.name, "budget_cu": batch.budget_cu, "cu_committed": batch.cu_committed}
+        print(json.dumps({**summary, "resumed": resumed}))
+    else:
+        limit = "no budget" if batch.budget_cu is None else f"a budget of {batch.budget_cu:g} CU"
+        print(f"batch {batch.name}: {limit}, {batch.cu_committed:g} CU committed; {resumed} paused items sent again")
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_
 
 from worker.db.models import Job, utcnow
+from worker.db.reservations import give_back_unsent
 from worker.db.statements import RowWriter, load_job, not_final, update_jobs
 from worker.states import JobStatus
 
@@ -124,7 +125,10 @@ class SubmitClaims(RowWriter):
             )
         )
         with self._db.session() as session:
-            return session.execute(statement).rowcount == 1
+            if session.execute(statement).rowcount != 1:
+                return False
+            give_back_unsent(session, job_id, lock=False)  # the row is ours in this transaction already
+            return True
 
     def request_cancel(self, job_id: str) -> CancelStep:
         """A cancel competing for the row: it ends a job no submit holds, or leaves a request the sender carries out."""

@@ -263,8 +263,9 @@ class JobRepository(SubmissionRecords):
 
         `skip_unpicked_in` names submit lanes (`lanes.SUBMIT`, `lanes.BATCH`) whose jobs no worker
         has picked up yet are left out here, before the limit, since they still wait in that lane.
+        Jobs paused for a budget wait on purpose: the recovery resumes them when it has room.
         """
-        query = select(Job).where(not_final(), Job.updated_at < untouched_since)
+        query = select(Job).where(not_final(), Job.updated_at < untouched_since, Job.paused_reason.is_(None))
         for lane in skip_unpicked_in:
             of_lane = Job.batch_id.is_(None) if lane == lanes.SUBMIT else Job.batch_id.is_not(None)
             unpicked = and_(Job.scenario_job_id.is_(None), Job.last_task_id.is_(None), of_lane)

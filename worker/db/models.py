@@ -141,6 +141,12 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(default=5)
     not_before: Mapped[datetime | None]
     callback_url: Mapped[str | None] = mapped_column(String(2000))
+    # Creative units this job holds in its budgets (the dry run's estimate, then Scenario's price),
+    # and the UTC day they count against; given back if the job ends without reaching Scenario.
+    cu_reserved: Mapped[float | None]
+    cu_day: Mapped[str | None] = mapped_column(String(10))
+    # Why the job waits without a message: a budget it would pass. It goes on when the budget allows.
+    paused_reason: Mapped[str | None] = mapped_column(String(300))
 
 
 class Batch(Base):
@@ -157,6 +163,19 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     canceled_at: Mapped[datetime | None]
+    # The most the batch may spend, in creative units (None: no limit of its own), and what its
+    # jobs hold of it: Scenario's price for each sent job, the estimate for each being sent.
+    budget_cu: Mapped[float | None]
+    cu_committed: Mapped[float] = mapped_column(default=0.0)
+
+
+class CuDay(Base):
+    """Creative units the fleet has committed on one UTC day, against SCENARIO_DAILY_CU_BUDGET."""
+
+    __tablename__ = "cu_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    committed: Mapped[float] = mapped_column(default=0.0)
 
 
 class BatchItem(Base):

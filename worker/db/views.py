@@ -45,6 +45,12 @@ class JobView:
     claim_until: datetime | None = None
     cancel_requested_at: datetime | None = None
     submit_seq: int = 0
+    cu_reserved: float | None = None
+    paused_reason: str | None = None
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_reason is not None and not self.status.is_final
 
     @property
     def is_final(self) -> bool:
@@ -99,6 +105,8 @@ class BatchView:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None
+    budget_cu: float | None = None
+    cu_committed: float = 0.0
 
 
 def batch_view(row: Batch) -> BatchView:

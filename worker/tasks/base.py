@@ -277,6 +277,8 @@ def dead_letter(
         job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts, snapshot=snapshot
     )
     give_back_slot(job_id)  # whatever the reason, the job runs on Scenario no more
+    if job.cu_reserved is not None:
+        rt.budgets.release_unsent(job_id)
     event(
         logging.ERROR,
         "dead-lettered",

@@ -28,6 +28,7 @@ from worker.dispatch import send_submit_again
 from worker.lanes import submit_lane
 from worker.reconcile import reconcile
 from worker.scenario.errors import ScenarioError
+from worker.spending import resume_paused
 from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
 from worker.tasks.downloads import request_downloads
 from worker.tasks.generation import poll_job
@@ -58,12 +59,15 @@ def recover(self: RecoveryTask) -> int:
         _rearm_downloads()
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
         sent = _recover_stalled(since)
+        resumed = resume_paused(limit=JOBS_PER_RUN)
         _reconcile_now_and_then()
     except OUTAGE_ERRORS as exc:
         log.warning("recovery failed; the next one tries again error=%s", exc)
         return 0
     if sent:
         log.warning("recovered %d stalled jobs", sent)
+    if resumed:
+        log.info("resumed %d jobs paused for a budget that has room now", len(resumed))
     return sent
 
 

@@ -31,6 +31,7 @@ from worker.generation import inputs_of
 from worker.retrying import AnswerMayStillCome, LookAgain, error_details
 from worker.scenario.errors import NetworkError, PaymentRequired, ScenarioError, Unauthorized
 from worker.scenario.models import Submission
+from worker.spending import batch_budget_cu, estimate_cu
 from worker.tasks.base import GenerationTask, begin, dead_letter, event
 from worker.tasks.generation import watch_once
 from worker.tasks.lost_answer import find_earlier_submission
@@ -134,6 +135,9 @@ def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
     rt = runtime.current()
     take_slot(job.id, batch_id=job.batch_id)
     params = _checked_params(job)
+    if not _within_budgets(task, claim, job, params):
+        give_back_slot(job.id)
+        return None
     if rt.jobs.open_send(claim, hold_s=request_horizon_s()) is None:
         # The claim lapsed and was taken over, or a cancel came: this sender sends nothing.
         now = rt.jobs.get(job.id)
@@ -158,6 +162,21 @@ def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
     return record(task, claim, job, submission)
 
 
+def _within_budgets(task: GenerationTask, claim: Claim, job: JobView, params: dict[str, Any]) -> bool:
+    """Hold the job's expected price in its budgets; False (the job left paused) when one would pass."""
+    rt = runtime.current()
+    daily_cu = rt.settings.daily_cu_budget
+    if job.cu_reserved is not None or (not daily_cu and batch_budget_cu(job.batch_id) is None):
+        return True
+    cost = estimate_cu(job.model_id, params)
+    refusal = rt.budgets.reserve(claim, cu=cost, batch_id=job.batch_id, daily_limit_cu=daily_cu)
+    if refusal is None:
+        return True
+    rt.budgets.pause(claim, refusal.reason)
+    event(logging.INFO, "paused for its budget", job.id, task, reason=refusal.reason)
+    return False
+
+
 def record(task: GenerationTask, claim: Claim, job: JobView, submission: Submission) -> JobView:
     """Store Scenario's answer; a Scenario job the row cannot take is canceled there, never left unseen."""
     rt = runtime.current()
@@ -170,6 +189,8 @@ def record(task: GenerationTask, claim: Claim, job: JobView, submission: Submiss
     if job.scenario_job_id != ours:
         _cancel_surplus(task, job, str(ours))
         return job
+    if job.cu_reserved is not None:
+        rt.budgets.settle(job.id, submission.creative_units_cost)
     event(logging.INFO, "submitted", job.id, task, scenario_job_id=job.scenario_job_id, cu=job.cu_cost)
     return job
 
