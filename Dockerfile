@@ -1,4 +1,4 @@
-# One image for every role: migrate, worker, flower and the dev simulator differ only
+# One image for every role: migrate, worker, flower, console and the dev simulator differ only
 # in their command (see docker-compose.yml).
 FROM python:3.11-slim
 

@@ -92,7 +92,7 @@ def _common(settings: Settings) -> dict[str, Any]:
         # redelivery horizon so a running task is never handed to a second worker.
         "task_soft_time_limit": settings.soft_time_limit_s,
         "task_time_limit": settings.time_limit_s,
-        # For `celery -A worker beat` (compose): the same recovery the workers' own timer sends.
+        # For `celery -A worker beat` where the workers' timer is off: the same recovery it sends.
         "beat_schedule": {
             "recover-stalled-jobs": {
                 "task": "scenario.recover",

@@ -262,3 +262,58 @@ def _same(written: str, actual: object) -> bool:
     if isinstance(actual, (int, float)):
         return float(written) == float(actual)
     return written == actual
+
+
+# --- health and shutdown ---
+
+# The migration is a one-shot: it exits when done, so there is no health to report.
+ONE_SHOTS = {"migrate"}
+WORKERS = ["worker", *LANE_WORKERS]
+
+
+def _healthcheck(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else test
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"not a compose duration: {duration}"
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_every_long_running_service_reports_its_health(services):
+    missing = [name for name, service in services.items() if name not in ONE_SHOTS and "healthcheck" not in service]
+    assert missing == []
+    assert services["migrate"].get("restart") == "no"
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_workers_report_their_health_through_the_health_command(services, name):
+    assert _healthcheck(services[name]) == "CMD scenario-worker health --worker"
+
+
+@pytest.mark.parametrize(("name", "url"), [("console", "/healthz"), ("flower", "/healthcheck")])
+def test_the_web_services_are_checked_on_their_own_port(services, name, url):
+    port = str(services[name]["ports"][0]).rsplit(":", 1)[-1]
+    assert _healthcheck(services[name]).startswith("CMD python -c ")
+    assert f"http://127.0.0.1:{port}{url}" in _healthcheck(services[name])
+
+
+def test_the_console_is_served_by_gunicorn(services):
+    command = command_of(services["console"])
+    assert command.startswith("gunicorn worker.console.wsgi:application -b 0.0.0.0:8080")
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_a_stopping_worker_has_time_to_finish_its_longest_task(services, name):
+    longest_s = max(Settings().time_limit_s, Settings(broker_url="amqp://guest:guest@rabbitmq//").time_limit_s)
+    assert _seconds(services[name]["stop_grace_period"]) >= longest_s
+
+
+def test_the_workers_run_the_recovery_so_no_beat_service_is_needed(services, env_example):
+    assert [name for name, service in services.items() if " beat" in command_of(service)] == []
+    # Empty: the default, the workers' own timer, which must be on.
+    assert env_example["SCENARIO_RECOVERY_INTERVAL_S"].value == ""
+    assert Settings().recovery_interval_s > 0
