@@ -121,7 +121,7 @@ class JobRepository(SubmissionRecords):
         """
         columns = (Job.id, Job.scenario_job_id, Job.batch_id, Job.created_at, Job.updated_at)
         query = (
-            select(*columns, Job.submitted_at, Job.deadline_at, Job.poll_seq)
+            select(*columns, Job.submitted_at, Job.deadline_at, Job.poll_seq, Job.model_id)
             .where(Job.scenario_job_id.is_not(None), not_final())
             .order_by(Job.updated_at)
             .limit(limit)
@@ -359,6 +359,7 @@ class WatchedJob:
     submitted_at: datetime | None
     deadline_at: datetime | None
     poll_seq: int
+    model_id: str = ""
 
 
 @dataclass(frozen=True)

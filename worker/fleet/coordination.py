@@ -57,13 +57,29 @@ class Coordination:
         """End this run's hold on `what`; False when the hold is no longer this run's."""
         return bool(self._release(keys=[f"{PREFIX}:running:{what}"], args=[token]))
 
-    def cursor(self) -> str | None:
-        """The newest `updatedAt` (Scenario's clock, ISO text) the last sweep saw."""
-        value = self._redis.get(f"{PREFIX}:sweep:cursor")
+    def cursor(self, status: str) -> str | None:
+        """The newest `updatedAt` (Scenario's clock, ISO text) the last listing of `status` saw."""
+        value = self._redis.get(f"{PREFIX}:sweep:cursor:{status}")
         return value.decode() if value else None
 
-    def set_cursor(self, iso: str) -> None:
-        self._redis.set(f"{PREFIX}:sweep:cursor", iso, ex=86_400)
+    def set_cursor(self, status: str, iso: str) -> None:
+        self._redis.set(f"{PREFIX}:sweep:cursor:{status}", iso, ex=86_400)
+
+    def next_sweep_number(self) -> int:
+        """Counts the fleet's sweeps, so that whichever worker runs one knows which it is."""
+        return int(self._redis.incr(f"{PREFIX}:sweep:count"))
+
+    def note_render_s(self, model_id: str, seconds: float, *, weight: float = 0.3) -> None:
+        """Fold one observed render time into the model's running estimate (a hint: no lock needed)."""
+        key = f"{PREFIX}:render-s"
+        old = self._redis.hget(key, model_id)
+        value = seconds if old is None else (1 - weight) * float(old) + weight * seconds
+        self._redis.hset(key, model_id, repr(round(value, 3)))
+        self._redis.expire(key, 7 * 86_400)
+
+    def render_s(self) -> dict[str, float]:
+        """Each model's typical render time, in seconds, as recently observed."""
+        return {k.decode(): float(v) for k, v in self._redis.hgetall(f"{PREFIX}:render-s").items()}
 
     def beat(self) -> None:
         """The sweep ran just now."""

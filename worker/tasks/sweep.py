@@ -2,9 +2,12 @@
 
 Instead of a request per job per poll, the sweep asks for the jobs that
 ended since the last sweep, one list per final status (Scenario allows
-`updatedAfter` only beside a `status` filter), page by page, and stores each one. A job the
-list does not show for a while, or every job when the list call fails, is
-looked at on its own. One sweep runs at a time across the fleet.
+`updatedAfter` only beside a `status` filter), page by page, and stores each one:
+successes every sweep, failures and cancels every few (each status has its own cursor).
+A job the list does not show for a while, or every job when the list call fails, is
+looked at on its own. One sweep runs at a time across the fleet, timed to the moment the
+first job in flight should end (its model's typical render time, as recently seen) when
+that comes before the usual interval, so a finished job's plan slot is given back soon.
 
 Batch jobs are always swept; single jobs are swept once at least
 `sweep_from_jobs` jobs are unfinished, since below that their own polls cost
@@ -20,11 +23,14 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import redis
+
 from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import WatchedJob
 from worker.dispatch import send_poll
 from worker.fleet.errors import Throttled
+from worker.polling import next_sweep_in_s, render_seconds, statuses_to_list
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
@@ -49,8 +55,6 @@ CURSOR_OVERLAP_S = 5.0
 # Jobs looked at one by one in a sweep, at most, so a sweep stays short.
 SINGLE_LOOKS_PER_SWEEP = 50
 PAGE_SIZE = 100
-# What the sweep lists: a job still running needs no look until it ends.
-LISTED_STATUSES = (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELED)
 # How long the fleet holds back after a 429 that named no Retry-After.
 SWEEP_429_WAIT_S = 2.0
 
@@ -80,7 +84,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep()
+        request_sweep(countdown_s=_next_sweep_in_s())
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -123,11 +127,33 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep() -> None:
+def request_sweep(countdown_s: float | None = None) -> None:
     """Make sure a sweep is coming: the first caller schedules it, the others find it armed."""
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
-        sweep.apply_async(countdown=rt.settings.sweep_interval_s)
+        sweep.apply_async(countdown=rt.settings.sweep_interval_s if countdown_s is None else countdown_s)
+
+
+def _next_sweep_in_s() -> float:
+    """The next sweep comes when the first job in flight should end, if that is before the interval.
+
+    A slot is given back only once a look sees its job ended: looking when the end is due,
+    rather than on a fixed beat, keeps the plan's slots from idling for the beat's lag.
+    """
+    rt = runtime.current()
+    interval_s = rt.settings.sweep_interval_s
+    try:
+        typical = rt.coordination.render_s() if rt.coordination is not None else {}
+    except redis.RedisError:
+        return interval_s
+    if not typical:
+        return interval_s
+    ends = [
+        job.submitted_at + timedelta(seconds=typical[job.model_id])
+        for job in rt.jobs.in_flight()
+        if job.submitted_at is not None and job.model_id in typical
+    ]
+    return next_sweep_in_s(datetime.now(timezone.utc), ends, interval_s=interval_s)
 
 
 def _sweep_once(task: SweepTask) -> None:
@@ -136,30 +162,35 @@ def _sweep_once(task: SweepTask) -> None:
     if not watched:
         return
     keep_slots(job.id for job in watched.values())
-    since = _since(rt.coordination.cursor(), watched.values())
-    newest = since
     listed = True
     try:
-        for status in LISTED_STATUSES:
-            for remote in rt.client.iter_jobs(status=status.value, updated_after=since, page_size=PAGE_SIZE):
-                updated = str(remote.get("updatedAt") or "")
-                if updated and _instant(updated) < _instant(since):
-                    # Older than asked for: a service that ignored the filter. Nothing further is new.
-                    break
-                newest = max(newest, updated or newest, key=_instant)
-                job = watched.pop(remote.get("jobId"), None)
-                if job is not None:
-                    _store(task, job, remote)
+        for status in statuses_to_list(rt.coordination.next_sweep_number()):
+            _list_ended(task, status, watched)
     except (RateLimited, Throttled) as exc:
         if isinstance(exc, RateLimited):
             slow_the_fleet(exc, SWEEP_429_WAIT_S)  # no worker asks again before Retry-After
-        return  # the fleet is pausing or out of budget; the next sweep picks up from the same cursor
+        return  # the fleet is pausing or out of budget; the next sweep picks up from the same cursors
     except ScenarioError as exc:
         listed = False
         event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
-    if listed:
-        rt.coordination.set_cursor(newest)
     _look_at_stragglers(task, watched.values(), everyone=not listed)
+
+
+def _list_ended(task: SweepTask, status: JobStatus, watched: dict[str, WatchedJob]) -> None:
+    """Store every watched job Scenario lists as ended with `status` since that status's cursor."""
+    rt = runtime.current()
+    since = _since(rt.coordination.cursor(status.value), watched.values())
+    newest = since
+    for remote in rt.client.iter_jobs(status=status.value, updated_after=since, page_size=PAGE_SIZE):
+        updated = str(remote.get("updatedAt") or "")
+        if updated and _instant(updated) < _instant(since):
+            # Older than asked for: a service that ignored the filter. Nothing further is new.
+            break
+        newest = max(newest, updated or newest, key=_instant)
+        job = watched.pop(remote.get("jobId"), None)
+        if job is not None:
+            _store(task, job, remote)
+    rt.coordination.set_cursor(status.value, newest)
 
 
 def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
@@ -198,6 +229,18 @@ def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
     if status is JobStatus.SUCCESS:
         finish(task, job.id, status, remote)
         request_downloads(job.batch_id)
+        _learn_render_time(job, remote)
+
+
+def _learn_render_time(job: WatchedJob, remote: dict[str, Any]) -> None:
+    rt = runtime.current()
+    seconds = render_seconds(remote.get("statusHistory") or [])
+    if seconds is None or rt.coordination is None or not job.model_id:
+        return
+    try:
+        rt.coordination.note_render_s(job.model_id, seconds)
+    except redis.RedisError:
+        pass  # a hint for the sweep's timing; the fixed interval serves without it
 
 
 def _since(cursor: str | None, jobs: Any) -> str:

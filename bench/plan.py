@@ -1,0 +1,101 @@
+"""The team's plan as the binding limit: a few jobs at once, shared by a library and an app's jobs.
+
+A library of 3-s renders fills a cap of 4 (Scenario refuses a fifth job with its parallel-limit
+429, and the fleet knows its plan); meanwhile application code enqueues single jobs one by one.
+Measured: how long each single job waited to be submitted, the library's makespan against the
+floor its renders allow, and Scenario requests per job.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.counters import api_requests
+from bench.stack import stack
+
+KEY, SECRET = "bench", "bench-secret"
+CAP = 4
+
+
+def plan_share(workdir: Path, *, library: int, singles: int, job_s: float, concurrency: int) -> dict[str, Any]:
+    from worker import enqueue_generation, runtime
+    from worker.batches.manifest import parse_manifest
+    from worker.batches.submit import submit_batch
+    from worker.simulator import SimulatorConfig
+
+    config = SimulatorConfig(
+        api_key=KEY, api_secret=SECRET, job_duration_s=job_s, job_duration_jitter=0.0, seed=1, parallel_inferences=CAP
+    )
+    with stack(workdir / "plan", config, SCENARIO_PARALLEL_JOBS=str(CAP)) as st:
+        for _ in range(2):
+            st.start_workers(concurrency=concurrency, SCENARIO_SWEEP_INTERVAL_S="2", SCENARIO_POLL_INITIAL_S="1")
+        lines = "".join(f"  - name: item-{n:04d}\n    prompt: library item {n}\n" for n in range(library))
+        manifest = parse_manifest(
+            f"batch: plan-library\ndefaults:\n  width: 256\n  height: 256\nitems:\n{lines}", kind="yaml", source="b"
+        )
+        started = time.monotonic()
+        report = submit_batch(manifest)
+        jobs = runtime.current().jobs
+        library_ids = [job.id for job in runtime.current().batches.jobs(report.batch.id)]
+        # The singles come while the library holds every slot: after two renders, then one a render.
+        time.sleep(2 * job_s)
+        single_ids = []
+        for n in range(singles):
+            single_ids.append(enqueue_generation(f"an app's single job {n}", width=256, height=256))
+            time.sleep(job_s)
+        ids = library_ids + single_ids
+        deadline = time.monotonic() + 60 + 3 * library * job_s / CAP
+        while not all(job.is_final for job in jobs.get_many(ids)):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the plan benchmark's jobs did not all finish")
+            time.sleep(0.5)
+        rows = {job.id: job for job in jobs.get_many(ids)}
+        waits = [(rows[i].submitted_at - rows[i].created_at).total_seconds() for i in single_ids]
+        first = min(rows[i].created_at for i in library_ids)
+        last = max(rows[i].finished_at for i in library_ids)
+        stats = st.sim.stats()
+        requests = api_requests(stats)
+    renders = len(ids)
+    return {
+        "library": library,
+        "singles": singles,
+        "job_s": job_s,
+        "succeeded": sum(1 for job in rows.values() if job.status.value == "success"),
+        "single_wait_max_s": max(waits),
+        "single_wait_p50_s": sorted(waits)[len(waits) // 2],
+        "makespan_s": (last - first).total_seconds(),
+        # The renders of the library and the singles, CAP at a time, back to back.
+        "floor_s": math.ceil(renders / CAP) * job_s,
+        "requests_per_job": requests / renders,
+        "elapsed_s": time.monotonic() - started,
+        "requests_by_endpoint": {
+            endpoint: sum(outcomes.values()) for endpoint, outcomes in stats["requests"].items() if outcomes
+        },
+        "outcomes": stats["requests"],
+    }
+
+
+def rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
+    f = figures
+    return [
+        (
+            f"an app's single job under a cap of {CAP} held by a {f['library']}-item library of "
+            f"{f['job_s']:g}-s renders: its wait to be submitted ({f['singles']} jobs)",
+            f"max {f['single_wait_max_s']:.1f} s, p50 {f['single_wait_p50_s']:.1f} s",
+            f"<= {2 * f['job_s']:g} s (2 renders)",
+        ),
+        (
+            f"makespan of the library and the singles under a cap of {CAP} against the floor "
+            f"({f['succeeded']} succeeded)",
+            f"{f['makespan_s'] / f['floor_s']:.2f}x ({f['makespan_s']:.1f} s against {f['floor_s']:.1f} s)",
+            "<= 1.10x",
+        ),
+        (
+            "Scenario requests per job under that cap (webhooks off)",
+            f"{f['requests_per_job']:.2f}",
+            "<= 1.5",
+        ),
+    ]
