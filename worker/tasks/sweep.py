@@ -84,7 +84,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep(countdown_s=_next_sweep_in_s())
+        request_sweep()
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -127,11 +127,12 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep(countdown_s: float | None = None) -> None:
+def request_sweep() -> None:
     """Make sure a sweep is coming: the first caller schedules it, the others find it armed."""
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
-        sweep.apply_async(countdown=rt.settings.sweep_interval_s if countdown_s is None else countdown_s)
+        # Timed by whoever arms it (a submit, the recovery, the last sweep): the first end due.
+        sweep.apply_async(countdown=_next_sweep_in_s())
 
 
 def _next_sweep_in_s() -> float:
