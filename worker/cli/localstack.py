@@ -118,7 +118,7 @@ def local_worker(env: dict[str, str], *, log_path: Path, concurrency: int) -> It
     settings = runtime.install(Settings.from_env(env)).settings
     # Celery reads this variable itself, ahead of its configuration.
     os.environ["CELERY_BROKER_URL"] = settings.broker_url
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, schema=settings.db_schema)
     worker = WorkerProcess(env, log_path, concurrency=concurrency)
     try:
         worker.start()
