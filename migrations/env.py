@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 
 from worker.db.models import Base, UTCDateTime
 from worker.db.placement import VERSION_TABLE, prepare
-from worker.db.session import table_schema
+from worker.db.session import missing_driver, table_schema
 
 config = context.config
 target_metadata = Base.metadata
@@ -84,7 +84,10 @@ def run_offline() -> None:
 def run_online() -> None:
     url = database_url()
     schema = table_schema(make_url(url), db_schema())
-    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        engine = create_engine(url, poolclass=pool.NullPool)
+    except ImportError as exc:
+        raise missing_driver(url, exc) from None
     try:
         with engine.connect() as connection:
             revisions = {script.revision for script in context.script.walk_revisions()}

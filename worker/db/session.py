@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from worker.errors import WorkerError
+from worker.extras import install_hint
 from worker.settings import DEFAULT_DB_SCHEMA, check_schema_name, mask_url_password
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -87,10 +88,16 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
             f"use {URL_EXAMPLES}"
         ) from None
     except ImportError as exc:
-        raise DatabaseUrlError(
-            f"{mask_url_password(url)!r} needs the Python module {exc.name!r}, which is not installed; "
-            f"use {URL_EXAMPLES}"
-        ) from None
+        raise missing_driver(url, exc) from None
+
+
+def missing_driver(url: str, exc: ImportError) -> DatabaseUrlError:
+    """The database's driver is not installed: say which, and the extra that installs it if one does."""
+    hint = install_hint(exc.name)
+    remedy = f"install it with: {hint}" if hint else f"use {URL_EXAMPLES}"
+    return DatabaseUrlError(
+        f"{mask_url_password(url)!r} needs the Python module {exc.name!r}, which is not installed; {remedy}"
+    )
 
 
 def _create_engine(url: str, *, echo: bool) -> Engine:
