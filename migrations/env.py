@@ -68,7 +68,7 @@ def in_schema(connection: Connection, schema: str | None) -> Connection:
         return connection
     # The map places what revisions build from tables; the search path places what they write as
     # raw SQL, and is where autogenerate's reflection looks for the tables it compares.
-    connection.exec_driver_sql(f"SET search_path TO {schema}")
+    connection.exec_driver_sql(f"SET search_path TO {connection.dialect.identifier_preparer.quote_schema(schema)}")
     connection.commit()
     return connection.execution_options(schema_translate_map={None: schema})
 
@@ -78,6 +78,10 @@ def run_offline() -> None:
     schema = table_schema(make_url(url), db_schema())
     configure(schema, url=url, literal_binds=True, render_as_batch=url.startswith("sqlite"))
     with context.begin_transaction():
+        if schema is not None:
+            # The script runs on a database this process never sees: the search path places the tables.
+            context.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            context.execute(f"SET search_path TO {schema}")
         context.run_migrations()
 
 

@@ -46,6 +46,8 @@ class Found:
     legacy_tables: frozenset[str]
     # Ours belong in the default schema (SQLite): the two places above are one.
     same_place: bool
+    # The default schema's name ("public", SQLite's "main").
+    default_schema: str | None = None
 
 
 def decide(found: Found, known_revisions: Collection[str]) -> Step:
@@ -73,7 +75,8 @@ def look(connection: Connection, schema: str | None, table_names: Iterable[str])
     legacy = here if same_place else set(inspector.get_table_names())
     legacy_version = None
     if LEGACY_VERSION_TABLE in legacy:
-        versions = connection.execute(text(f"SELECT version_num FROM {LEGACY_VERSION_TABLE}")).scalars().all()
+        legacy_table = _qualified(connection, default, LEGACY_VERSION_TABLE)
+        versions = connection.execute(text(f"SELECT version_num FROM {legacy_table}")).scalars().all()
         # Alembic keeps one row per head; ours has one.
         legacy_version = versions[0] if len(versions) == 1 else None
     return Found(
@@ -82,6 +85,7 @@ def look(connection: Connection, schema: str | None, table_names: Iterable[str])
         legacy_version=legacy_version,
         legacy_tables=frozenset(names & legacy),
         same_place=same_place,
+        default_schema=default,
     )
 
 
@@ -96,7 +100,8 @@ def prepare(
     """
     with connection.begin():
         if schema is not None:
-            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
+            quoted = connection.dialect.identifier_preparer.quote_schema(schema)
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
         found = look(connection, schema, table_names)
         step = decide(found, known_revisions)
         if step is Step.ADOPT:
@@ -117,10 +122,18 @@ def version_table(schema: str | None) -> Table:
 
 def _adopt(connection: Connection, schema: str | None, found: Found) -> None:
     if not found.same_place:
+        target = connection.dialect.identifier_preparer.quote_schema(schema)
         for name in sorted(found.legacy_tables):
             # Indexes, constraints and owned sequences move with their table.
-            connection.execute(text(f"ALTER TABLE {name} SET SCHEMA {schema}"))
+            connection.execute(
+                text(f"ALTER TABLE {_qualified(connection, found.default_schema, name)} SET SCHEMA {target}")
+            )
     table = version_table(None if found.same_place else schema)
     table.create(connection)
     connection.execute(table.insert().values(version_num=found.legacy_version))
-    connection.execute(text(f"DROP TABLE {LEGACY_VERSION_TABLE}"))
+    connection.execute(text(f"DROP TABLE {_qualified(connection, found.default_schema, LEGACY_VERSION_TABLE)}"))
+
+
+def _qualified(connection: Connection, schema: str | None, name: str) -> str:
+    quote = connection.dialect.identifier_preparer
+    return f"{quote.quote_schema(schema)}.{quote.quote(name)}" if schema else quote.quote(name)
