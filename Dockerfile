@@ -10,24 +10,25 @@ ENV PYTHONUNBUFFERED=1 \
 RUN useradd --create-home --uid 10001 --user-group app
 
 # Dependencies first, from pyproject.toml alone, so that a code change does not
-# reinstall them.
+# reinstall them: the base install and the extras of every role the image plays
+# (PostgreSQL's driver, the console, Flower).
 COPY pyproject.toml /tmp/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import tomllib; p = tomllib.load(open('/tmp/pyproject.toml', 'rb'))['project']; extras = p['optional-dependencies']; print('\n'.join(p['dependencies'] + [d for e in ('postgres', 'console', 'flower') for d in extras[e]]))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/pyproject.toml /tmp/requirements.txt
 
-# The package is installed in place (editable) because worker.db.migrate looks for
-# alembic.ini and migrations/ beside the `worker` package: all three live in /app,
-# which is also the working directory, so a plain `alembic upgrade head` works too.
+# The package carries its migrations (`scenario-worker db upgrade` runs them from
+# the installed package); alembic.ini and migrations/ sit in /app, the working
+# directory, as well, so that a plain `alembic upgrade head` works there too.
 # README.md* is a wildcard so that a tree without the README (only the package
 # metadata reads it) still builds.
 WORKDIR /app
-COPY pyproject.toml README.md* alembic.ini ./
+COPY pyproject.toml setup.py README.md* alembic.ini ./
 COPY migrations ./migrations
 COPY worker ./worker
-RUN pip install --no-deps --editable . \
-    && rm -rf build
+RUN pip install --no-deps . \
+    && rm -rf build *.egg-info
 
 USER app
 CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO"]

@@ -10,6 +10,7 @@ def test_defaults_point_at_the_real_service_a_local_redis_and_a_sqlite_file():
     assert settings.scenario_api_url == REAL_API_URL
     assert settings.broker_url == "redis://localhost:6379/0"
     assert settings.database_url.startswith("sqlite:///")
+    assert settings.db_schema == "scenario"
     assert not settings.has_credentials
 
 
@@ -33,6 +34,10 @@ def test_values_are_read_from_the_environment_with_their_types():
     ("env", "named"),
     [
         ({"SCENARIO_MAX_RETRIES": "many"}, "SCENARIO_MAX_RETRIES"),
+        ({"SCENARIO_DB_SCHEMA": "Scenario"}, "SCENARIO_DB_SCHEMA"),
+        ({"SCENARIO_DB_SCHEMA": "1st"}, "SCENARIO_DB_SCHEMA"),
+        ({"SCENARIO_DB_SCHEMA": "app; drop table jobs"}, "SCENARIO_DB_SCHEMA"),
+        ({"SCENARIO_DB_SCHEMA": "s" * 64}, "SCENARIO_DB_SCHEMA"),
         ({"SCENARIO_POLL_MAX_S": "-1"}, "SCENARIO_POLL_MAX_S"),
         ({"SCENARIO_RETRY_JITTER": "maybe"}, "SCENARIO_RETRY_JITTER"),
         ({"SCENARIO_POLL_GROWTH": "0.5"}, "SCENARIO_POLL_GROWTH"),

@@ -56,7 +56,7 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, schema=settings.db_schema)
         shared = limiter = pause = coordination = slots = None
         if settings.fleet_redis_url is not None:
             shared = redis.Redis.from_url(settings.fleet_redis_url, socket_connect_timeout=2, socket_timeout=5)

@@ -7,6 +7,7 @@ Celery app's configuration hook, the CLI) and pass the object in.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -27,6 +28,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # worker: every countdown stays well under it.
 AMQP_COUNTDOWN_MAX_S = 900
 _REDIS_SCHEMES = ("redis://", "rediss://")
+# Our tables' PostgreSQL schema, so that they share an application's database without meeting its own.
+DEFAULT_DB_SCHEMA = "scenario"
+# A plain lower-case identifier within PostgreSQL's 63-byte limit: it is used unquoted in raw SQL.
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
@@ -45,6 +50,8 @@ class Settings:
     # empty: the broker's Redis, or none with another broker.
     redis_url: str = ""
     database_url: str = "sqlite:///scenario-worker.db"
+    # The PostgreSQL schema holding our tables (created by `db upgrade`); SQLite has none.
+    db_schema: str = DEFAULT_DB_SCHEMA
 
     # HTTP to Scenario.
     connect_timeout_s: float = 5.0
@@ -152,6 +159,7 @@ class Settings:
             raise SettingsError("SCENARIO_MODEL_CACHE_S must be 0 or more")
         if self.fleet_requests_per_s < 0:
             raise SettingsError("SCENARIO_FLEET_REQUESTS_PER_S must be 0 (no budget) or more")
+        check_schema_name(self.db_schema, "SCENARIO_DB_SCHEMA")
         if self.log_level.upper() not in LOG_LEVELS:
             raise SettingsError(
                 f"SCENARIO_LOG_LEVEL={self.log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
@@ -335,6 +343,16 @@ class Settings:
         return cls(**values)
 
 
+def check_schema_name(schema: str, name: str) -> str:
+    """`schema` if it is a usable schema name, else SettingsError naming `name` (a variable or an argument)."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise SettingsError(
+            f"{name}={schema!r} is not a schema name; use lower-case letters, digits and _, "
+            "not starting with a digit, at most 63 characters"
+        )
+    return schema
+
+
 def mask_url_password(url: str) -> str:
     """`scheme://user:secret@host` -> `scheme://user:***@host`."""
     scheme, sep, rest = url.partition("://")
@@ -352,6 +370,7 @@ _ENV_NAMES: dict[str, str] = {
     "broker_url": "CELERY_BROKER_URL",
     "redis_url": "SCENARIO_REDIS_URL",
     "database_url": "DATABASE_URL",
+    "db_schema": "SCENARIO_DB_SCHEMA",
     "connect_timeout_s": "SCENARIO_CONNECT_TIMEOUT_S",
     "read_timeout_s": "SCENARIO_READ_TIMEOUT_S",
     "late_submit_s": "SCENARIO_LATE_SUBMIT_S",

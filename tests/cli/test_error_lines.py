@@ -4,6 +4,7 @@ one line on stderr naming what to fix, a non-zero exit, no traceback, no secret,
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +106,29 @@ def test_a_malformed_database_url_is_named_with_what_is_expected(tmp_path, url, 
     line = one_line(done)
     assert done.returncode == 2
     assert line.startswith("scenario-worker: DATABASE_URL: ") and "sqlite:///" in line
+
+
+def test_db_upgrade_on_a_sqlite_file_holding_an_apps_jobs_table_names_it_and_changes_nothing(tmp_path):
+    app = sqlite3.connect(tmp_path / "jobs.db")
+    app.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, title TEXT)")
+    app.commit()
+
+    done = run("db", "upgrade", cwd=tmp_path)
+
+    line = one_line(done)
+    assert done.returncode == 1
+    assert "table jobs already exists" in line and "scenario_alembic_version" in line
+    tables = {name for (name,) in app.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    app.close()
+    assert tables == {"jobs"}
+
+
+def test_a_bad_schema_name_is_refused_naming_the_variable(tmp_path):
+    done = run("db", "upgrade", cwd=tmp_path, SCENARIO_DB_SCHEMA="my-app")
+
+    line = one_line(done)
+    assert done.returncode == 2
+    assert "SCENARIO_DB_SCHEMA='my-app'" in line
 
 
 def test_a_database_without_tables_says_what_is_missing(tmp_path):

@@ -11,7 +11,9 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from worker.cli.broker import BrokerUnavailable
 from worker.cli.failures import EXIT_FAILED, EXIT_USAGE, Where, explain, scrub
 from worker.db.migrate import SchemaDrift
+from worker.db.placement import TableConflict
 from worker.db.session import DatabaseUrlError
+from worker.extras import MissingExtra
 from worker.fleet.errors import SubmitsPaused
 from worker.fleet.ratelimit import RateLimiterUnavailable
 from worker.scenario.errors import Forbidden, NetworkError, PaymentRequired, ServerError, Unauthorized
@@ -83,6 +85,12 @@ CASES = [
     (redis.exceptions.ConnectionError("Connection reset"), EXIT_FAILED, ["CELERY_BROKER_URL", "Connection reset"]),
     (AccessRefused("Login was refused"), EXIT_FAILED, ["CELERY_BROKER_URL", "Login was refused"]),
     (SchemaDrift("the models and migrations differ"), EXIT_FAILED, ["models and migrations differ"]),
+    (TableConflict("table jobs already exists and is not ours"), EXIT_FAILED, ["table jobs already exists"]),
+    (
+        MissingExtra("the console needs the Python module 'flask'; pip install 'scenario-worker[console]'"),
+        EXIT_FAILED,
+        ["'flask'", "scenario-worker[console]"],
+    ),
     (ValueError("prompt: control character '\\x00' is not allowed"), EXIT_USAGE, ["prompt:", "not allowed"]),
     (FileNotFoundError(2, "No such file or directory", "/no/such/out"), EXIT_FAILED, ["No such file", "/no/such/out"]),
     (RuntimeError("something odd\nsecond line"), EXIT_FAILED, ["unexpected RuntimeError", "something odd", "DEBUG"]),

@@ -65,7 +65,7 @@ def test_statuses_are_stored_as_their_values(jobs, db):
     jobs.apply_snapshot(job.id, scenario_job(status="in-progress"))
 
     with db.session() as session:
-        stored = session.execute(text("SELECT status FROM jobs WHERE id = :id"), {"id": job.id}).scalar()
+        stored = session.execute(text(f"SELECT status FROM {db.table('jobs')} WHERE id = :id"), {"id": job.id}).scalar()
     assert stored == "in-progress"
 
 

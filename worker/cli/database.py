@@ -18,9 +18,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _upgrade(args: argparse.Namespace) -> int:
     from worker.db.migrate import upgrade
 
-    url = Settings.from_env().database_url
+    settings = Settings.from_env()
+    url = settings.database_url
     # Alembic would show SQLAlchemy's parse error; this names what a database URL looks like.
-    Database(url).dispose()
-    upgrade(url)
-    print(f"database is up to date: {mask_url_password(url)}")
+    database = Database(url, schema=settings.db_schema)
+    database.dispose()
+    upgrade(url, schema=settings.db_schema)
+    where = f" (schema {database.schema})" if database.schema else ""
+    print(f"database is up to date: {mask_url_password(url)}{where}")
     return 0

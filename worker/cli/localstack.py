@@ -41,6 +41,9 @@ class WorkerProcess:
     loglevel: str = "INFO"
     # The lanes it serves (`-Q`); empty: every lane.
     queues: tuple[str, ...] = ()
+    # The interpreter that runs it (another environment's, say) and its working directory.
+    python: str = sys.executable
+    cwd: Path | None = None
     proc: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self, timeout_s: float = 60.0) -> WorkerProcess:
@@ -49,7 +52,7 @@ class WorkerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable,
+                    self.python,
                     "-m",
                     "celery",
                     "-A",
@@ -63,6 +66,7 @@ class WorkerProcess:
                     *([f"--queues={','.join(self.queues)}"] if self.queues else []),
                 ],
                 env={**os.environ, **self.env, "PYTHONUNBUFFERED": "1"},
+                cwd=self.cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -118,7 +122,7 @@ def local_worker(env: dict[str, str], *, log_path: Path, concurrency: int) -> It
     settings = runtime.install(Settings.from_env(env)).settings
     # Celery reads this variable itself, ahead of its configuration.
     os.environ["CELERY_BROKER_URL"] = settings.broker_url
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, schema=settings.db_schema)
     worker = WorkerProcess(env, log_path, concurrency=concurrency)
     try:
         worker.start()

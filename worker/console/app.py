@@ -6,11 +6,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
-from werkzeug.wrappers import Response
-
 from worker.console.auth import Role, authenticate, csrf_ok, may_change, new_csrf_token
 from worker.console.settings import ConsoleSettings
+from worker.extras import missing_extra
+
+try:
+    from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+    from werkzeug.wrappers import Response
+except ImportError as exc:  # an install without the console extra is told which to add
+    raise missing_extra(exc, "the console") from None
 
 # Pages need nothing from elsewhere: no script at all, styles and images from the console only.
 CONTENT_SECURITY_POLICY = (

@@ -7,6 +7,7 @@ import sys
 
 from worker import runtime
 from worker.cli.common import positive_int
+from worker.extras import require
 from worker.settings import Settings
 
 DEFAULT_PORT = 8080
@@ -20,6 +21,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    require("flask", "the console")
     from werkzeug.serving import make_server
 
     from worker.console.app import create_app

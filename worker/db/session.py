@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from worker.errors import WorkerError
-from worker.settings import mask_url_password
+from worker.extras import install_hint
+from worker.settings import DEFAULT_DB_SCHEMA, check_schema_name, mask_url_password
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 URL_EXAMPLES = "sqlite:///path/to/jobs.db or postgresql+psycopg://user@host:5432/name"
@@ -24,17 +25,30 @@ class DatabaseUrlError(WorkerError, ValueError):
 
 
 class Database:
-    """An engine plus a session factory; `session()` is one transaction."""
+    """An engine plus a session factory; `session()` is one transaction.
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    On PostgreSQL every table of the models lives in `schema` (SCENARIO_DB_SCHEMA), so that
+    the tables can share an application's database; SQLite keeps plain table names.
+    """
+
+    def __init__(self, url: str, *, schema: str = DEFAULT_DB_SCHEMA, echo: bool = False) -> None:
         self.url = parse_database_url(url)
-        self.engine: Engine = _make_engine(url, echo=echo)
+        self.schema = table_schema(self.url, check_schema_name(schema, "schema"))
+        engine = _make_engine(url, echo=echo)
+        if self.schema is not None:
+            # The models name no schema: the engine puts every table into ours.
+            engine = engine.execution_options(schema_translate_map={None: self.schema})
+        self.engine: Engine = engine
         # Rows are turned into snapshots before commit, so nothing needs reloading after it.
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
+
+    def table(self, name: str) -> str:
+        """A table's name as raw SQL must spell it (the schema map does not reach text())."""
+        return f"{self.schema}.{name}" if self.schema is not None else name
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -47,6 +61,12 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+def table_schema(url: URL, schema: str) -> str | None:
+    """The schema holding our tables on this database: `schema` on PostgreSQL, none on SQLite
+    (a file of its own, normally, whose attached databases are not schemas)."""
+    return None if url.get_backend_name() == "sqlite" else schema
 
 
 def parse_database_url(url: str) -> URL:
@@ -68,10 +88,16 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
             f"use {URL_EXAMPLES}"
         ) from None
     except ImportError as exc:
-        raise DatabaseUrlError(
-            f"{mask_url_password(url)!r} needs the Python module {exc.name!r}, which is not installed; "
-            f"use {URL_EXAMPLES}"
-        ) from None
+        raise missing_driver(url, exc) from None
+
+
+def missing_driver(url: str, exc: ImportError) -> DatabaseUrlError:
+    """The database's driver is not installed: say which, and the extra that installs it if one does."""
+    hint = install_hint(exc.name)
+    remedy = f"install it with: {hint}" if hint else f"use {URL_EXAMPLES}"
+    return DatabaseUrlError(
+        f"{mask_url_password(url)!r} needs the Python module {exc.name!r}, which is not installed; {remedy}"
+    )
 
 
 def _create_engine(url: str, *, echo: bool) -> Engine:
