@@ -8,8 +8,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """(sample name, its labels) -> value, from one GET of `url`."""
-    response = requests.get(url, timeout=10)
-    response.raise_for_status()
+    # Prometheus signs in nowhere: a redirect to a login page is a failure here.
+    response = requests.get(url, timeout=10, allow_redirects=False)
+    assert response.status_code == 200, f"{url} answered {response.status_code}"
+    assert response.headers["Content-Type"].startswith("text/plain"), response.headers["Content-Type"]
     samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:

@@ -34,8 +34,17 @@ def prepare_worker(settings: Settings) -> None:
     if not os.environ.get(MULTIPROC_DIR_ENV):
         _private_dir = tempfile.mkdtemp(prefix="scenario-metrics-")
         os.environ[MULTIPROC_DIR_ENV] = _private_dir
-    # Imported now, after the directory is set: prometheus_client picks shared-file values at import.
+        _use_shared_files()
     metrics.ensure_registered()
+
+
+def _use_shared_files() -> None:
+    """prometheus_client picks in-memory or shared-file values when first imported, and the celery
+    command may have imported it already (Flower's command plugin does): pick again, now that the
+    directory is set and before any of our metrics exists."""
+    import prometheus_client.values as values
+
+    values.ValueClass = values.get_value_class()
 
 
 def serve_worker(settings: Settings) -> None:
@@ -45,7 +54,7 @@ def serve_worker(settings: Settings) -> None:
     from prometheus_client import start_http_server
 
     start_http_server(settings.metrics_port, addr=LISTEN_ADDR, registry=registry(settings))
-    log.info("metrics on port %d", settings.metrics_port)
+    log.info("metrics on port %d, counted in %s", settings.metrics_port, os.environ.get(MULTIPROC_DIR_ENV))
 
 
 def process_exited() -> None:
