@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import KEY, SECRET
 from tests.harness import System, free_port, running_system, wait_until
 from tests.metrics.scrape import scrape, total
-from worker import enqueue_generation, lanes
+from worker import enqueue_generation, lanes, runtime
 from worker.db.models import DeadLetterReason
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
@@ -69,6 +69,20 @@ def test_single_jobs_and_a_refused_one_are_counted_as_the_database_has_them(sing
         assert total(samples, "scenario_job_transitions_total", status=status, lane=lane) == first.count(status)
     assert total(samples, "scenario_submit_seconds_count") == JOBS
     assert total(samples, "scenario_status_lag_seconds_count") == JOBS
+
+
+def test_a_pause_for_the_credentials_shows_while_it_lasts(single):
+    system, url = single
+    pause = runtime.current().auth_pause
+    pause.trip(seconds=30, status=401, code="UNAUTHORIZED", message="bad key")
+    try:
+        paused = scrape(url)
+    finally:
+        pause.clear()
+
+    assert total(paused, "scenario_fleet_paused", reason="credentials") == 1
+    assert total(paused, "scenario_fleet_paused", reason="payment") == 0
+    assert total(scrape(url), "scenario_fleet_paused") == 0
 
 
 def test_the_worker_makes_its_own_counting_directory_and_removes_it_when_it_stops(single):

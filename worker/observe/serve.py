@@ -27,11 +27,10 @@ _private_dir: str | None = None
 
 
 def prepare_worker(settings: Settings) -> None:
-    """In the main process, before the pool forks: the directory the processes count into."""
+    """In the main process, before the pool forks: the directory the processes count into, and the
+    metrics made once here, so no task pays for importing prometheus_client."""
     global _private_dir
-    if not settings.metrics_port:
-        return
-    if not os.environ.get(MULTIPROC_DIR_ENV):
+    if settings.metrics_port and not os.environ.get(MULTIPROC_DIR_ENV):
         _private_dir = tempfile.mkdtemp(prefix="scenario-metrics-")
         os.environ[MULTIPROC_DIR_ENV] = _private_dir
         _use_shared_files()
