@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown, worker_ready
+from celery.signals import (
+    after_setup_logger,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from worker import lanes, runtime
+from worker.observe import serve
 from worker.settings import Settings
 
 app = Celery("worker", include=["worker.tasks"])
@@ -113,6 +121,21 @@ def _worker_log_level(**_: Any) -> None:
     logging.getLogger("worker").setLevel(runtime.current_settings().log_level.upper())
 
 
+@worker_init.connect
+def _metrics_before_fork(**_: Any) -> None:
+    serve.prepare_worker(runtime.current_settings())
+
+
+@worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    serve.serve_worker(runtime.current_settings())
+
+
+@worker_shutdown.connect
+def _metrics_stopped(**_: Any) -> None:
+    serve.worker_stopped()
+
+
 @worker_ready.connect
 def _say_what_is_off(**_: Any) -> None:
     settings = runtime.current_settings()
@@ -133,4 +156,5 @@ def _fresh_runtime_in_child(**_: Any) -> None:
 
 @worker_process_shutdown.connect
 def _close_runtime(**_: Any) -> None:
+    serve.process_exited()
     runtime.forget()

@@ -136,6 +136,8 @@ class Settings:
     daily_cu_budget: float = 0.0
 
     log_level: str = "INFO"
+    # The port each worker serves Prometheus metrics on (`/metrics`); 0 serves none.
+    metrics_port: int = 0
 
     def __post_init__(self) -> None:
         self._check_countdowns()
@@ -164,6 +166,8 @@ class Settings:
             raise SettingsError(
                 f"SCENARIO_LOG_LEVEL={self.log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
             )
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError(f"SCENARIO_METRICS_PORT ({self.metrics_port}) must be 0 (off) or a port up to 65535")
         if self.breaker_failures < 0:
             raise SettingsError("SCENARIO_BREAKER_FAILURES must be 0 (no breaker) or more")
         if not 0 < self.breaker_probe_s <= 60:
@@ -409,6 +413,7 @@ _ENV_NAMES: dict[str, str] = {
     "scenario_team_id": "SCENARIO_TEAM_ID",
     "daily_cu_budget": "SCENARIO_DAILY_CU_BUDGET",
     "log_level": "SCENARIO_LOG_LEVEL",
+    "metrics_port": "SCENARIO_METRICS_PORT",
 }
 
 ENV_NAMES: Mapping[str, str] = _ENV_NAMES

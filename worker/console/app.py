@@ -21,14 +21,15 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-# Endpoints open without a session: the sign-in page and the stylesheet it uses.
-OPEN_ENDPOINTS = frozenset({"login", "static"})
+# Endpoints open without a session: the sign-in page, the stylesheet it uses, and Prometheus's scrape
+# (numbers only: no id, name or secret is ever a label).
+OPEN_ENDPOINTS = frozenset({"login", "static", "metrics.index"})
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def create_app(settings: ConsoleSettings) -> Flask:
-    from worker.console import pages_batches, pages_deadletters, pages_health, pages_jobs
+    from worker.console import pages_batches, pages_deadletters, pages_health, pages_jobs, pages_metrics
 
     app = Flask(__name__)
     app.config.update(
@@ -45,7 +46,7 @@ def create_app(settings: ConsoleSettings) -> Flask:
     app.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     app.add_url_rule("/logout", "logout", _logout, methods=["POST"])
     app.add_url_rule("/", "index", lambda: redirect(url_for("batches.index")))
-    for module in (pages_batches, pages_jobs, pages_deadletters, pages_health):
+    for module in (pages_batches, pages_jobs, pages_deadletters, pages_health, pages_metrics):
         app.register_blueprint(module.blueprint)
     return app
 

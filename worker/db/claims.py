@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_
 from worker.db.models import Job, utcnow
 from worker.db.reservations import give_back_unsent
 from worker.db.statements import RowWriter, load_job, not_final, update_jobs
+from worker.observe import metrics
 from worker.states import JobStatus
 
 CANCELED_BY_REQUEST = {"status": None, "code": "CANCELED", "message": "canceled on request"}
@@ -123,12 +124,15 @@ class SubmitClaims(RowWriter):
                 claim_token=None,
                 claim_until=None,
             )
+            .returning(Job.batch_id)
         )
         with self._db.session() as session:
-            if session.execute(statement).rowcount != 1:
+            row = session.execute(statement).first()
+            if row is None:
                 return False
             give_back_unsent(session, job_id, lock=False)  # the row is ours in this transaction already
-            return True
+        metrics.job_moved(JobStatus.CANCELED, row.batch_id)
+        return True
 
     def request_cancel(self, job_id: str) -> CancelStep:
         """A cancel competing for the row: it ends a job no submit holds, or leaves a request the sender carries out."""

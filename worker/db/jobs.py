@@ -26,6 +26,7 @@ from worker.db.statements import (
 )
 from worker.db.submissions import AdoptOutcome, ScenarioJobTaken, SubmissionRecords, answer_may_be_lost
 from worker.db.views import DeadLetterView, JobView, dead_letter_view, job_view
+from worker.observe import metrics
 from worker.states import JobStatus
 
 __all__ = [
@@ -78,7 +79,9 @@ class JobRepository(SubmissionRecords):
                 )
                 session.add(row)
                 session.flush()
-                return job_view(row)
+                view = job_view(row)
+            metrics.job_moved(JobStatus.CREATED, batch_id)
+            return view
         except IntegrityError:
             # Two callers created the same explicit id at once; the first one stands.
             if job_id is None or (existing_view := self.get(job_id)) is None:
@@ -100,6 +103,8 @@ class JobRepository(SubmissionRecords):
         def write() -> None:
             with self._db.session() as session:
                 session.execute(insert(Job), chunk)
+            for batch_id in {values["batch_id"] for values in chunk}:
+                metrics.job_moved(JobStatus.CREATED, batch_id, sum(v["batch_id"] == batch_id for v in chunk))
             ids.extend(values["id"] for values in chunk)
             chunk.clear()
             if on_chunk is not None:
@@ -121,7 +126,7 @@ class JobRepository(SubmissionRecords):
         """
         columns = (Job.id, Job.scenario_job_id, Job.batch_id, Job.created_at, Job.updated_at)
         query = (
-            select(*columns, Job.submitted_at, Job.deadline_at, Job.poll_seq, Job.model_id)
+            select(*columns, Job.submitted_at, Job.deadline_at, Job.poll_seq, Job.status, Job.model_id)
             .where(Job.scenario_job_id.is_not(None), not_final())
             .order_by(Job.updated_at)
             .limit(limit)
@@ -246,15 +251,33 @@ class JobRepository(SubmissionRecords):
         return self._update_if(job_id, statement)
 
     def apply_snapshot(
-        self, job_id: str, scenario_job: Mapping[str, Any], *, expected_poll_seq: int | None = None
+        self,
+        job_id: str,
+        scenario_job: Mapping[str, Any],
+        *,
+        expected_poll_seq: int | None = None,
+        seen: JobStatus | None = None,
     ) -> bool:
-        """Store a polled Scenario job object; with `expected_poll_seq`, only if no other poll got there first."""
-        statement = snapshot_update(job_id, scenario_job, utcnow())
+        """Store a polled Scenario job object; with `expected_poll_seq`, only if no other poll got there first.
+
+        `seen` is the status the caller read before (for the transition count): a final status
+        always counts, as the statement only touches a job that is not final yet.
+        """
+        now = utcnow()
+        statement = snapshot_update(job_id, scenario_job, now)
         if expected_poll_seq is not None:
             statement = statement.where(Job.poll_seq == expected_poll_seq).values(
                 poll_seq=expected_poll_seq + 1, polls=Job.polls + 1
             )
-        return self._update_if(job_id, statement)
+        row = self._update_returning(job_id, statement, Job.batch_id)
+        if row is None:
+            return False
+        status = JobStatus.from_scenario(str(scenario_job.get("status")))
+        if status is not None and (status.is_final or (seen is not None and status is not seen)):
+            metrics.job_moved(status, row.batch_id)
+        if status is not None and status.is_final:
+            metrics.ended_on_scenario(scenario_job, now)
+        return True
 
     def stalled(
         self, *, untouched_since: datetime, limit: int = 10_000, skip_unpicked_in: Iterable[str] = ()
@@ -292,7 +315,11 @@ class JobRepository(SubmissionRecords):
         if error is not None:
             values["last_error"] = error
         statement = update_jobs().where(Job.id == job_id, not_final()).values(**values)
-        return self._update_if(job_id, statement)
+        row = self._update_returning(job_id, statement, Job.batch_id)
+        if row is None:
+            return False
+        metrics.job_moved(status, row.batch_id)
+        return True
 
     def dead_letter(
         self,
@@ -320,10 +347,12 @@ class JobRepository(SubmissionRecords):
             existing = session.scalars(select(DeadLetter).where(DeadLetter.job_id == job_id)).first()
             if existing is not None:
                 return dead_letter_view(existing)
+            before, ended_by = job.status, None
             now = utcnow()
             if snapshot is not None and not job.status.is_final and snapshot.get("jobId") == job.scenario_job_id:
                 for column, value in snapshot_values(snapshot, now=now).items():
                     setattr(job, column, value)
+                ended_by = snapshot
             letter = DeadLetter(
                 job_id=job_id,
                 task_name=task_name,
@@ -344,7 +373,13 @@ class JobRepository(SubmissionRecords):
             if error is not None:
                 job.last_error = error
             session.flush()
-            return dead_letter_view(letter)
+            view, after, batch_id = dead_letter_view(letter), job.status, job.batch_id
+        metrics.dead_lettered(reason.value)
+        if after is not before:
+            metrics.job_moved(after, batch_id)
+        if ended_by is not None:
+            metrics.ended_on_scenario(ended_by, now)
+        return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +394,7 @@ class WatchedJob:
     submitted_at: datetime | None
     deadline_at: datetime | None
     poll_seq: int
+    status: JobStatus
     model_id: str = ""
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, or_, select, update
+from sqlalchemy import ColumnElement, Row, Update, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.db.models import Job
@@ -40,6 +40,14 @@ class RowWriter:
                 return True
             load_job(session, job_id)  # not applied: tell a missing job from a refused update
             return False
+
+    def _update_returning(self, job_id: str, statement: Update, *columns: Any) -> Row[Any] | None:
+        """`_update_if` that also reads `columns` of the row it changed (in the same statement); None if refused."""
+        with self._db.session() as session:
+            row = session.execute(statement.returning(*columns)).first()
+            if row is None:
+                load_job(session, job_id)
+            return row
 
 
 def snapshot_update(job_id: str, scenario_job: Mapping[str, Any], now: datetime) -> Update:

@@ -8,6 +8,7 @@ an answer or a search settles it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +27,7 @@ from worker.db.statements import (
 )
 from worker.db.views import JobView, job_view
 from worker.errors import WorkerError
+from worker.observe import metrics
 from worker.states import JobStatus
 
 
@@ -135,11 +137,13 @@ class SubmissionRecords(SubmitClaims):
                 if first.rowcount != 1:
                     load_job(session, job_id)
                     return AdoptOutcome.ALREADY_SUBMITTED
-                session.execute(snapshot_update(job_id, scenario_job, now))
-                return AdoptOutcome.ADOPTED
+                row = session.execute(snapshot_update(job_id, scenario_job, now).returning(Job.batch_id)).first()
         except IntegrityError:
             # Another row took it between the check and the write: the unique id refused this one.
             return AdoptOutcome.TAKEN
+        if row is not None:
+            _count_first_snapshot(scenario_job, row.batch_id, now)
+        return AdoptOutcome.ADOPTED
 
     def take_result(self, job_id: str, scenario_job: Mapping[str, Any]) -> bool:
         """A dead job whose own Scenario job ended in success after all: store that result, mark it SUCCESS."""
@@ -152,7 +156,11 @@ class SubmissionRecords(SubmitClaims):
             .where(Job.id == job_id, Job.status == JobStatus.DEAD, Job.scenario_job_id == scenario_job.get("jobId"))
             .values(**values, updated_at=now, last_error=None)
         )
-        return self._update_if(job_id, statement)
+        row = self._update_returning(job_id, statement, Job.batch_id)
+        if row is None:
+            return False
+        metrics.job_moved(JobStatus.SUCCESS, row.batch_id)
+        return True
 
     def is_known_scenario_job(self, scenario_job_id: str) -> bool:
         """Whether some job already holds this Scenario job id (so it is no orphan to adopt)."""
@@ -186,16 +194,31 @@ class SubmissionRecords(SubmitClaims):
                 first = session.execute(first_statement)
                 # A repeat (same or other id) leaves the row alone: an old answer must not
                 # roll back what later polls stored.
-                if first.rowcount == 1:
+                recorded = first.rowcount == 1
+                if recorded:
                     update_ = snapshot_update(job_id, scenario_job, now)
                     if cu_cost is not None and "billing" not in scenario_job:
                         update_ = update_.values(cu_cost=cu_cost)
                     session.execute(update_)
                 elif claim is not None:
                     session.execute(update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None))
-                return job_view(load_job(session, job_id))
+                view = job_view(load_job(session, job_id))
         except IntegrityError:
             # Only a look-alike job's search can have taken it; the marker stays, so this job looks again.
             raise ScenarioJobTaken(
                 f"Scenario job {scenario_job_id} is already held by another job; job {job_id} will look again"
             ) from None
+        if recorded:
+            _count_first_snapshot(scenario_job, view.batch_id, now)
+            metrics.submitted(view.created_at, now)
+            metrics.creative_units_spent(view.cu_cost)
+        return view
+
+
+def _count_first_snapshot(scenario_job: Mapping[str, Any], batch_id: str | None, now: datetime) -> None:
+    """A row that had no Scenario job (so it was CREATED) took the status of its first one."""
+    status = JobStatus.from_scenario(str(scenario_job.get("status")))
+    if status is not None:
+        metrics.job_moved(status, batch_id)
+        if status.is_final:
+            metrics.ended_on_scenario(scenario_job, now)

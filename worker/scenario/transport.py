@@ -17,6 +17,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from worker.observe import metrics
 from worker.scenario.errors import (
     NetworkError,
     ParallelLimitReached,
@@ -81,6 +82,7 @@ class Transport:
             response = self._session.request(method, url, timeout=self._timeout, **options)
         except _NETWORK_FAILURES as exc:
             log.debug("%s %s %s failed in %.0f ms: %s", endpoint, method, path, _ms_since(started), type(exc).__name__)
+            metrics.scenario_answer(endpoint, method, path, None)
             if self._on_answer is not None:
                 self._on_answer(endpoint, None)
             raise NetworkError(f"{method} {path}: {_describe(exc)}") from exc
@@ -88,6 +90,7 @@ class Transport:
             log.debug("%s %s %s not sent: %s", endpoint, method, path, type(exc).__name__)
             raise PermanentError(f"{method} {path}: could not send the request: {_describe(exc)}") from exc
         log.debug("%s %s %s -> %d in %.0f ms", endpoint, method, path, response.status_code, _ms_since(started))
+        metrics.scenario_answer(endpoint, method, path, response.status_code)
         if self._on_answer is not None:
             self._on_answer(endpoint, response.status_code)
         return response

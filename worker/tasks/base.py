@@ -20,6 +20,7 @@ from worker.db.models import DeadLetterReason
 from worker.errors import WorkerError
 from worker.fleet.errors import FleetUnavailable, FleetWait
 from worker.labels import job_argsrepr, remember
+from worker.observe import metrics
 from worker.retrying import error_details, is_permanent
 from worker.scenario.errors import (
     ParallelLimitReached,
@@ -128,6 +129,7 @@ class GenerationTask(Task):
                 raise MaxRetriesExceededError(f"{self.name} gave up after {tries_spent} tries")
             raise exc
         countdown = _countdown_s(kind, exc, countdown, tries_spent - 1, settings)
+        (metrics.waited if kind is RetryKind.WAIT else metrics.retried)(exc)
         rate_limited = _rate_limited(exc)
         if rate_limited is not None:
             slow_the_fleet(rate_limited, countdown)

@@ -80,7 +80,7 @@ def poll_job(
     if plan.outcome is PollOutcome.FINISHED and status is not JobStatus.SUCCESS:
         finish(self, job_id, status, snapshot)  # Scenario's end and the dead letter in one transaction
         return
-    if not rt.jobs.apply_snapshot(job_id, snapshot, expected_poll_seq=seq):
+    if not rt.jobs.apply_snapshot(job_id, snapshot, expected_poll_seq=seq, seen=job.status):
         return
     event(
         logging.DEBUG,

@@ -225,7 +225,7 @@ def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
     if status is not None and status.is_final and status is not JobStatus.SUCCESS:
         finish(task, job.id, status, remote)  # Scenario's end and the dead letter in one transaction
         return
-    if not rt.jobs.apply_snapshot(job.id, remote):
+    if not rt.jobs.apply_snapshot(job.id, remote, seen=job.status):
         return
     if status is JobStatus.SUCCESS:
         finish(task, job.id, status, remote)
