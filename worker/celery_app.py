@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, worker_process_init, worker_process_shutdown, worker_ready
 
-from worker import lanes, runtime
+from worker import lanes, runtime, shutdown
 from worker.settings import Settings
 
 app = Celery("worker", include=["worker.tasks"])
@@ -129,6 +129,8 @@ def _say_what_is_off(**_: Any) -> None:
 def _fresh_runtime_in_child(**_: Any) -> None:
     # The parent's database pool and HTTP sockets must not be shared after fork.
     runtime.forget()
+    # So a warm shutdown is not held 30 s by results the main process no longer reads.
+    shutdown.bound_the_result_handover()
 
 
 @worker_process_shutdown.connect
