@@ -20,7 +20,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from worker import lanes, runtime
+from worker import lanes, runtime, shutdown
 from worker.observe import serve
 from worker.settings import Settings
 
@@ -152,6 +152,8 @@ def _say_what_is_off(**_: Any) -> None:
 def _fresh_runtime_in_child(**_: Any) -> None:
     # The parent's database pool and HTTP sockets must not be shared after fork.
     runtime.forget()
+    # So a warm shutdown is not held 30 s by results the main process no longer reads.
+    shutdown.bound_the_result_handover()
 
 
 @worker_process_shutdown.connect

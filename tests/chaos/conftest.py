@@ -15,7 +15,7 @@ import pytest
 from tests.chaos.proxy import FlakyProxy
 from tests.conftest import KEY, SECRET
 from tests.harness import System, free_port, running_system, wait_until
-from tests.services import throwaway_postgres
+from tests.services import throwaway_postgres, throwaway_rabbitmq_vhost
 from worker.batches.manifest import load_manifest
 from worker.batches.runs import batch_progress, export_batch, submit_batch
 from worker.simulator import SimulatorConfig
@@ -189,20 +189,24 @@ def chaos_system(
     keep_redis_data: bool = True,
     through_proxy: bool = False,
     sim: dict[str, Any] | None = None,
+    broker: str = "redis",
     **env: str,
 ) -> Iterator[Chaos]:
+    """A system whose broker is the test's own Redis, or (`broker="rabbitmq"`) a fresh RabbitMQ vhost
+    with that Redis beside it for the fleet's shared state."""
     config = SimulatorConfig(api_key=KEY, api_secret=SECRET, **{"job_duration_s": 2.0, "seed": 5, **(sim or {})})
     redis_server = RedisServer(tmp_path / "redis", keep_data=keep_redis_data).start()
     proxy = None
     try:
-        with throwaway_postgres() as direct_url:
+        with throwaway_postgres() as direct_url, _broker(broker, redis_server) as broker_url:
             url = direct_url
             if through_proxy:
                 proxy = FlakyProxy("127.0.0.1", 5432).start()
                 url = direct_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
             with running_system(
                 database_url=url,
-                broker_url=redis_server.url,
+                broker_url=broker_url,
+                redis_url=None if broker_url == redis_server.url else redis_server.url,
                 workdir=tmp_path / "workers",
                 sim_config=config,
                 workers=(),
@@ -215,6 +219,17 @@ def chaos_system(
         if proxy is not None:
             proxy.stop()
         redis_server.stop()
+
+
+@contextmanager
+def _broker(kind: str, redis_server: RedisServer) -> Iterator[str]:
+    if kind == "redis":
+        yield redis_server.url
+    elif kind == "rabbitmq":
+        with throwaway_rabbitmq_vhost() as url:
+            yield url
+    else:
+        raise ValueError(f"broker: {kind!r} is not one of redis, rabbitmq")
 
 
 @pytest.fixture

@@ -89,15 +89,33 @@ class WorkerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """A warm shutdown: the main process lets running tasks finish, then stops its children."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
+    def terminate(self) -> None:
+        """Begin a warm shutdown: SIGTERM to the main process alone, as a container stop sends it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+
+    def exited_within(self, timeout_s: float) -> bool:
+        """Whether the worker is gone within `timeout_s`; one that is not is left running."""
+        if self.proc is None:
+            return True
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            self.kill()
+            return False
+        return True
+
+    def stop(self, timeout_s: float = 20.0) -> bool:
+        """A warm shutdown: the main process lets running tasks finish, then stops its children.
+
+        True when it exited within `timeout_s`; else it is killed.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return True
+        self.terminate()
+        if self.exited_within(timeout_s):
+            return True
+        self.kill()
+        return False
 
 
 def local_settings(env: dict[str, str], *, workdir: Path, say) -> tuple[Settings, dict[str, str]]:
