@@ -7,6 +7,7 @@ Celery app's configuration hook, the CLI) and pass the object in.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,6 +23,8 @@ DEFAULT_FLEET_WAIT_HOP_S = 20.0
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
 SUBMIT_ROUTES = ("custom", "txt2img")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+HEARTBEAT_FILE_NAME = "scenario-worker.heartbeat"
 # RabbitMQ closes a channel that holds a delivery unacknowledged longer than its
 # `consumer_timeout` (30 min by default), and a countdown task is held so by its
 # worker: every countdown stays well under it.
@@ -126,6 +129,12 @@ class Settings:
     scenario_team_id: str = ""
 
     log_level: str = "INFO"
+    # "text" for people, "json" for a log collector: one object per line.
+    log_format: str = "text"
+    # A worker's main process touches this file every `heartbeat_interval_s` while its consumer
+    # runs (`scenario-worker health --worker` reads it); empty: a file in the temp directory.
+    heartbeat_file: str = ""
+    heartbeat_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
         self._check_countdowns()
@@ -140,6 +149,7 @@ class Settings:
             "job_deadline_s",
             "sweep_interval_s",
             "sweep_stale_after_s",
+            "heartbeat_interval_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
@@ -153,6 +163,7 @@ class Settings:
             raise SettingsError(
                 f"SCENARIO_LOG_LEVEL={self.log_level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}"
             )
+        check_log_format(self.log_format)
         if self.breaker_failures < 0:
             raise SettingsError("SCENARIO_BREAKER_FAILURES must be 0 (no breaker) or more")
         if not 0 < self.breaker_probe_s <= 60:
@@ -314,6 +325,11 @@ class Settings:
         return self.broker_url if self.uses_redis else None
 
     @property
+    def heartbeat_path(self) -> str:
+        """The worker's heartbeat file: SCENARIO_HEARTBEAT_FILE, else one in the temp directory."""
+        return self.heartbeat_file or os.path.join(tempfile.gettempdir(), HEARTBEAT_FILE_NAME)
+
+    @property
     def has_credentials(self) -> bool:
         return bool(self.scenario_api_key and self.scenario_api_secret)
 
@@ -329,6 +345,13 @@ class Settings:
             values[f.name] = _parse(_ENV_NAMES[f.name], raw, type(f.default))
         values.update(overrides)
         return cls(**values)
+
+
+def check_log_format(value: str) -> str:
+    """`value` when it names a log format; SettingsError naming SCENARIO_LOG_FORMAT otherwise."""
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"SCENARIO_LOG_FORMAT={value!r} is not a log format; use one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def mask_url_password(url: str) -> str:
@@ -385,6 +408,9 @@ _ENV_NAMES: dict[str, str] = {
     "learned_cap_s": "SCENARIO_LEARNED_CAP_S",
     "scenario_team_id": "SCENARIO_TEAM_ID",
     "log_level": "SCENARIO_LOG_LEVEL",
+    "log_format": "SCENARIO_LOG_FORMAT",
+    "heartbeat_file": "SCENARIO_HEARTBEAT_FILE",
+    "heartbeat_interval_s": "SCENARIO_HEARTBEAT_INTERVAL_S",
 }
 
 ENV_NAMES: Mapping[str, str] = _ENV_NAMES
