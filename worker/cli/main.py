@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
+from worker.cli import batch, database, demo, dlq, health, jobs, jobs_admin
 from worker.console import cli as console_cli
 from worker.settings import LOG_LEVELS, Settings, SettingsError, check_log_format
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.register(commands)
     demo.register(commands)
     console_cli.register(commands)
+    health.register(commands)
     commands.add_parser(
         "simulator",
         help="run the Scenario API simulator (see 'scenario-worker simulator --help')",
