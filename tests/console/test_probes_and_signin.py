@@ -153,3 +153,18 @@ def test_a_right_password_signs_in_while_under_the_limit(console_url):
 
     assert signed_in.status_code == 302
     assert session.get(f"{console_url}/batches", timeout=10, allow_redirects=False).status_code == 200
+
+
+def test_scenario_worker_console_serves_with_gunicorn_and_with_werkzeug_only_in_development_mode(redis_url, tmp_path):
+    database_url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    answers = {}
+    for mode, extra in (("production", CONSOLE_ENV), ("development", {"CONSOLE_DEV_MODE": "true"})):
+        port = free_port()
+        env = {**extra, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url}
+        command = [str(BIN / "scenario-worker"), "console", "--host", "127.0.0.1", "--port", str(port)]
+        with served(command, env, port, tmp_path / f"{mode}.log") as url:
+            answers[mode] = requests.get(f"{url}/healthz", timeout=10).headers["Server"]
+
+    assert answers["production"] == "gunicorn"
+    assert answers["development"].startswith("Werkzeug/")
+    assert "development mode: sign in as dev / " in (tmp_path / "development.log").read_text()

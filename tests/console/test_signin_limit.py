@@ -9,6 +9,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from worker.console.settings import ConsoleSettings
 from worker.console.signin_limit import (
     MemoryFailures,
     RedisFailures,
@@ -17,6 +18,7 @@ from worker.console.signin_limit import (
     verdict,
     worst,
 )
+from worker.settings import SettingsError
 
 NOW = 1_000_000.0
 
@@ -101,3 +103,27 @@ def test_with_redis_down_the_limiter_still_counts_in_this_process():
     limiter.failed("10.0.0.1", "ada", now=NOW)
 
     assert limiter.check("10.0.0.1", "ada", now=NOW + 1) == Verdict(False, 59)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CONSOLE_SIGNIN_MAX_FAILURES": "many"}, "CONSOLE_SIGNIN_MAX_FAILURES"),
+        ({"CONSOLE_SIGNIN_MAX_FAILURES": "0"}, "CONSOLE_SIGNIN_MAX_FAILURES"),
+        ({"CONSOLE_SIGNIN_WINDOW_S": "-1"}, "CONSOLE_SIGNIN_WINDOW_S"),
+        ({"CONSOLE_SIGNIN_WINDOW_S": "a minute"}, "CONSOLE_SIGNIN_WINDOW_S"),
+    ],
+)
+def test_a_bad_sign_in_limit_is_refused_naming_the_variable(env, named):
+    logins = {"CONSOLE_ADMIN_USER": "ada", "CONSOLE_ADMIN_PASSWORD": "pw", "CONSOLE_SECRET_KEY": "k" * 32}
+
+    with pytest.raises(SettingsError, match=named):
+        ConsoleSettings.from_env("127.0.0.1", {**logins, **env})
+
+
+def test_the_sign_in_limit_defaults_to_five_failures_a_minute():
+    logins = {"CONSOLE_ADMIN_USER": "ada", "CONSOLE_ADMIN_PASSWORD": "pw", "CONSOLE_SECRET_KEY": "k" * 32}
+
+    settings = ConsoleSettings.from_env("127.0.0.1", {**logins, "CONSOLE_SIGNIN_WINDOW_S": ""})
+
+    assert (settings.signin_max_failures, settings.signin_window_s) == (5, 60.0)
