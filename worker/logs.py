@@ -22,8 +22,6 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # What a record may carry about its job (`extra=` of the logging call), in the order shown.
 CONTEXT_FIELDS = ("job_id", "batch", "item", "scenario_job_id", "task_name", "task_id", "attempt", "outcome")
-# The tasks whose first argument is a job id (mirrors worker.tasks.base.JOB_TASKS without importing the tasks).
-_JOB_TASKS = frozenset({"scenario.submit_generation", "scenario.poll_job"})
 _URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]+@")
 # Shorter configured values are too likely to occur in ordinary words to be masked blindly.
 _SECRET_MIN_CHARS = 4
@@ -82,7 +80,9 @@ def _context(record: logging.LogRecord) -> dict[str, Any]:
         found.setdefault("task_name", task.name)
         found.setdefault("task_id", task.request.id)
         found.setdefault("attempt", (task.request.retries or 0) + 1)
-        if task.name in _JOB_TASKS and task.request.args:
+        from worker.tasks.base import JOB_TASKS
+
+        if task.name in JOB_TASKS and task.request.args:
             found.setdefault("job_id", task.request.args[0])
     if "job_id" in found and ("batch" not in found or "item" not in found):
         from worker.labels import place_of
