@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -155,10 +156,13 @@ def test_a_right_password_signs_in_while_under_the_limit(console_url):
     assert session.get(f"{console_url}/batches", timeout=10, allow_redirects=False).status_code == 200
 
 
-def test_scenario_worker_console_serves_with_gunicorn_and_with_werkzeug_only_in_development_mode(redis_url, tmp_path):
+def test_scenario_worker_console_serves_with_gunicorn_logging_json_and_with_werkzeug_only_in_development_mode(
+    redis_url, tmp_path
+):
     database_url = f"sqlite:///{tmp_path / 'jobs.db'}"
     answers = {}
-    for mode, extra in (("production", CONSOLE_ENV), ("development", {"CONSOLE_DEV_MODE": "true"})):
+    production = {**CONSOLE_ENV, "SCENARIO_LOG_FORMAT": "json"}
+    for mode, extra in (("production", production), ("development", {"CONSOLE_DEV_MODE": "true"})):
         port = free_port()
         env = {**extra, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url}
         command = [str(BIN / "scenario-worker"), "console", "--host", "127.0.0.1", "--port", str(port)]
@@ -166,5 +170,8 @@ def test_scenario_worker_console_serves_with_gunicorn_and_with_werkzeug_only_in_
             answers[mode] = requests.get(f"{url}/healthz", timeout=10).headers["Server"]
 
     assert answers["production"] == "gunicorn"
+    # gunicorn's own lines, its access log among them, follow SCENARIO_LOG_FORMAT.
+    lines = [json.loads(line) for line in (tmp_path / "production.log").read_text().splitlines() if line.strip()]
+    assert {"gunicorn.error", "gunicorn.access"} <= {line["logger"] for line in lines}
     assert answers["development"].startswith("Werkzeug/")
     assert "development mode: sign in as dev / " in (tmp_path / "development.log").read_text()
