@@ -1,15 +1,20 @@
 """Is this system ready: the database, the broker and Redis each answer.
 
 What the console's `/readyz` and `scenario-worker health` report. Each check is short
-(a `SELECT 1`, a broker connection, a `PING`), bounded by PROBE_TIMEOUT_S, and says
-where it looked with every password masked.
+(a `SELECT 1`, a broker connection, a `PING`), gets its answer within about
+PROBE_TIMEOUT_S, and says where it looked with every password masked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import text
 
 from worker.logs import mask
@@ -58,10 +63,20 @@ def broker_probe(rt: Runtime) -> Probe:
 
 def redis_probe(rt: Runtime) -> Probe:
     url = rt.settings.fleet_redis_url
-    if url is None or rt.redis is None:
+    if url is None:
         return Probe("redis", True, "none configured (SCENARIO_REDIS_URL is empty and the broker is not Redis)")
-    client = rt.redis
-    return _probe("redis", mask_url_password(url), lambda: client.ping())
+
+    def check() -> None:
+        # A client of its own, without the shared one's retries: one PING, answered or not.
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S, retry=Retry(NoBackoff(), 0)
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    return _probe("redis", mask_url_password(url), check)
 
 
 def _transport_options(settings: Settings) -> dict[str, object]:
@@ -74,8 +89,16 @@ def _transport_options(settings: Settings) -> dict[str, object]:
 
 
 def _probe(name: str, where: str, check: Callable[[], object]) -> Probe:
+    # In a thread, so that a server that accepts and then says nothing (or a dropped packet
+    # on connect) still gets its answer within PROBE_TIMEOUT_S; the stuck call ends on its own.
+    future = _checks.submit(check)
     try:
-        check()
+        future.result(timeout=PROBE_TIMEOUT_S + 1)
+    except FutureTimeout:
+        return Probe(name, False, f"{where}: no answer within {PROBE_TIMEOUT_S + 1:g} s")
     except Exception as exc:  # any failure means "not answering"; its text (masked) is the detail
         return Probe(name, False, mask(" ".join(f"{where}: {type(exc).__name__}: {exc}".split())))
     return Probe(name, True, where)
+
+
+_checks = ThreadPoolExecutor(max_workers=6, thread_name_prefix="probe")
