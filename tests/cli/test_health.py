@@ -45,15 +45,16 @@ def test_health_worker_exits_zero_while_a_real_worker_beats_and_one_once_it_stop
         )
         alive = health("--worker", "--json", env=env)
         text = health("--worker", env=env)
+        log_tail = worker.tail()
     finally:
         worker.stop()
 
-    assert alive.returncode == 0, alive.stdout + alive.stderr
+    assert alive.returncode == 0, f"{alive.stdout}{alive.stderr}\nthe worker's log:\n{log_tail}"
     answer = json.loads(alive.stdout)
     assert answer["alive"] is True
     assert answer["hostname"].startswith("beating@")
     assert answer["pid"] == later.pid == worker.proc.pid  # the main process beats, not a pool child
-    assert text.returncode == 0 and text.stdout.startswith("worker alive: last beat")
+    assert text.returncode == 0 and text.stdout.startswith("worker alive: last beat"), f"{text.stdout}\n{log_tail}"
     stopped = health("--worker", env=env)
     assert stopped.returncode == 1
     assert "NOT ALIVE" in stopped.stdout
