@@ -13,6 +13,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import (
     after_setup_logger,
+    after_setup_task_logger,
+    celeryd_init,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -20,11 +22,14 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from worker import lanes, runtime, shutdown
+from worker import lanes, logs, runtime, shutdown
+from worker.heartbeat import HeartbeatStep
 from worker.observe import serve
 from worker.settings import Settings
 
 app = Celery("worker", include=["worker.tasks"])
+# The worker's proof of life for `scenario-worker health --worker`, beaten by its consumer.
+app.steps["consumer"].add(HeartbeatStep)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -116,9 +121,30 @@ def _configure(sender: Celery, **_: Any) -> None:
     sender.config_from_object(celery_config(runtime.current_settings()))
 
 
+@celeryd_init.connect
+def _json_from_the_start(instance: Any, **_: Any) -> None:
+    """With the JSON format, the worker's start says nothing that is not a JSON line."""
+    settings = runtime.current_settings()
+    if settings.log_format != "json":
+        return
+    # The banner is a picture for people; the same facts are in the settings.
+    instance.quiet = True
+    # Warnings raised before Celery sets up its logging (running as root, say) become JSON lines too.
+    logs.configure(settings.log_level.upper(), settings)
+    logging.captureWarnings(True)
+
+
 @after_setup_logger.connect
-def _worker_log_level(**_: Any) -> None:
-    logging.getLogger("worker").setLevel(runtime.current_settings().log_level.upper())
+def _worker_logging(logger: logging.Logger, **_: Any) -> None:
+    settings = runtime.current_settings()
+    logging.getLogger("worker").setLevel(settings.log_level.upper())
+    logs.use_format([logger], settings)
+
+
+@after_setup_task_logger.connect
+def _task_logging(logger: logging.Logger, **_: Any) -> None:
+    # Celery's task logger has its own handlers and does not propagate to the root's.
+    logs.use_format([logger], runtime.current_settings())
 
 
 @worker_init.connect
@@ -146,6 +172,20 @@ def _say_what_is_off(**_: Any) -> None:
             "after a 429 or 401, the parallel slots and the batched sweep are off, each process keeps its own "
             "breaker, and batch jobs are polled one by one; who sends a job is still decided by its row"
         )
+
+
+@worker_ready.connect
+def _quiet_shutdown(sender: Any, **_: Any) -> None:
+    # Celery prints "worker: Warm shutdown" straight to the terminal on SIGTERM, outside logging;
+    # with the JSON format its handlers are put back without that line.
+    if runtime.current_settings().log_format != "json":
+        return
+    from celery.apps import worker as celery_worker
+
+    controller = getattr(sender, "controller", None)
+    if controller is not None:
+        celery_worker.install_worker_term_handler(controller, verbose=False)
+        celery_worker.install_worker_term_hard_handler(controller, verbose=False)
 
 
 @worker_process_init.connect

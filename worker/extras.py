@@ -16,6 +16,7 @@ EXTRA_OF = {
     "flask": "console",
     "werkzeug": "console",
     "jinja2": "console",
+    "gunicorn": "console",
     "flower": "flower",
 }
 

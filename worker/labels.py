@@ -17,6 +17,8 @@ PROMPT_CHARS = 40
 REMEMBERED = 4096
 
 _known: OrderedDict[str, str] = OrderedDict()
+# Each remembered job's batch id and item name, for the log lines about it.
+_places: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
 _lock = threading.Lock()
 
 
@@ -30,9 +32,17 @@ def remember(job: JobView) -> None:
         parts.append(f"prompt={shown!r}")
     with _lock:
         _known[job.id] = " ".join(parts)
-        _known.move_to_end(job.id)
-        while len(_known) > REMEMBERED:
-            _known.popitem(last=False)
+        _places[job.id] = (job.batch_id, job.item_name)
+        for held in (_known, _places):
+            held.move_to_end(job.id)
+            while len(held) > REMEMBERED:
+                held.popitem(last=False)
+
+
+def place_of(job_id: str) -> tuple[str | None, str | None]:
+    """The batch id and item name of a job this process remembers; (None, None) when unknown here."""
+    with _lock:
+        return _places.get(job_id, (None, None))
 
 
 def job_argsrepr(args: tuple | list) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,6 +24,8 @@ DEFAULT_FLEET_WAIT_HOP_S = 20.0
 REAL_API_URL = "https://api.cloud.scenario.com/v1"
 SUBMIT_ROUTES = ("custom", "txt2img")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+HEARTBEAT_FILE_NAME = "scenario-worker.heartbeat"
 # RabbitMQ closes a channel that holds a delivery unacknowledged longer than its
 # `consumer_timeout` (30 min by default), and a countdown task is held so by its
 # worker: every countdown stays well under it.
@@ -138,6 +141,12 @@ class Settings:
     log_level: str = "INFO"
     # The port each worker serves Prometheus metrics on (`/metrics`); 0 serves none.
     metrics_port: int = 0
+    # "text" for people, "json" for a log collector: one object per line.
+    log_format: str = "text"
+    # A worker's main process touches this file every `heartbeat_interval_s` while its consumer
+    # runs (`scenario-worker health --worker` reads it); empty: a file in the temp directory.
+    heartbeat_file: str = ""
+    heartbeat_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
         self._check_countdowns()
@@ -152,6 +161,7 @@ class Settings:
             "job_deadline_s",
             "sweep_interval_s",
             "sweep_stale_after_s",
+            "heartbeat_interval_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
@@ -168,6 +178,7 @@ class Settings:
             )
         if not 0 <= self.metrics_port <= 65535:
             raise SettingsError(f"SCENARIO_METRICS_PORT ({self.metrics_port}) must be 0 (off) or a port up to 65535")
+        check_log_format(self.log_format)
         if self.breaker_failures < 0:
             raise SettingsError("SCENARIO_BREAKER_FAILURES must be 0 (no breaker) or more")
         if not 0 < self.breaker_probe_s <= 60:
@@ -330,6 +341,11 @@ class Settings:
         return self.broker_url if self.uses_redis else None
 
     @property
+    def heartbeat_path(self) -> str:
+        """The worker's heartbeat file: SCENARIO_HEARTBEAT_FILE, else one in the temp directory."""
+        return self.heartbeat_file or os.path.join(tempfile.gettempdir(), HEARTBEAT_FILE_NAME)
+
+    @property
     def has_credentials(self) -> bool:
         return bool(self.scenario_api_key and self.scenario_api_secret)
 
@@ -355,6 +371,13 @@ def check_schema_name(schema: str, name: str) -> str:
             "not starting with a digit, at most 63 characters"
         )
     return schema
+
+
+def check_log_format(value: str) -> str:
+    """`value` when it names a log format; SettingsError naming SCENARIO_LOG_FORMAT otherwise."""
+    if value not in LOG_FORMATS:
+        raise SettingsError(f"SCENARIO_LOG_FORMAT={value!r} is not a log format; use one of {', '.join(LOG_FORMATS)}")
+    return value
 
 
 def mask_url_password(url: str) -> str:
@@ -414,6 +437,9 @@ _ENV_NAMES: dict[str, str] = {
     "daily_cu_budget": "SCENARIO_DAILY_CU_BUDGET",
     "log_level": "SCENARIO_LOG_LEVEL",
     "metrics_port": "SCENARIO_METRICS_PORT",
+    "log_format": "SCENARIO_LOG_FORMAT",
+    "heartbeat_file": "SCENARIO_HEARTBEAT_FILE",
+    "heartbeat_interval_s": "SCENARIO_HEARTBEAT_INTERVAL_S",
 }
 
 ENV_NAMES: Mapping[str, str] = _ENV_NAMES

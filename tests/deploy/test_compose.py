@@ -291,7 +291,7 @@ def test_every_long_running_service_reports_its_health(services):
 
 @pytest.mark.parametrize("name", WORKERS)
 def test_workers_report_their_health_through_the_health_command(services, name):
-    assert _healthcheck(services[name]) == "CMD scenario-worker health --worker"
+    assert _healthcheck(services[name]) == "CMD scenario-worker health --worker --max-age-s 60"
 
 
 @pytest.mark.parametrize(("name", "url"), [("console", "/healthz"), ("flower", "/healthcheck")])
@@ -302,8 +302,10 @@ def test_the_web_services_are_checked_on_their_own_port(services, name, url):
 
 
 def test_the_console_is_served_by_gunicorn(services):
+    # `scenario-worker console` serves with gunicorn unless CONSOLE_DEV_MODE is true.
     command = command_of(services["console"])
-    assert command.startswith("gunicorn worker.console.wsgi:application -b 0.0.0.0:8080")
+    assert command.startswith("scenario-worker console --host 0.0.0.0 --port 8080 --workers")
+    assert "CONSOLE_DEV_MODE" not in str(services["console"].get("environment", {}))
 
 
 @pytest.mark.parametrize("name", WORKERS)

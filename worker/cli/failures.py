@@ -8,7 +8,6 @@ configured secret is masked before the line is shown.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from worker.db.migrate import MigrationError
 from worker.db.session import DatabaseUrlError
 from worker.errors import WorkerError
 from worker.fleet.errors import FleetUnavailable
+from worker.logs import mask
 from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, Unauthorized
 from worker.settings import Settings, SettingsError, mask_url_password
 
@@ -30,7 +30,6 @@ EXIT_USAGE = 2
 # Something the command needs did not answer or refused.
 EXIT_FAILED = 1
 
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@]+@")
 # Shorter configured values are too likely to occur in ordinary words to be masked blindly.
 _SECRET_MIN_CHARS = 4
 
@@ -73,11 +72,7 @@ def explain(exc: BaseException, where: Where) -> tuple[int, str]:
 
 def scrub(line: str, secrets: tuple[str, ...] = ()) -> str:
     """One line, with every URL's password and every given secret replaced by ***."""
-    flat = " ".join(line.split())
-    flat = _URL_PASSWORD.sub(r"\1***@", flat)
-    for secret in secrets:
-        flat = flat.replace(secret, "***")
-    return flat
+    return mask(" ".join(line.split()), secrets)
 
 
 def _describe(exc: BaseException, where: Where) -> tuple[int, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from worker.cli import batch, database, demo, dlq, jobs, jobs_admin
+from worker.cli import batch, database, demo, dlq, health, jobs, jobs_admin
 from worker.console import cli as console_cli
-from worker.settings import LOG_LEVELS
+from worker.settings import LOG_LEVELS, Settings, SettingsError, check_log_format
 
 log = logging.getLogger("worker.cli")
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.register(commands)
     demo.register(commands)
     console_cli.register(commands)
+    health.register(commands)
     commands.add_parser(
         "simulator",
         help="run the Scenario API simulator (see 'scenario-worker simulator --help')",
@@ -77,8 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulator_main(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        _set_up_logging(args.log_level)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
@@ -90,6 +92,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, line = explain(exc, Where.from_env())
         print(f"scenario-worker: {line}", file=sys.stderr)
         return code
+
+
+def _set_up_logging(level: str) -> None:
+    from worker import logs
+
+    log_format = check_log_format(os.environ.get("SCENARIO_LOG_FORMAT") or "text")
+    try:
+        # The settings name the secrets to mask; a command that does not need them still logs.
+        logs.configure(level, Settings.from_env())
+    except SettingsError:
+        logs.configure(level, log_format)
 
 
 if __name__ == "__main__":

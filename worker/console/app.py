@@ -6,24 +6,28 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from worker.console.auth import Role, authenticate, csrf_ok, may_change, new_csrf_token
-from worker.console.settings import ConsoleSettings
 from worker.extras import missing_extra
 
 try:
-    from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+    from flask import Flask, abort, flash, g, make_response, redirect, render_template, request, session, url_for
     from werkzeug.wrappers import Response
 except ImportError as exc:  # an install without the console extra is told which to add
     raise missing_extra(exc, "the console") from None
+
+from worker import runtime
+from worker.console import probes
+from worker.console.auth import Role, authenticate, csrf_ok, may_change, new_csrf_token
+from worker.console.settings import ConsoleSettings
+from worker.console.signin_limit import MemoryFailures, RedisFailures, SignInLimiter
 
 # Pages need nothing from elsewhere: no script at all, styles and images from the console only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-# Endpoints open without a session: the sign-in page, the stylesheet it uses, and Prometheus's scrape
-# (numbers only: no id, name or secret is ever a label).
-OPEN_ENDPOINTS = frozenset({"login", "static", "metrics.index"})
+# Endpoints open without a session: the sign-in page, the stylesheet it uses, the probes, and
+# Prometheus's scrape (numbers only: no id, name or secret is ever a label).
+OPEN_ENDPOINTS = frozenset({"login", "static", "metrics.index"}) | probes.ENDPOINTS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,6 +50,8 @@ def create_app(settings: ConsoleSettings) -> Flask:
     app.add_url_rule("/login", "login", _login, methods=["GET", "POST"])
     app.add_url_rule("/logout", "logout", _logout, methods=["POST"])
     app.add_url_rule("/", "index", lambda: redirect(url_for("batches.index")))
+    app.add_url_rule("/healthz", "healthz", probes.healthz)
+    app.add_url_rule("/readyz", "readyz", probes.readyz)
     for module in (pages_batches, pages_jobs, pages_deadletters, pages_health, pages_metrics):
         app.register_blueprint(module.blueprint)
     return app
@@ -55,6 +61,20 @@ def console_settings() -> ConsoleSettings:
     from flask import current_app
 
     return current_app.extensions["console_settings"]
+
+
+def signin_limiter() -> SignInLimiter:
+    """The app's sign-in limiter, built on first use: in Redis when the system has one."""
+    from flask import current_app
+
+    limiter = current_app.extensions.get("signin_limiter")
+    if limiter is None:
+        settings = console_settings()
+        shared = runtime.current().redis
+        store = RedisFailures(shared) if shared is not None else MemoryFailures()
+        limiter = SignInLimiter(store, max_failures=settings.signin_max_failures, window_s=settings.signin_window_s)
+        current_app.extensions["signin_limiter"] = limiter
+    return limiter
 
 
 def csrf_token() -> str:
@@ -92,8 +112,16 @@ def _template_globals() -> dict[str, Any]:
 def _login() -> Any:
     if request.method == "GET":
         return render_template("login.html", error=None)
-    role = authenticate(console_settings(), request.form.get("user", ""), request.form.get("password", ""))
+    limiter, address, user = signin_limiter(), request.remote_addr or "", request.form.get("user", "")
+    ruling = limiter.check(address, user)
+    if not ruling.allowed:
+        error = f"too many failed sign-ins from this address or for this user; try again in {ruling.retry_after_s} s"
+        response = make_response(render_template("login.html", error=error), 429)
+        response.headers["Retry-After"] = str(ruling.retry_after_s)
+        return response
+    role = authenticate(console_settings(), user, request.form.get("password", ""))
     if role is None:
+        limiter.failed(address, user)
         return render_template("login.html", error="wrong user name or password"), 401
     session.clear()
     session.permanent = True

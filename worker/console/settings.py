@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from worker.settings import SettingsError
 
@@ -13,6 +14,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Shorter than this, a session key could be guessed; 32 characters is what `secrets.token_urlsafe(24)` gives.
 MIN_SECRET_KEY_CHARS = 32
 DEFAULT_SESSION_LIFETIME_S = 8 * 3600
+# gunicorn worker processes of `scenario-worker console`.
+DEFAULT_SERVER_WORKERS = 2
+DEFAULT_SIGNIN_MAX_FAILURES = 5
+DEFAULT_SIGNIN_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,10 @@ class ConsoleSettings:
     # True when development mode made the admin login up (the CLI then prints it once).
     made_up_login: bool = False
     session_lifetime_s: int = DEFAULT_SESSION_LIFETIME_S
+    # Wrong passwords allowed per client address and per user name within the window, before
+    # further attempts are refused with 429 until the oldest failure leaves the window.
+    signin_max_failures: int = DEFAULT_SIGNIN_MAX_FAILURES
+    signin_window_s: float = DEFAULT_SIGNIN_WINDOW_S
 
     @classmethod
     def from_env(cls, host: str, environ: Mapping[str, str] | None = None) -> ConsoleSettings:
@@ -72,6 +81,8 @@ class ConsoleSettings:
             flower_url=flower_url,
             dev_mode=dev_mode,
             made_up_login=made_up,
+            signin_max_failures=_number(env, "CONSOLE_SIGNIN_MAX_FAILURES", DEFAULT_SIGNIN_MAX_FAILURES, int),
+            signin_window_s=_number(env, "CONSOLE_SIGNIN_WINDOW_S", DEFAULT_SIGNIN_WINDOW_S, float),
         )
 
 
@@ -83,6 +94,20 @@ def _login(env: Mapping[str, str], user_name: str, password_name: str) -> Login 
         missing = user_name if not user else password_name
         raise SettingsError(f"{missing} is empty; set both {user_name} and {password_name}, or neither")
     return Login(user, password)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{name}={raw!r} is not {expected}") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be greater than 0")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

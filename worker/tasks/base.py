@@ -298,9 +298,13 @@ def event(level: int, what: str, job_id: str | None, task: Task, **fields: Any) 
     """One log line per event, with the ids an operator searches for."""
     if not log.isEnabledFor(level):
         return
-    parts = [what, f"job_id={job_id}", f"task_id={task.request.id}", f"attempt={(task.request.retries or 0) + 1}"]
+    attempt = (task.request.retries or 0) + 1
+    parts = [what, f"job_id={job_id}", f"task_id={task.request.id}", f"attempt={attempt}"]
     parts += [f"{k}={v}" for k, v in fields.items() if v is not None]
-    log.log(level, " ".join(parts))
+    # The same ids as fields of the record, for the JSON format (worker/logs.py).
+    context = {"job_id": job_id, "task_name": task.name, "task_id": task.request.id, "attempt": attempt}
+    context.update(outcome=what, scenario_job_id=fields.get("scenario_job_id"))
+    log.log(level, " ".join(parts), extra=context)
 
 
 def give_up(task: Any, job: JobView) -> None:
