@@ -35,6 +35,7 @@ __all__ = [
     "JobRepository",
     "JobView",
     "NewJob",
+    "StoredOptions",
     "WatchedJob",
     "ScenarioJobTaken",
     "answer_may_be_lost",
@@ -58,13 +59,23 @@ class JobRepository(SubmissionRecords):
         item_name: str | None = None,
         tags: Iterable[str] = (),
         job_id: str | None = None,
+        options: StoredOptions | None = None,
     ) -> JobView:
-        """A new job in CREATED; with an explicit `job_id` that exists already, that job."""
+        """A new job in CREATED; with an explicit `job_id` that exists already, that job.
+
+        With an idempotency key in `options` that a job holds already, that job: the unique key
+        decides between concurrent callers, and the caller compares `request_digest`.
+        """
         new_id = job_id or uuid.uuid4().hex
+        stored = options or StoredOptions()
         try:
             with self._db.session() as session:
                 if job_id is not None and (existing := session.get(Job, job_id)) is not None:
                     return job_view(existing)
+                if stored.idempotency_key is not None:
+                    keyed = session.scalars(select(Job).where(Job.idempotency_key == stored.idempotency_key)).first()
+                    if keyed is not None:
+                        return job_view(keyed)
                 row = Job(
                     id=new_id,
                     model_id=model_id,
@@ -75,15 +86,25 @@ class JobRepository(SubmissionRecords):
                     item_key=item_key,
                     item_name=item_name,
                     tags=list(tags),
+                    **stored.values(),
                 )
                 session.add(row)
                 session.flush()
                 return job_view(row)
         except IntegrityError:
-            # Two callers created the same explicit id at once; the first one stands.
+            # Two callers created the same explicit id or idempotency key at once; the first one stands.
+            if stored.idempotency_key is not None and (
+                keyed_view := self.find_by_idempotency_key(stored.idempotency_key)
+            ):
+                return keyed_view
             if job_id is None or (existing_view := self.get(job_id)) is None:
                 raise
             return existing_view
+
+    def find_by_idempotency_key(self, key: str) -> JobView | None:
+        with self._db.session() as session:
+            row = session.scalars(select(Job).where(Job.idempotency_key == key)).first()
+            return job_view(row) if row is not None else None
 
     def create_many(
         self, rows: Iterable[NewJob], *, on_chunk: Callable[[int], None] | None = None
@@ -372,9 +393,11 @@ class NewJob:
     item_name: str | None = None
     tags: tuple[str, ...] = ()
     deadline_at: datetime | None = None
+    options: StoredOptions = field(default_factory=lambda: StoredOptions())
 
     def values(self, now: datetime) -> dict[str, Any]:
         return {
+            **self.options.values(),
             "id": self.job_id,
             "model_id": self.model_id,
             "params": dict(self.params),
@@ -386,6 +409,28 @@ class NewJob:
             "tags": list(self.tags),
             "created_at": now,
             "updated_at": now,
+        }
+
+
+@dataclass(frozen=True)
+class StoredOptions:
+    """The caller's job options as the row keeps them (see worker.options.JobOptions)."""
+
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    priority: int = 5
+    not_before: datetime | None = None
+    callback_url: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "idempotency_key": self.idempotency_key,
+            "request_digest": self.request_digest,
+            "job_metadata": dict(self.metadata),
+            "priority": self.priority,
+            "not_before": self.not_before,
+            "callback_url": self.callback_url,
         }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -45,6 +45,18 @@ class JobView:
     claim_until: datetime | None = None
     cancel_requested_at: datetime | None = None
     submit_seq: int = 0
+    # The caller's options (worker.options.JobOptions).
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    job_metadata: dict[str, Any] = field(default_factory=dict)
+    priority: int = 5
+    not_before: datetime | None = None
+    callback_url: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The caller's metadata (stored as `job_metadata`: the name is taken on the table's class)."""
+        return self.job_metadata
 
     @property
     def is_final(self) -> bool:

@@ -25,7 +25,7 @@ from worker.db.claims import Claim
 from worker.db.jobs import JobView, ScenarioJobTaken
 from worker.db.models import DeadLetterReason
 from worker.db.submissions import answer_may_still_come
-from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
+from worker.fleet.errors import NotYetDue, SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
 from worker.generation import inputs_of
 from worker.retrying import AnswerMayStillCome, LookAgain, error_details
@@ -80,12 +80,17 @@ def submit_generation(
 
 
 def claim(job_id: str) -> Claim:
-    """Take the job's row for this sender, or raise a wait while another sender holds it."""
+    """Take the job's row for this sender, or raise a wait while another sender holds it or it is not due."""
     rt = runtime.current()
     taken = rt.jobs.claim_submit(job_id, uuid.uuid4().hex, hold_s=request_horizon_s())
     if taken is not None:
         return taken
     job = rt.jobs.get(job_id)
+    if job is not None and job.not_before is not None and job.not_before > _now():
+        raise NotYetDue(
+            f"not to be sent before {job.not_before.isoformat()}",
+            retry_after_s=(job.not_before - _now()).total_seconds(),
+        )
     until = job.claim_until if job is not None else None
     wait_s = max(0.5, (until - _now()).total_seconds() + 0.5) if until is not None else 0.5
     # Nothing was claimed: a final or sent job simply finds nothing to do when this comes back.
