@@ -151,7 +151,7 @@ def enqueue_request(
         return _same_request(job, request, options, digest)
     remember(job)
     try:
-        send_submit(job.id, batch_id, countdown_s=_due_in_s(options))
+        send_submit(job.id, batch_id, countdown_s=_due_in_s(options.not_before))
     except Exception as exc:
         # The caller learns of it now; the row must not look queued to anyone else.
         rt.jobs.mark_status(
@@ -191,10 +191,8 @@ def stored_options(options: JobOptions, digest: str | None = None) -> StoredOpti
     )
 
 
-def _due_in_s(options: JobOptions) -> float:
-    if options.not_before is None:
-        return 0.0
-    return max(0.0, (options.not_before - _now()).total_seconds())
+def _due_in_s(not_before: datetime | None) -> float:
+    return 0.0 if not_before is None else max(0.0, (not_before - _now()).total_seconds())
 
 
 def _now() -> datetime:
@@ -330,7 +328,7 @@ def _publish_submits(chunk: Sequence[NewJob], queued: list[str]) -> list[str]:
         # messages (kombu's publish batch; a broker without batches publishes each at once).
         with app.producer_or_acquire() as producer, producer.batch(max_size=_PUBLISH_BATCH_OPS):
             for row in chunk:
-                send_submit(row.job_id, row.batch_id, producer=producer, countdown_s=_due_in_s(row.options))
+                send_submit(row.job_id, row.batch_id, producer=producer, countdown_s=_due_in_s(row.options.not_before))
     except Exception as exc:
         # Nothing of a failed batch counts as sent; a message that went out all the same finds
         # its job dead and does nothing. The rows must not look queued to anyone else.
