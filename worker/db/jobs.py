@@ -197,11 +197,15 @@ class JobRepository(SubmissionRecords):
         batch_id: str | None = None,
         model_id: str | None = None,
         tag: str | None = None,
+        metadata: tuple[str, Any] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
     ) -> builtins.list[JobView]:
-        """Newest first; each filter given narrows the list (`since`/`until` bound the creation time)."""
+        """Newest first; each filter given narrows the list (`since`/`until` bound the creation time).
+
+        `metadata` is (key, value): jobs whose metadata has that top-level key set to that value.
+        """
         query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         if status is not None:
             query = query.where(Job.status == status)
@@ -212,12 +216,21 @@ class JobRepository(SubmissionRecords):
         if tag is not None:
             # Tags are a JSON list on every backend; its text holds the tag exactly as json.dumps writes it.
             query = query.where(cast(Job.tags, String).contains(json.dumps(tag), autoescape=True))
+        if metadata is not None:
+            # Narrowed in SQL by the pair's JSON text (every backend stores the document as json.dumps
+            # writes it), then matched exactly here: the text may also sit in a nested mapping.
+            key, value = metadata
+            pair = f"{json.dumps(key)}: {json.dumps(value)}"
+            query = query.where(cast(Job.job_metadata, String).contains(pair, autoescape=True))
         if since is not None:
             query = query.where(Job.created_at >= since)
         if until is not None:
             query = query.where(Job.created_at < until)
         with self._db.session() as session:
-            return [job_view(row) for row in session.scalars(query)]
+            found = [job_view(row) for row in session.scalars(query)]
+        if metadata is not None:
+            found = [job for job in found if metadata[0] in job.job_metadata and job.job_metadata[metadata[0]] == value]
+        return found
 
     def count_by_status(self, batch_id: str | None = None) -> dict[JobStatus, int]:
         """Every status (zero when no job has it) -> number of jobs."""
