@@ -137,7 +137,7 @@ def _settle_a_lost_answer(task: GenerationTask, claim: Claim, job: JobView) -> J
 def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
     """Spend money once: a slot, the inputs checked again, then the request, if the claim still stands."""
     rt = runtime.current()
-    take_slot(job.id, batch_id=job.batch_id)
+    take_slot(job.id, batch_id=job.batch_id, rank=job.priority)
     params = _checked_params(job)
     if rt.jobs.open_send(claim, hold_s=request_horizon_s()) is None:
         # The claim lapsed and was taken over, or a cancel came: this sender sends nothing.
@@ -155,7 +155,7 @@ def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
         if is_parallel_limit(exc):
             # Scenario ran nothing: a wait for a slot, not a spent attempt.
             rt.jobs.take_back_attempt(job.id, error_details(exc), claim)
-            raise refuse_for_the_plan(job.id, exc, batch_id=job.batch_id) from exc
+            raise refuse_for_the_plan(job.id, exc, batch_id=job.batch_id, rank=job.priority) from exc
         rt.jobs.record_error(job.id, error_details(exc), claim)
         if isinstance(exc, (Unauthorized, PaymentRequired)):
             _pause_submits(task, job.id, exc)
