@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -166,3 +167,33 @@ def test_an_unknown_job_id_raises_job_not_found_when_read_and_when_canceled(syst
         cancel_job("nope")
     assert read.value.job_id == canceled.value.job_id == "nope"
     assert isinstance(read.value, LookupError)
+
+
+def test_a_manifests_items_carry_their_priority_and_metadata_to_their_job_rows(system):
+    from worker.batches.manifest import parse_manifest
+    from worker.batches.runs import submit_batch
+
+    name = f"options-{uuid.uuid4().hex[:8]}"
+    manifest = parse_manifest(
+        "\n".join(
+            [
+                f"batch: {name}",
+                "items:",
+                "  - name: urgent",
+                "    prompt: an urgent scroll icon",
+                "    priority: 0",
+                "    metadata: {rarity: epic}",
+                "  - name: plain",
+                "    prompt: a plain scroll icon",
+            ]
+        ),
+        kind="yaml",
+    )
+
+    submit_batch(manifest)
+
+    jobs = {job.item_name: job for job in system.batch_jobs(name)}
+    assert (jobs["urgent"].priority, jobs["urgent"].metadata) == (0, {"rarity": "epic"})
+    assert (jobs["plain"].priority, jobs["plain"].metadata) == (5, {})
+    for job in jobs.values():
+        assert system.wait_for(job.id).status is JobStatus.SUCCESS
