@@ -70,6 +70,7 @@ def test_errors_under_json_are_json_on_stdout(system):
         error = as_json(done)["error"]
         assert (error["type"], error["exit_code"]) == (kind, code)
         assert error["message"]
+    assert as_json(unknown_batch)["error"]["message"] == "no batch named or with id 'no-such-library'"
 
 
 def test_commands_that_printed_lines_print_json_when_asked(system):

@@ -163,7 +163,7 @@ def _dry_run(rt: runtime.Runtime, model_id: str, inputs: dict) -> float:
 def find_batch(name_or_id: str) -> BatchView:
     batch = runtime.current().batches.find(name_or_id)
     if batch is None:
-        raise BatchNotFound(f"no batch named {name_or_id!r}")
+        raise BatchNotFound(f"no batch named or with id {name_or_id!r}")
     return batch
 
 
