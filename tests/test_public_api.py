@@ -99,14 +99,15 @@ def test_configure_refuses_a_wrong_name_or_value_by_name_and_keeps_the_settings_
     assert runtime.current().settings is before
 
 
+@pytest.mark.parametrize("scheme", ["redis://127.0.0.1:{port}/0", "amqp://guest:guest@127.0.0.1:{port}//"])
 def test_with_the_broker_stopped_an_enqueue_raises_broker_unavailable_and_the_job_is_not_left_queued(
-    tmp_path, closed_port
+    tmp_path, closed_port, scheme
 ):
     database_url = f"sqlite:///{tmp_path / 'jobs.db'}"
     upgrade(database_url)
     configure(
         database_url=database_url,
-        broker_url=f"redis://127.0.0.1:{closed_port}/0",
+        broker_url=scheme.format(port=closed_port),
         api_url=f"http://127.0.0.1:{free_port()}/v1",
         api_key="k",
         api_secret="s",
