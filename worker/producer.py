@@ -281,6 +281,12 @@ def _queue_ready(
     ids: list[str | None] = [None] * len(ready)
     rows: list[NewJob] = []
     at: list[int] = []
+    for request, options, digest in ready:
+        # A key already taken by another request is refused before anything of the call is recorded.
+        if options.idempotency_key is not None:
+            earlier = runtime.current().jobs.find_by_idempotency_key(options.idempotency_key)
+            if earlier is not None:
+                _same_request(earlier, request, options, digest)
     for index, (request, options, digest) in enumerate(ready):
         if options.idempotency_key is not None:
             ids[index] = enqueue_request(request, options=options, prepared=True, digest=digest).id

@@ -156,6 +156,12 @@ def test_enqueue_many_takes_options_for_all_and_per_request(system):
     assert [j.priority for j in jobs] == [5, 1, 5]
     assert jobs[0].metadata == {"set": "runes"} and jobs[2].idempotency_key == "rune-3"
     assert enqueue_many([({"prompt": "a rune stone, many 3"}, JobOptions(idempotency_key="rune-3"))]) == [ids[2]]
+    before = len(system.jobs.list(limit=100_000))
+    with pytest.raises(IdempotencyConflict):
+        enqueue_many(
+            [{"prompt": "a rune stone, many 4"}, ({"prompt": "another stone"}, JobOptions(idempotency_key="rune-3"))]
+        )
+    assert len(system.jobs.list(limit=100_000)) == before
     for job_id in ids:
         assert system.wait_for(job_id).status is JobStatus.SUCCESS
 
