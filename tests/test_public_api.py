@@ -115,7 +115,7 @@ def test_with_the_broker_stopped_an_enqueue_raises_broker_unavailable_and_the_jo
     )
 
     with pytest.raises(BrokerUnavailable):
-        enqueue_generation("a fox", options=JobOptions(tags=["down"]))
+        enqueue_generation("a fox", options=JobOptions(tags=["down"], idempotency_key="fox-1"))
     with pytest.raises(BrokerUnavailable) as many:
         enqueue_many([{"prompt": "a fox, many"}])
 
@@ -123,6 +123,8 @@ def test_with_the_broker_stopped_an_enqueue_raises_broker_unavailable_and_the_jo
     jobs = runtime.current().jobs.list()
     assert len(jobs) == 2 and {j.status for j in jobs} == {JobStatus.DEAD}
     assert get_job(jobs[0].id).last_error["code"] == "NOT_QUEUED"
+    # The key is free again: the same call, made once the broker is back, records a job that runs.
+    assert runtime.current().jobs.find_by_idempotency_key("fox-1") is None
     assert cancel_job(jobs[0].id).status is JobStatus.DEAD
 
 

@@ -159,6 +159,9 @@ def enqueue_request(
             JobStatus.DEAD,
             error={"status": None, "code": "NOT_QUEUED", "message": f"could not be queued: {exc}"},
         )
+        if options.idempotency_key is not None:
+            # The caller retries with the same key once the broker is back: it must get a job that runs.
+            rt.jobs.release_idempotency_key(job.id)
         raise broker_error(exc) from exc
     log.info("enqueued job_id=%s model_id=%s", job.id, request.model_id)
     return job

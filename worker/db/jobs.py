@@ -101,6 +101,11 @@ class JobRepository(SubmissionRecords):
                 raise
             return existing_view
 
+    def release_idempotency_key(self, job_id: str) -> bool:
+        """Free the key of a job that was never queued, so the same call made again records a new one."""
+        statement = update_jobs().where(Job.id == job_id).values(idempotency_key=None, updated_at=utcnow())
+        return self._update_if(job_id, statement)
+
     def find_by_idempotency_key(self, key: str) -> JobView | None:
         with self._db.session() as session:
             row = session.scalars(select(Job).where(Job.idempotency_key == key)).first()
