@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import kombu.exceptions
 import pytest
+import redis.exceptions
+import sqlalchemy.exc
 
 import worker
 from tests.harness import free_port
 from worker import (
     BrokerUnavailable,
+    DatabaseError,
     DatabaseUnavailable,
+    FleetUnavailable,
+    InputError,
     JobOptions,
     JobStatus,
     SettingsError,
@@ -27,6 +33,7 @@ from worker import (
     runtime,
 )
 from worker.db.migrate import upgrade
+from worker.edge import at_the_edge
 
 QUICK = {"connect_timeout_s": 0.5, "read_timeout_s": 1.0, "max_retries": 1}
 
@@ -149,3 +156,21 @@ def test_with_the_database_stopped_every_public_call_raises_database_unavailable
             call()
         assert "the database did not answer" in str(caught.value), name
         assert "postgres@" not in str(caught.value), name
+
+
+@pytest.mark.parametrize(
+    ("raised", "becomes"),
+    [
+        (ValueError("image: a local image must be uploaded"), InputError),
+        (sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused")), DatabaseUnavailable),
+        (sqlalchemy.exc.ProgrammingError("SELECT 1", {}, Exception("no such table: jobs")), DatabaseError),
+        (redis.exceptions.ConnectionError("refused"), FleetUnavailable),
+        (kombu.exceptions.OperationalError("refused"), BrokerUnavailable),
+    ],
+)
+def test_an_error_of_a_lower_layer_leaves_the_public_api_as_ours_with_its_cause(raised, becomes):
+    with pytest.raises(becomes) as caught, at_the_edge():
+        raise raised
+
+    assert caught.value.__cause__ is raised
+    assert "SELECT" not in str(caught.value)

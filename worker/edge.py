@@ -13,7 +13,7 @@ import kombu.exceptions
 import redis.exceptions
 import sqlalchemy.exc
 
-from worker.errors import BrokerUnavailable, DatabaseError, DatabaseUnavailable, WorkerError
+from worker.errors import BrokerUnavailable, DatabaseError, DatabaseUnavailable, InputError, WorkerError
 from worker.fleet.errors import FleetUnavailable
 
 _DATABASE_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
@@ -21,7 +21,8 @@ _DATABASE_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError
 
 @contextmanager
 def at_the_edge() -> Iterator[None]:
-    """Raise the errors of the database, the broker and Redis as WorkerErrors, the cause kept."""
+    """Raise the errors of the database, the broker and Redis as WorkerErrors, the cause kept, and
+    a bare ValueError about an input (a local image that cannot be uploaded now) as InputError."""
     try:
         yield
     except WorkerError:
@@ -34,6 +35,9 @@ def at_the_edge() -> Iterator[None]:
         raise FleetUnavailable(f"Redis did not answer: {_reason(exc)}") from exc
     except kombu.exceptions.KombuError as exc:
         raise BrokerUnavailable(_reason(exc)) from exc
+    except ValueError as exc:
+        # The project's convention: a ValueError names the input and what is allowed.
+        raise InputError("", [str(exc)]) from exc
 
 
 def broker_error(exc: BaseException) -> BaseException:

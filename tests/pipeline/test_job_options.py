@@ -203,3 +203,10 @@ def test_a_manifests_items_carry_their_priority_and_metadata_to_their_job_rows(s
     assert (jobs["plain"].priority, jobs["plain"].metadata) == (5, {})
     for job in jobs.values():
         assert system.wait_for(job.id).status is JobStatus.SUCCESS
+
+
+def test_a_model_scenario_does_not_have_is_an_input_error_naming_model_id(system):
+    with pytest.raises(InputError) as caught:
+        enqueue_generation("a fox", model_id="no-such-model")
+
+    assert str(caught.value).startswith("model_id: Scenario has no model 'no-such-model'")
