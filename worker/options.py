@@ -148,7 +148,8 @@ def _url_problem(url: Any) -> str | None:
 
 # Names a caller may reach for as keyword arguments that steer the job, not the model: given
 # among the model's inputs, they would be sent to Scenario (or refused by it) instead of obeyed.
-OPTION_WORDS = frozenset((OPTION_NAMES - {"deadline_s"}) | {"countdown"})
+# (`enqueue_generation` takes `deadline_s=` itself, so there it never reaches the inputs.)
+OPTION_WORDS = OPTION_NAMES | {"countdown"}
 
 
 def misplaced_option(name: str) -> str:

@@ -138,6 +138,8 @@ def test_a_job_option_given_as_a_model_input_is_refused_pointing_to_job_options(
             enqueue_generation("a castle", **{name: value})
         assert str(caught.value).startswith(f"{name}:")
         assert "JobOptions(" in str(caught.value)
+    with pytest.raises(InputError, match=r"requests\[1\]: deadline_s: is a job option"):
+        enqueue_many([{"prompt": "a castle"}, {"prompt": "a castle", "deadline_s": 60}])
     assert len(system.jobs.list(limit=100_000)) == before
 
 
