@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml setup.py
 TEST_PROCESSES ?= 3
 
 lint: $(STAMP)
-	$(BIN)/ruff check worker bench tests
-	$(BIN)/ruff format --check --quiet worker bench tests migrations
+	$(BIN)/ruff check worker bench tests examples
+	$(BIN)/ruff format --check --quiet worker bench tests migrations examples
+	# The public API strictly, and every example written against it ([tool.mypy] in pyproject.toml).
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile --ignore=tests/chaos $(PYTEST_ARGS)

@@ -24,10 +24,16 @@ SUBMIT_TASK = "scenario.submit_generation"
 POLL_TASK = "scenario.poll_job"
 
 
-def send_submit(job_id: str, batch_id: str | None, *, producer: Any = None) -> None:
-    """The first submit of a newly recorded job (chain 0), in its lane."""
+def send_submit(job_id: str, batch_id: str | None, *, producer: Any = None, countdown_s: float = 0.0) -> None:
+    """The first submit of a newly recorded job (chain 0), in its lane; after `countdown_s` for a scheduled one.
+
+    The countdown is cut to what the broker lets a worker hold a message: a job due later is
+    looked at then and waits on in hops, since the claim refuses it until it is due.
+    """
     args = (job_id,)
     options: dict[str, Any] = {"producer": producer} if producer is not None else {}
+    if countdown_s > 0:
+        options["countdown"] = min(countdown_s, runtime.current().settings.countdown_cap_s)
     app.send_task(SUBMIT_TASK, args=args, queue=submit_lane(batch_id), argsrepr=job_argsrepr(args), **options)
 
 

@@ -144,3 +144,52 @@ def _url_problem(url: Any) -> str | None:
     if parts.username or parts.password:
         return "must not carry credentials: the callback is signed with its endpoint's secret instead"
     return None
+
+
+# Names a caller may reach for as keyword arguments that steer the job, not the model: given
+# among the model's inputs, they would be sent to Scenario (or refused by it) instead of obeyed.
+# (`enqueue_generation` takes `deadline_s=` itself, so there it never reaches the inputs.)
+OPTION_WORDS = OPTION_NAMES | {"countdown"}
+
+
+def misplaced_option(name: str) -> str:
+    """The message for a job option given as a model input."""
+    if name == "countdown":
+        return "countdown: is not a model input; delay a job with options=JobOptions(not_before=...)"
+    return f"{name}: is a job option, not a model input; pass options=JobOptions({name}=...)"
+
+
+def request_digest(model_id: str, inputs: Mapping[str, Any], options: JobOptions) -> str:
+    """A fingerprint of a request as given (model, inputs, options but the key itself).
+
+    Taken before anything is filled in (a seed chosen, defaults applied), so the same call
+    made again gives the same digest.
+    """
+    import hashlib
+    import json
+
+    described = {
+        "model_id": model_id,
+        "inputs": inputs,
+        "tags": list(options.tags),
+        "metadata": options.metadata,
+        "priority": options.priority,
+        "not_before": options.not_before.isoformat() if options.not_before is not None else None,
+        "deadline_s": options.deadline_s,
+        "callback_url": options.callback_url,
+    }
+    text = json.dumps(described, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def differences(stored: Mapping[str, Any], model_id: str, options: JobOptions) -> list[str]:
+    """Which parts of a keyed request differ from the job its key names (`stored`: that job's
+    model_id, tags, metadata, priority, not_before, callback_url); the inputs when nothing else does."""
+    found = []
+    if stored["model_id"] != model_id:
+        found.append("model_id")
+    for name in ("tags", "metadata", "priority", "not_before", "callback_url"):
+        mine = list(options.tags) if name == "tags" else getattr(options, name)
+        if stored[name] != mine:
+            found.append(name)
+    return found or ["inputs"]

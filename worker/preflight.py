@@ -22,7 +22,6 @@ from typing import Any
 
 import redis
 
-from worker.errors import WorkerError
 from worker.fleet.errors import FleetError
 from worker.generation import GenerationRequest
 from worker.scenario.client import ScenarioClient
@@ -116,15 +115,23 @@ class ModelCatalogue:
         try:
             model = self._client.get_model(model_id)
         except NotFound:
-            raise ModelRefused(f"model_id: Scenario has no model {model_id!r} for this API key") from None
+            raise ModelRefused(model_id, f"model_id: Scenario has no model {model_id!r} for this API key") from None
         except Forbidden as exc:
-            raise ModelRefused(f"model_id: this API key may not use model {model_id!r}: {exc.message}") from None
+            raise ModelRefused(
+                model_id, f"model_id: this API key may not use model {model_id!r}: {exc.message}"
+            ) from None
         self._memo.put(model_id, json.dumps(model))
         return ModelSchema.from_model(model)
 
 
-class ModelRefused(WorkerError, ValueError):
+class ModelRefused(InputError):
     """Scenario says this key cannot use the model: no request for it can succeed."""
+
+    def __init__(self, model_id: str, message: str) -> None:
+        super().__init__(model_id, [message])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.model_id, str(self)))
 
 
 class ReferenceUploads:

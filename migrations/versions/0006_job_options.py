@@ -21,6 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch_op:
         batch_op.add_column(sa.Column("idempotency_key", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("request_digest", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("metadata", sa.JSON(none_as_null=True), nullable=False, server_default="{}"))
         batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False, server_default="5"))
         batch_op.add_column(sa.Column("not_before", sa.DateTime(timezone=True), nullable=True))
@@ -35,4 +36,5 @@ def downgrade() -> None:
         batch_op.drop_column("not_before")
         batch_op.drop_column("priority")
         batch_op.drop_column("metadata")
+        batch_op.drop_column("request_digest")
         batch_op.drop_column("idempotency_key")

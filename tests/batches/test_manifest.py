@@ -428,3 +428,37 @@ def test_items_whose_image_files_would_share_a_name_are_refused():
     [problem] = caught.value.problems
     assert (problem.line, problem.item, problem.field) == (6, "gem_1", "name")
     assert "gem_1.png" in problem.message and "'gem'" in problem.message
+
+
+# --- job options per item ----------------------------------------------------------------
+
+
+def test_an_items_priority_and_metadata_are_its_job_options_not_model_inputs():
+    manifest = parse_manifest(one_item(priority=1, metadata={"rarity": "epic", "set": 3}), kind="yaml")
+
+    (item,) = manifest.items
+    assert (item.priority, item.metadata) == (1, {"rarity": "epic", "set": 3})
+    assert "priority" not in item.request.inputs and "metadata" not in item.request.inputs
+    plain = parse_manifest(one_item(), kind="yaml").items[0]
+    assert (plain.priority, plain.metadata) == (5, {})
+    assert item.key("b") == plain.key("b")  # options ask nothing different of Scenario
+
+
+def test_a_csv_rows_priority_is_read_as_a_number():
+    manifest = parse_manifest("name,prompt,priority\nshield,a shield icon,2\n", kind="csv", batch_name="b")
+
+    assert manifest.items[0].priority == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"priority": 12}, "priority", "must be a whole number from 0 to 9, got 12"),
+        ({"priority": "high"}, "priority", "must be a whole number from 0 to 9, got 'high'"),
+        ({"metadata": ["a"]}, "metadata", "must be a mapping, got list"),
+    ],
+)
+def test_a_wrong_item_option_is_reported_on_its_line_naming_it(fields, field, message):
+    (problem,) = problems_of(one_item(**fields))
+
+    assert (problem.line, problem.item, problem.field, problem.message) == (5, "a", field, message)

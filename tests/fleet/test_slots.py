@@ -364,3 +364,31 @@ def test_a_small_batch_after_a_long_library_goes_before_the_librarys_later_items
     order = served_in_turn(fleet, "running", 3)
 
     assert order.index("small-0") <= 1
+
+
+def test_a_waiter_of_a_higher_priority_is_woken_first_within_its_class(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for job, rank in [("app-late", 7), ("app-default", 5), ("app-urgent", 0)]:
+        assert not fleet.acquire(job, priority=APPLICATION, rank=rank)
+        fleet.wait(job, alive_s=ALIVE_S, priority=APPLICATION, rank=rank)
+
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["app-urgent"]
+    assert not fleet.acquire("app-late", priority=APPLICATION, rank=7)
+    assert fleet.acquire("app-urgent", priority=APPLICATION, rank=0)
+    assert fleet.release("app-urgent", wake_grace_s=GRACE_S) == ["app-default"]
+
+
+def test_priority_never_lifts_a_batch_item_over_an_applications_job(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.wait("app-last", alive_s=ALIVE_S, priority=APPLICATION, rank=9)
+    fleet.wait("item-first", alive_s=ALIVE_S, priority=BATCH, rank=0)
+
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["app-last"]
+
+
+@pytest.mark.parametrize("rank", [-1, 10, 2.5, True])
+def test_a_rank_outside_the_priorities_is_refused_by_name(client, key, rank):
+    with pytest.raises(ValueError, match="rank"):
+        slots(client, key).acquire("job", rank=rank)

@@ -8,7 +8,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from worker.batches.downloads import file_names
 from worker.batches.manifest_csv import CsvTable, read_csv
 from worker.batches.manifest_yaml import INVALID, line_of, read_yaml
 from worker.generation import GenerationRequest
+from worker.options import DEFAULT_PRIORITY, JobOptions
 
 MAX_ITEMS = 100_000
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
@@ -34,7 +35,8 @@ PARAMETERS = {
 _FIELDS = {"prompt": "prompt", **PARAMETERS}
 _KEY_OF_FIELD = {field: key for key, field in _FIELDS.items()}
 TOP_KEYS = ("batch", "budget_cu", "defaults", "items")
-ITEM_KEYS = ("name", "prompt", "tags", *PARAMETERS)
+# `priority` and `metadata` are the item's job options (worker.options.JobOptions), not model inputs.
+ITEM_KEYS = ("name", "prompt", "tags", "priority", "metadata", *PARAMETERS)
 # Spellings people carry over from the API or the Python names: the same field as the short key.
 _ALIASES = {
     "model_id": "model",
@@ -89,12 +91,15 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True)
 class ManifestItem:
-    """One generation of a batch: a file name, what to ask Scenario for, and free-form tags."""
+    """One generation of a batch: a file name, what to ask Scenario for, free-form tags, and its
+    job options (a priority among the batch's waiters, metadata kept on its job row)."""
 
     name: str
     request: GenerationRequest
     tags: tuple[str, ...]
     line: int
+    priority: int = DEFAULT_PRIORITY
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def key(self, batch_name: str) -> str:
         """A stable key for this item: it changes when anything asked of Scenario changes, not tags."""
@@ -384,8 +389,9 @@ class _Check:
         if "prompt" not in entry and not any(_is_model_input(k, ITEM_KEYS) for k in (*entry, *defaults)):
             self.add(line, label, "prompt", "is missing; every item needs a prompt")
         tags = self.tags(entry.get("tags"), line_of(entry, "tags", line), label)
+        options = self.options(entry, line, label)
         fields = {**defaults, **self.parameters(entry, line, label, "")}
-        if len(self.problems) > before:
+        if len(self.problems) > before or options is None:
             return None
         try:
             request = GenerationRequest(**fields)
@@ -393,7 +399,28 @@ class _Check:
             field, _, message = str(exc).partition(": ")
             self.add(line, label, _KEY_OF_FIELD.get(field, field), message)
             return None
-        return ManifestItem(name=name, request=request, tags=tags, line=line)
+        return ManifestItem(
+            name=name, request=request, tags=tags, line=line, priority=options.priority, metadata=options.metadata
+        )
+
+    def options(self, entry: Mapping[Any, Any], line: int, item: str | None) -> JobOptions | None:
+        """The item's job options (priority, metadata), checked as JobOptions checks them."""
+        given: dict[str, Any] = {}
+        for name in ("priority", "metadata"):
+            value = entry.get(name)
+            if value is None:
+                continue
+            if name == "priority" and isinstance(value, str) and value.strip().isdigit():
+                value = int(value)  # a CSV cell
+            if name == "metadata":
+                value = _plain(value)
+            given[name] = value
+        try:
+            return JobOptions(**given)
+        except ValueError as exc:
+            field_name, _, message = str(exc).removeprefix("options.").partition(": ")
+            self.add(line_of(entry, field_name, line), item, field_name, message)
+            return None
 
     def tags(self, value: Any, line: int | None, item: str | None) -> tuple[str, ...]:
         """The item's tags if they are a list of non-empty strings."""
@@ -485,6 +512,14 @@ def _name_problem(name: Any, pattern: re.Pattern[str], allowed: str) -> str | No
     if name.split(".")[0].lower() in _WINDOWS_RESERVED:
         return "is a reserved device name on Windows; pick another"
     return None
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON values in place of the YAML reader's located ones, as the job row will keep them."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return value  # JobOptions names what is not JSON
 
 
 def _item_name_problem(name: Any) -> str | None:

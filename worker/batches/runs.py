@@ -174,7 +174,7 @@ def estimate_batch(manifest: Manifest) -> CostReport:
 def find_batch(name_or_id: str) -> BatchView:
     batch = runtime.current().batches.find(name_or_id)
     if batch is None:
-        raise BatchNotFound(f"no batch named {name_or_id!r}")
+        raise BatchNotFound(f"no batch named or with id {name_or_id!r}")
     return batch
 
 

@@ -18,10 +18,11 @@ from worker import runtime
 from worker.batches.cancel import CancelFailure, cancel_jobs
 from worker.batches.items import ItemAction, plan_item
 from worker.batches.manifest import Manifest, ManifestError, ManifestItem, Problem
-from worker.db.jobs import NewJob
+from worker.db.jobs import NewJob, StoredOptions
 from worker.db.views import BatchItemView, BatchView, JobView
 from worker.deadletters import Settlement, settle_from_scenario
 from worker.generation import GenerationRequest
+from worker.options import JobOptions
 from worker.spending import resume_paused
 
 # Told (items queued so far, items to queue) as a long submit goes on.
@@ -165,7 +166,14 @@ def _queue_item(
             report.in_flight.append(item.name)  # another submit claimed it first
             return
     enqueue_request(
-        request, batch_id=batch.id, item_key=key, item_name=item.name, tags=item.tags, prepared=True, job_id=job_id
+        request,
+        batch_id=batch.id,
+        item_key=key,
+        item_name=item.name,
+        tags=item.tags,
+        prepared=True,
+        job_id=job_id,
+        options=JobOptions(priority=item.priority, metadata=item.metadata),
     )
     if action is ItemAction.SUPERSEDE and row is not None:
         report.superseded.append(item.name)
@@ -195,6 +203,7 @@ def _queue_new_items(
                 item_key=key,
                 item_name=item.name,
                 tags=tuple(item.tags),
+                options=StoredOptions(priority=item.priority, metadata=item.metadata),
             )
             for item, key, request in new[start : start + QUEUE_CHUNK]
         }

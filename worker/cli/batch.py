@@ -10,6 +10,7 @@ from pathlib import Path
 
 from worker.batches.manifest import ManifestError, load_manifest
 from worker.cli.broker import require_broker
+from worker.cli.common import add_json, fail
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,8 +39,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
 
     export = sub.add_parser("export", help="write the finished images and index.json / index.csv")
-    export.add_argument("batch", metavar="BATCH")
+    export.add_argument("batch", metavar="BATCH", help="batch name or id")
     export.add_argument("--out", type=Path, required=True, help="folder to write to")
+    add_json(export, "the report")
     export.set_defaults(func=_export)
 
     budget = sub.add_parser("budget", help="set or lift a batch's budget; paused items that now fit go on")
@@ -51,7 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     budget.set_defaults(func=_budget)
 
     cancel = sub.add_parser("cancel", help="cancel every unfinished item, on Scenario too")
-    cancel.add_argument("batch", metavar="BATCH")
+    cancel.add_argument("batch", metavar="BATCH", help="batch name or id")
+    add_json(cancel, "the report")
     cancel.set_defaults(func=_cancel)
 
 
@@ -81,6 +84,8 @@ def _submit(args: argparse.Namespace) -> int:
     try:
         manifest = load_manifest(args.manifest, batch_name=args.name, budget_cu=args.budget_cu)
     except ManifestError as exc:
+        if args.json:
+            return fail(args, f"the manifest has problems; nothing was queued: {exc}", code=2, kind="ManifestError")
         print(f"scenario-worker: the manifest has problems; nothing was queued:\n{exc}", file=sys.stderr)
         return 2
     if args.dry_run:
@@ -141,8 +146,7 @@ def _status(args: argparse.Namespace) -> int:
                 progress = batch_progress(args.batch)
             print(("\r" if live else "") + progress_line(progress))
     except BatchNotFound as exc:
-        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
-        return 1
+        return fail(args, exc.args[0], kind="BatchNotFound")
     if args.json:
         print(json.dumps(progress.as_dict()))
     elif not args.watch:
@@ -157,8 +161,18 @@ def _export(args: argparse.Namespace) -> int:
     try:
         report = export_batch(args.batch, args.out)
     except (BatchNotFound, IndexNotWritten) as exc:
-        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
-        return 1
+        return fail(args, exc.args[0], kind=type(exc).__name__)
+    if args.json:
+        summary = {
+            "files": report.files,
+            "items": report.items,
+            "out_dir": str(report.out_dir),
+            "index_json": str(report.index_json),
+            "index_csv": str(report.index_csv),
+            "missing": list(report.missing),
+        }
+        print(json.dumps(summary))
+        return 1 if report.missing else 0
     print(
         f"{report.files} files for {report.items} items in {report.out_dir}; index: {report.index_json.name}, "
         f"{report.index_csv.name}"
@@ -193,8 +207,14 @@ def _cancel(args: argparse.Namespace) -> int:
     try:
         report = cancel_batch(args.batch)
     except BatchNotFound as exc:
-        print(f"scenario-worker: {exc.args[0]}", file=sys.stderr)
-        return 1
+        return fail(args, exc.args[0], kind="BatchNotFound")
+    if args.json:
+        failures = [
+            {"item": f.item_name, "job_id": f.job_id, "scenario_job_id": f.scenario_job_id, "error": str(f.error)}
+            for f in report.failures
+        ]
+        print(json.dumps({"canceled": report.canceled, "requested": report.requested, "failures": failures}))
+        return 0 if report.ok else 1
     print(f"canceled {report.canceled} unfinished items")
     if report.requested:
         print(f"{report.requested} items were being submitted: each is canceled on Scenario as soon as it answers")

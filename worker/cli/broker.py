@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from kombu.exceptions import KombuError
 
-from worker.errors import WorkerError
+from worker.errors import BrokerUnavailable
+
+__all__ = ["BROKER_CHECK_TIMEOUT_S", "BrokerUnavailable", "require_broker"]
 
 # A broker that has not answered in this long is taken to be down; the command stops before recording anything.
 BROKER_CHECK_TIMEOUT_S = 5.0
-
-
-class BrokerUnavailable(WorkerError):
-    """The broker did not answer or refused the connection; nothing was queued."""
-
-    retryable = True
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the broker did not answer: {reason}")
-        self.reason = reason
 
 
 def require_broker(*, timeout_s: float = BROKER_CHECK_TIMEOUT_S) -> None:

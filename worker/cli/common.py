@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def fail(args: argparse.Namespace, message: str, *, code: int = 1, kind: str = "Refused") -> int:
+    """A command that cannot do what was asked: one line on stderr, or under --json a JSON error
+    on stdout (`{"error": {"type", "message", "exit_code"}}`); returns the exit code."""
+    if getattr(args, "json", False):
+        print(json_error(kind, message, code))
+    else:
+        print(f"scenario-worker: {message}", file=sys.stderr)
+    return code
+
+
+def json_error(kind: str, message: str, code: int) -> str:
+    return json.dumps({"error": {"type": kind, "message": message, "exit_code": code}})
+
+
+def add_json(parser: argparse.ArgumentParser, what: str = "the result") -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON (errors too)")
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 
+from worker.cli.common import add_json
 from worker.db.session import Database
 from worker.settings import Settings, mask_url_password
 
@@ -12,6 +14,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     db = commands.add_parser("db", help="manage the database schema")
     sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = sub.add_parser("upgrade", help="create or update the tables (alembic upgrade head)")
+    add_json(up, "the result")
     up.set_defaults(func=_upgrade)
 
 
@@ -24,6 +27,9 @@ def _upgrade(args: argparse.Namespace) -> int:
     database = Database(url, schema=settings.db_schema)
     database.dispose()
     upgrade(url, schema=settings.db_schema)
+    if args.json:
+        print(json.dumps({"upgraded": True, "database_url": mask_url_password(url), "schema": database.schema}))
+        return 0
     where = f" (schema {database.schema})" if database.schema else ""
     print(f"database is up to date: {mask_url_password(url)}{where}")
     return 0

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from worker.cli.broker import require_broker
-from worker.cli.common import positive_int, shorten, table, when, when_arg
+from worker.cli.common import add_json, fail, positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict
 from worker.db.models import DeadLetterReason
 from worker.db.views import DeadLetterView
@@ -67,6 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     target.add_argument("--code", help="every letter not replayed yet with this error code")
     target.add_argument("--all", action="store_true", help="every letter not replayed yet")
     replay_cmd.add_argument("--dry-run", action="store_true", help="say what would be replayed; change nothing")
+    add_json(replay_cmd, "what was replayed")
     replay_cmd.set_defaults(func=_replay)
 
     purge_cmd = sub.add_parser("purge", help="delete old dead letters")
@@ -78,6 +79,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="delete letters written before then (2025-01-31, or 30d for older than 30 days)",
     )
     purge_cmd.add_argument("--dry-run", action="store_true", help="count them; delete nothing")
+    add_json(purge_cmd, "the count")
     purge_cmd.set_defaults(func=_purge)
 
 
@@ -117,7 +119,7 @@ def _show(args: argparse.Namespace) -> int:
     try:
         detail = show_dead_letter(args.dead_letter_id)
     except DeadLetterNotFound:
-        return _no_such_letter(args.dead_letter_id)
+        return _no_such_letter(args, args.dead_letter_id)
     if args.json:
         print(
             json.dumps(
@@ -167,9 +169,16 @@ def _replay(args: argparse.Namespace) -> int:
         try:
             results = [replay(args.dead_letter_id, dry_run=args.dry_run)]
         except DeadLetterNotFound:
-            return _no_such_letter(args.dead_letter_id)
+            return _no_such_letter(args, args.dead_letter_id)
     else:
         results = replay_matching(code=args.code, all=args.all, dry_run=args.dry_run)
+    if args.json:
+        rows = [
+            {"dead_letter_id": r.dead_letter_id, "new_job_id": r.new_job_id, "skipped": r.skipped_reason}
+            for r in results
+        ]
+        print(json.dumps({"results": rows, "dry_run": args.dry_run}, indent=2))
+        return 0
     for result in results:
         if result.new_job_id is not None:
             print(f"dead letter {result.dead_letter_id} -> job {result.new_job_id}")
@@ -187,6 +196,9 @@ def _replay(args: argparse.Namespace) -> int:
 def _purge(args: argparse.Namespace) -> int:
     count = purge(args.before, dry_run=args.dry_run)
     moment = when(args.before)
+    if args.json:
+        print(json.dumps({"deleted" if not args.dry_run else "would_delete": count, "before": args.before.isoformat()}))
+        return 0
     if args.dry_run:
         print(f"{count} dead letters written before {moment} UTC would be deleted (dry run: nothing changed)")
     else:
@@ -194,9 +206,8 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_such_letter(dead_letter_id: int) -> int:
-    print(f"scenario-worker: no dead letter with id {dead_letter_id}", file=sys.stderr)
-    return 1
+def _no_such_letter(args: argparse.Namespace, dead_letter_id: int) -> int:
+    return fail(args, f"no dead letter with id {dead_letter_id}", kind="DeadLetterNotFound")
 
 
 def letter_as_dict(d: DeadLetterView) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from kombu.exceptions import KombuError
 from worker.cli.broker import BrokerUnavailable
 from worker.db.migrate import MigrationError
 from worker.db.session import DatabaseUrlError
-from worker.errors import WorkerError
+from worker.errors import DatabaseError, WorkerError
 from worker.fleet.errors import FleetUnavailable
 from worker.logs import mask
 from worker.scenario.errors import Forbidden, NetworkError, ScenarioError, Unauthorized
@@ -109,6 +109,8 @@ def _describe(exc: BaseException, where: Where) -> tuple[int, str]:
         return EXIT_FAILED, f"database error at DATABASE_URL={db}: {_first_line(exc)}"
     if isinstance(exc, (KombuError, AMQPError, redis.exceptions.RedisError)):
         return EXIT_FAILED, f"the broker at CELERY_BROKER_URL={broker} did not answer: {_first_line(exc)}"
+    if isinstance(exc, DatabaseError):
+        return EXIT_FAILED, f"the database at DATABASE_URL={db} cannot be used: {exc.reason}"
     if isinstance(exc, (MigrationError, WorkerError)):
         return EXIT_FAILED, _first_line(exc)
     if isinstance(exc, ValueError):

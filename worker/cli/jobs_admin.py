@@ -1,4 +1,4 @@
-"""`scenario-worker jobs list | cancel`: look over many jobs, stop one."""
+"""`scenario-worker jobs list | show | recover | reconcile` and `cancel`: look over many jobs, stop one."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 
 from worker import runtime
 from worker.cli.broker import require_broker
-from worker.cli.common import positive_int, shorten, table, when, when_arg
-from worker.cli.jobs import job_as_dict
-from worker.db.jobs import JobNotFound
+from worker.cli.common import add_json, fail, positive_int, shorten, table, when, when_arg
+from worker.cli.jobs import job_as_dict, register_show
 from worker.db.views import JobView
+from worker.errors import JobNotFound
 from worker.producer import CancelOutcome, cancel_job
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
@@ -30,9 +30,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--status", choices=statuses, metavar="STATUS", help="only jobs in this status: " + ", ".join(statuses)
     )
     listing.add_argument("--batch", metavar="BATCH", help="only jobs of this batch (its name or its id)")
+    listing.add_argument("--tag", metavar="TAG", help="only jobs with this tag")
+    listing.add_argument(
+        "--meta",
+        metavar="KEY=VALUE",
+        type=meta_filter,
+        help="only jobs whose metadata has KEY set to VALUE (read as JSON when it can be: 42, true, else text)",
+    )
     listing.add_argument("--limit", type=positive_int, default=50, metavar="N", help="at most N jobs (default 50)")
-    listing.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    add_json(listing, "the jobs")
     listing.set_defaults(func=_list)
+
+    register_show(sub.add_parser("show", help="one job: its status, history, options and error"))
 
     recover = sub.add_parser("recover", help="send the next task again for jobs nothing has touched for a while")
     recover.add_argument(
@@ -44,6 +53,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="untouched since this date or for this long (30m, 12h, 7d; default 15m)",
     )
     recover.add_argument("--dry-run", action="store_true", help="list them; send nothing")
+    add_json(recover, "the jobs")
     recover.set_defaults(func=_recover)
 
     reconcile = sub.add_parser(
@@ -58,12 +68,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="Scenario jobs made since this date or for this long (30m, 12h, 7d; default 1h)",
     )
     reconcile.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
-    reconcile.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json(reconcile, "the report")
     reconcile.set_defaults(func=_reconcile)
 
     cancel = commands.add_parser("cancel", help="cancel one job, on Scenario and here")
     cancel.add_argument("job_id", metavar="JOB_ID")
+    add_json(cancel, "what became of the job")
     cancel.set_defaults(func=_cancel)
+
+
+def meta_filter(text: str) -> tuple[str, Any]:
+    """argparse type: KEY=VALUE, the value read as JSON when it can be."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE, e.g. order=42")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -72,10 +94,11 @@ def _list(args: argparse.Namespace) -> int:
     if args.batch is not None:
         batch = runtime.current().batches.find(args.batch)
         if batch is None:
-            print(f"scenario-worker: no batch named or with id {args.batch!r}", file=sys.stderr)
-            return 1
+            return fail(args, f"no batch named or with id {args.batch!r}", kind="BatchNotFound")
         batch_id = batch.id
-    found = runtime.current().jobs.list(status=status, batch_id=batch_id, limit=args.limit)
+    found = runtime.current().jobs.search(
+        status=status, batch_id=batch_id, tag=args.tag, metadata=args.meta, limit=args.limit
+    )
     if args.json:
         print(json.dumps([_job_row(job) for job in found], indent=2))
         return 0
@@ -110,6 +133,13 @@ def _recover(args: argparse.Namespace) -> int:
     if not args.dry_run:
         require_broker()
     stalled = recover_stalled(untouched_since=args.untouched_since, dry_run=args.dry_run)
+    if args.json:
+        rows = [
+            {"id": j.id, "status": j.status.value, "step": "submit" if j.scenario_job_id is None else "poll"}
+            for j in stalled
+        ]
+        print(json.dumps({"jobs": rows, "dry_run": args.dry_run}, indent=2))
+        return 0
     verb = "would send again" if args.dry_run else "sent again"
     for job in stalled:
         step = "submit" if job.scenario_job_id is None else "poll"
@@ -125,8 +155,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     try:
         report = reconcile(window_s=window_s, dry_run=args.dry_run)
     except ScenarioError as exc:
-        print(f"scenario-worker: could not list Scenario's jobs: {exc}", file=sys.stderr)
-        return 1
+        return fail(args, f"could not list Scenario's jobs: {exc}", kind=type(exc).__name__)
     if args.json:
         print(json.dumps({**report.as_dict(), "dry_run": args.dry_run}, indent=2))
         return 1 if report.failed else 0
@@ -148,11 +177,22 @@ def _cancel(args: argparse.Namespace) -> int:
     try:
         result = cancel_job(args.job_id)
     except JobNotFound:
-        print(f"scenario-worker: no job with id {args.job_id!r}", file=sys.stderr)
-        return 1
+        return fail(args, f"no job with id {args.job_id!r}", kind="JobNotFound")
     except ScenarioError as exc:
-        print(f"scenario-worker: Scenario did not cancel job {args.job_id}: {exc}", file=sys.stderr)
-        return 1
+        return fail(args, f"Scenario did not cancel job {args.job_id}: {exc}", kind=type(exc).__name__)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "job_id": args.job_id,
+                    "outcome": result.outcome.value,
+                    "status": result.status.value,
+                    "scenario_job_id": result.scenario_job_id,
+                    "explanation": result.explanation,
+                }
+            )
+        )
+        return 1 if result.outcome is CancelOutcome.ALREADY_FINAL else 0
     if result.outcome is CancelOutcome.ALREADY_FINAL:
         message = f"job {args.job_id} is already {result.status.value}; nothing to cancel"
         if result.scenario_job_id and result.status.value == "success":

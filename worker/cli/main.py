@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from worker.cli import batch, database, demo, dlq, health, jobs, jobs_admin
+from worker.cli.common import json_error
 from worker.console import cli as console_cli
 from worker.settings import LOG_LEVELS, Settings, SettingsError, check_log_format
 
@@ -17,9 +18,18 @@ log = logging.getLogger("worker.cli")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (which argument, what is allowed) and exit 2."""
+    """argparse, but a usage error is one line (which argument, what is allowed) and exit 2.
+
+    Under --json the line is a JSON error on stdout, as every other error of the command is.
+    """
+
+    # Set from the command line before it is parsed: a usage error comes before any Namespace.
+    json_errors = False
 
     def error(self, message: str) -> NoReturn:
+        if Parser.json_errors:
+            print(json_error("UsageError", message, 2))
+            self.exit(2)
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
@@ -78,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return simulator_main(args_list[1:])
     parser = build_parser()
+    Parser.json_errors = "--json" in args_list
     args = parser.parse_args(args_list)
     try:
         _set_up_logging(args.log_level)
@@ -90,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from worker.cli.failures import Where, explain
 
         code, line = explain(exc, Where.from_env())
-        print(f"scenario-worker: {line}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json_error(type(exc).__name__, line, code))
+        else:
+            print(f"scenario-worker: {line}", file=sys.stderr)
         return code
 
 

@@ -47,6 +47,11 @@ def unclaimed(now: datetime) -> ColumnElement[bool]:
     return or_(Job.claim_token.is_(None), Job.claim_until.is_(None), Job.claim_until < now)
 
 
+def due(now: datetime) -> ColumnElement[bool]:
+    """The job's `not_before` has come, or it has none."""
+    return or_(Job.not_before.is_(None), Job.not_before <= now)
+
+
 def holds(claim: Claim) -> ColumnElement[bool]:
     return and_(Job.id == claim.job_id, Job.claim_token == claim.token, Job.claim_fence == claim.fence)
 
@@ -55,11 +60,15 @@ class SubmitClaims(RowWriter):
     """The claim side of a job row."""
 
     def claim_submit(self, job_id: str, token: str, *, hold_s: float) -> Claim | None:
-        """Take the row for a submit, unless another sender holds it or it needs no submit."""
+        """Take the row for a submit, unless another sender holds it, it needs no submit, or it is not due yet.
+
+        The schedule is kept here, not only in the message's countdown: a message that comes
+        early (a recovery's, a woken waiter's, a broker's redelivery) cannot send before `not_before`.
+        """
         now = utcnow()
         statement = (
             update_jobs()
-            .where(Job.id == job_id, not_final(), Job.scenario_job_id.is_(None), unclaimed(now))
+            .where(Job.id == job_id, not_final(), Job.scenario_job_id.is_(None), unclaimed(now), due(now))
             .values(
                 claim_token=token,
                 claim_fence=Job.claim_fence + 1,

@@ -36,6 +36,7 @@ __all__ = [
     "JobRepository",
     "JobView",
     "NewJob",
+    "StoredOptions",
     "WatchedJob",
     "ScenarioJobTaken",
     "answer_may_be_lost",
@@ -59,13 +60,23 @@ class JobRepository(SubmissionRecords):
         item_name: str | None = None,
         tags: Iterable[str] = (),
         job_id: str | None = None,
+        options: StoredOptions | None = None,
     ) -> JobView:
-        """A new job in CREATED; with an explicit `job_id` that exists already, that job."""
+        """A new job in CREATED; with an explicit `job_id` that exists already, that job.
+
+        With an idempotency key in `options` that a job holds already, that job: the unique key
+        decides between concurrent callers, and the caller compares `request_digest`.
+        """
         new_id = job_id or uuid.uuid4().hex
+        stored = options or StoredOptions()
         try:
             with self._db.session() as session:
                 if job_id is not None and (existing := session.get(Job, job_id)) is not None:
                     return job_view(existing)
+                if stored.idempotency_key is not None:
+                    keyed = session.scalars(select(Job).where(Job.idempotency_key == stored.idempotency_key)).first()
+                    if keyed is not None:
+                        return job_view(keyed)
                 row = Job(
                     id=new_id,
                     model_id=model_id,
@@ -76,6 +87,7 @@ class JobRepository(SubmissionRecords):
                     item_key=item_key,
                     item_name=item_name,
                     tags=list(tags),
+                    **stored.values(),
                 )
                 session.add(row)
                 session.flush()
@@ -83,10 +95,24 @@ class JobRepository(SubmissionRecords):
             metrics.job_moved(JobStatus.CREATED, batch_id)
             return view
         except IntegrityError:
-            # Two callers created the same explicit id at once; the first one stands.
+            # Two callers created the same explicit id or idempotency key at once; the first one stands.
+            if stored.idempotency_key is not None and (
+                keyed_view := self.find_by_idempotency_key(stored.idempotency_key)
+            ):
+                return keyed_view
             if job_id is None or (existing_view := self.get(job_id)) is None:
                 raise
             return existing_view
+
+    def release_idempotency_key(self, job_id: str) -> bool:
+        """Free the key of a job that was never queued, so the same call made again records a new one."""
+        statement = update_jobs().where(Job.id == job_id).values(idempotency_key=None, updated_at=utcnow())
+        return self._update_if(job_id, statement)
+
+    def find_by_idempotency_key(self, key: str) -> JobView | None:
+        with self._db.session() as session:
+            row = session.scalars(select(Job).where(Job.idempotency_key == key)).first()
+            return job_view(row) if row is not None else None
 
     def create_many(
         self, rows: Iterable[NewJob], *, on_chunk: Callable[[int], None] | None = None
@@ -181,11 +207,15 @@ class JobRepository(SubmissionRecords):
         batch_id: str | None = None,
         model_id: str | None = None,
         tag: str | None = None,
+        metadata: tuple[str, Any] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
     ) -> builtins.list[JobView]:
-        """Newest first; each filter given narrows the list (`since`/`until` bound the creation time)."""
+        """Newest first; each filter given narrows the list (`since`/`until` bound the creation time).
+
+        `metadata` is (key, value): jobs whose metadata has that top-level key set to that value.
+        """
         query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         if status is not None:
             query = query.where(Job.status == status)
@@ -196,12 +226,21 @@ class JobRepository(SubmissionRecords):
         if tag is not None:
             # Tags are a JSON list on every backend; its text holds the tag exactly as json.dumps writes it.
             query = query.where(cast(Job.tags, String).contains(json.dumps(tag), autoescape=True))
+        if metadata is not None:
+            # Narrowed in SQL by the pair's JSON text (every backend stores the document as json.dumps
+            # writes it), then matched exactly here: the text may also sit in a nested mapping.
+            key, value = metadata
+            pair = f"{json.dumps(key)}: {json.dumps(value)}"
+            query = query.where(cast(Job.job_metadata, String).contains(pair, autoescape=True))
         if since is not None:
             query = query.where(Job.created_at >= since)
         if until is not None:
             query = query.where(Job.created_at < until)
         with self._db.session() as session:
-            return [job_view(row) for row in session.scalars(query)]
+            found = [job_view(row) for row in session.scalars(query)]
+        if metadata is not None:
+            found = [job for job in found if metadata[0] in job.job_metadata and job.job_metadata[metadata[0]] == value]
+        return found
 
     def count_by_status(self, batch_id: str | None = None) -> dict[JobStatus, int]:
         """Every status (zero when no job has it) -> number of jobs."""
@@ -410,9 +449,11 @@ class NewJob:
     item_name: str | None = None
     tags: tuple[str, ...] = ()
     deadline_at: datetime | None = None
+    options: StoredOptions = field(default_factory=lambda: StoredOptions())
 
     def values(self, now: datetime) -> dict[str, Any]:
         return {
+            **self.options.values(),
             "id": self.job_id,
             "model_id": self.model_id,
             "params": dict(self.params),
@@ -424,6 +465,28 @@ class NewJob:
             "tags": list(self.tags),
             "created_at": now,
             "updated_at": now,
+        }
+
+
+@dataclass(frozen=True)
+class StoredOptions:
+    """The caller's job options as the row keeps them (see worker.options.JobOptions)."""
+
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    priority: int = 5
+    not_before: datetime | None = None
+    callback_url: str | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "idempotency_key": self.idempotency_key,
+            "request_digest": self.request_digest,
+            "job_metadata": dict(self.metadata),
+            "priority": self.priority,
+            "not_before": self.not_before,
+            "callback_url": self.callback_url,
         }
 
 

@@ -136,6 +136,9 @@ class Job(Base):
     # The caller's options (worker.options.JobOptions). The key is unique: a retried enqueue
     # finds the first call's row instead of paying for a second job.
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # What the keyed request asked for (sha256 of its model, inputs and options as given): the same
+    # key sent with anything else is refused rather than answered with this job.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
     # "metadata" is taken on declarative classes; the column keeps the plain name.
     job_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     priority: Mapped[int] = mapped_column(default=5)

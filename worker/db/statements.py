@@ -12,13 +12,10 @@ from sqlalchemy.orm import Session
 from worker.db.models import Job
 from worker.db.session import Database
 from worker.db.snapshots import snapshot_values
+from worker.errors import JobNotFound
 from worker.states import JobStatus
 
 FINAL_STATUSES = tuple(s for s in JobStatus if s.is_final)
-
-
-class JobNotFound(LookupError):
-    """No job row has this id."""
 
 
 class RowWriter:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -47,6 +47,18 @@ class JobView:
     submit_seq: int = 0
     cu_reserved: float | None = None
     paused_reason: str | None = None
+    # The caller's options (worker.options.JobOptions).
+    idempotency_key: str | None = None
+    request_digest: str | None = None
+    job_metadata: dict[str, Any] = field(default_factory=dict)
+    priority: int = 5
+    not_before: datetime | None = None
+    callback_url: str | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The caller's metadata (stored as `job_metadata`: the name is taken on the table's class)."""
+        return self.job_metadata
 
     @property
     def is_paused(self) -> bool:

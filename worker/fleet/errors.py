@@ -41,5 +41,9 @@ class SubmitInProgress(FleetWait):
     """Another delivery of the same task is submitting this job right now."""
 
 
+class NotYetDue(FleetWait):
+    """The job's `not_before` has not come: nothing is sent before it."""
+
+
 class SlotWait(FleetWait):
     """Every parallel slot of the fleet is taken: the job waits for one, and is woken when one frees."""

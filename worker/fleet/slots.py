@@ -2,7 +2,8 @@
 
 A slot is held per job id, in a sorted set scored by a lease expiry on Redis' clock, so the
 slot of a job whose worker vanished comes back by itself. Jobs without a slot wait in a list,
-in order of class (a job an application waits for before a batch item), then of a virtual time:
+in order of class (a job an application waits for before a batch item), then of the job's own
+priority (JobOptions.priority: 0 first, 9 last), then of a virtual time:
 each batch's next waiter is placed one step after the batch's previous one (or now, if later),
 so batches take turns and a small batch started after a big library is served within minutes,
 while every waiter's turn still comes. A freed slot names the waiters to wake so their submits
@@ -19,6 +20,7 @@ import redis
 from redis.commands.core import Script
 
 from worker.fleet.errors import FleetUnavailable
+from worker.options import DEFAULT_PRIORITY, PRIORITY_MAX, PRIORITY_MIN
 
 DEFAULT_KEY = "scenario-worker:slots"
 
@@ -33,6 +35,10 @@ TURN_STEP_MS = 1000
 BATCH = 0
 APPLICATION = 1
 _CLASSES = (BATCH, APPLICATION)
+# In a waiter's place (ms of virtual time): a class outweighs every priority, and a priority step
+# outweighs any span of time a waiter can wait, so priority orders strictly within a class.
+CLASS_WEIGHT_MS = 10**13
+PRIORITY_WEIGHT_MS = 10**11
 
 # KEYS: 1 holders (job -> lease expiry ms), 2 waiting (job -> its place), 3 alive (job -> the
 # moment a waiter that stopped asking is dropped, ms), 4 woken (job -> until when a wake is
@@ -70,16 +76,17 @@ local function cap()
   if learned > 0 and learned < configured then return learned end
   return configured
 end
--- A waiter's place: its class (higher goes first) ahead of its virtual time. A batch's waiter
--- comes one step after the batch's last one (or now, if later); `take` keeps that turn.
-local function place(now, class, group, step, take)
+-- A waiter's place: its class (higher goes first), then its priority (lower goes first), ahead of its
+-- virtual time. A batch's waiter comes one step after the batch's last one (or now, if later);
+-- `take` keeps that turn.
+local function place(now, class, group, step, take, rank)
   local at = now
   if group ~= '' then
     local last = tonumber(redis.call('HGET', KEYS[6], group) or '0')
     at = math.max(now, last + tonumber(step))
     if take then redis.call('HSET', KEYS[6], group, at) end
   end
-  return at - tonumber(class) * 1e13
+  return at - tonumber(class) * 1e13 + tonumber(rank) * 1e11
 end
 -- Waiters ahead of a job: its rank when it waits already, else all of a class and age at least its own.
 local function ahead_of(job, score)
@@ -92,7 +99,7 @@ local function forget_waiter(id)
 end
 """
 
-# ARGV: cap, lease ms, job, class, batch ('' for none), turn step ms. A job may take a free slot
+# ARGV: cap, lease ms, job, class, batch ('' for none), turn step ms, priority. A job may take a free slot
 # only if fewer waiters are ahead of it than there are free slots, so a newcomer never overtakes a
 # waiter placed before it (of its class and turn, or of a higher class).
 _ACQUIRE = (
@@ -110,7 +117,7 @@ local c = cap()
 if c >= 0 then
   local free = c - redis.call('ZCARD', KEYS[1])
   if free <= 0 then return 0 end
-  if ahead_of(job, place(now, ARGV[4], ARGV[5], ARGV[6], false)) >= free then return 0 end
+  if ahead_of(job, place(now, ARGV[4], ARGV[5], ARGV[6], false, ARGV[7])) >= free then return 0 end
 end
 redis.call('ZADD', KEYS[1], now + lease, job)
 forget_waiter(job)
@@ -118,7 +125,7 @@ return 1
 """
 )
 
-# ARGV: cap, alive ms, job, class, batch ('' for none), turn step ms. Keeps the first place it
+# ARGV: cap, alive ms, job, class, batch ('' for none), turn step ms, priority. Keeps the first place it
 # took; returns how many are ahead.
 _WAIT = (
     _COMMON
@@ -126,7 +133,7 @@ _WAIT = (
 local now = now_ms()
 prune(now)
 if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then
-  redis.call('ZADD', KEYS[2], place(now, ARGV[4], ARGV[5], ARGV[6], true), ARGV[3])
+  redis.call('ZADD', KEYS[2], place(now, ARGV[4], ARGV[5], ARGV[6], true, ARGV[7]), ARGV[3])
 end
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[3])
 return redis.call('ZRANK', KEYS[2], ARGV[3])
@@ -236,21 +243,34 @@ class FleetSlots:
             )
         }
 
-    def acquire(self, job_id: str, *, priority: int = BATCH, group: str | None = None) -> bool:
+    def acquire(
+        self, job_id: str, *, priority: int = BATCH, group: str | None = None, rank: int = DEFAULT_PRIORITY
+    ) -> bool:
         """Take a slot for the job (or extend the one it holds); False when none is free for it.
 
         `priority` is its class: waiters of a higher class are served first (APPLICATION before
-        BATCH). `group` (a batch) takes turns with the other groups of its class.
+        BATCH). `rank` is the job's own priority within its class (0 first, 9 last). `group`
+        (a batch) takes turns with the other groups of its class and rank.
         """
-        return bool(self._run("acquire", [_ms(self.lease_s), job_id, _class(priority), group or "", TURN_STEP_MS]))
+        args = [_ms(self.lease_s), job_id, _class(priority), group or "", TURN_STEP_MS, _rank(rank)]
+        return bool(self._run("acquire", args))
 
-    def wait(self, job_id: str, *, alive_s: float, priority: int = BATCH, group: str | None = None) -> int:
+    def wait(
+        self,
+        job_id: str,
+        *,
+        alive_s: float,
+        priority: int = BATCH,
+        group: str | None = None,
+        rank: int = DEFAULT_PRIORITY,
+    ) -> int:
         """Put the job in the waiting list (it keeps its place if already there); return its rank.
 
         A waiter not seen again within `alive_s` is dropped, so a job that vanished while
         waiting does not hold back those behind it for ever.
         """
-        return int(self._run("wait", [_ms(alive_s), job_id, _class(priority), group or "", TURN_STEP_MS]))
+        args = [_ms(alive_s), job_id, _class(priority), group or "", TURN_STEP_MS, _rank(rank)]
+        return int(self._run("wait", args))
 
     def release(self, job_id: str, *, wake_grace_s: float) -> list[str]:
         """Give back the job's slot (and its place in the waiting list); return the waiters to wake.
@@ -302,6 +322,12 @@ def _class(priority: int) -> int:
     if priority not in _CLASSES:
         raise ValueError(f"priority must be one of {_CLASSES}, got {priority!r}")
     return priority
+
+
+def _rank(rank: int) -> int:
+    if isinstance(rank, bool) or not isinstance(rank, int) or not PRIORITY_MIN <= rank <= PRIORITY_MAX:
+        raise ValueError(f"rank must be a whole number from {PRIORITY_MIN} to {PRIORITY_MAX}, got {rank!r}")
+    return rank
 
 
 def _ms(seconds: float) -> int:

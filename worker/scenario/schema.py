@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.errors import WorkerError
+from worker.errors import InputError
 from worker.scenario.errors import UnexpectedResponse
 
 __all__ = ["InputError", "InputDef", "ModelSchema"]
@@ -49,18 +49,6 @@ _FILE_TYPES = ("file", "file_array")
 _LENGTH_COUNTS_ITEMS = ("string_array", "model_array")
 # A value shown in a message is cut to this many characters (a prompt can be thousands).
 _SHOWN_MAX_CHARS = 60
-
-
-class InputError(WorkerError, ValueError):
-    """Inputs a model does not accept; `problems` lists each one as a full sentence."""
-
-    def __init__(self, model_id: str, problems: list[str]) -> None:
-        self.model_id = model_id
-        self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
-
-    def __reduce__(self):  # keep the fields when Celery pickles the error
-        return (type(self), (self.model_id, self.problems))
 
 
 @dataclass(frozen=True)

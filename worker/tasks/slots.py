@@ -13,6 +13,7 @@ from worker import runtime
 from worker.dispatch import free_slot
 from worker.fleet.errors import FleetUnavailable, SlotWait
 from worker.fleet.slots import APPLICATION, BATCH
+from worker.options import DEFAULT_PRIORITY
 from worker.scenario.errors import ParallelLimitReached, RateLimited, ScenarioError
 from worker.waits import slot_recheck_s
 
@@ -71,24 +72,29 @@ def _read_the_plan() -> None:
     log.info("the team's plan allows %s parallel jobs", limit)
 
 
-def take_slot(job_id: str, *, batch_id: str | None = None) -> None:
-    """Hold a slot for the job before it is submitted; raise SlotWait (nothing sent) when none is free."""
+def take_slot(job_id: str, *, batch_id: str | None = None, rank: int = DEFAULT_PRIORITY) -> None:
+    """Hold a slot for the job before it is submitted; raise SlotWait (nothing sent) when none is free.
+
+    `rank` is the job's own priority (JobOptions.priority), which orders the waiters of its class.
+    """
     slots = runtime.current().slots
     if slots is None:
         return
     _read_the_plan()
     # A job an application enqueued goes before every batch item waiting for a slot.
     priority = APPLICATION if batch_id is None else BATCH
-    if slots.acquire(job_id, priority=priority, group=batch_id):
+    if slots.acquire(job_id, priority=priority, group=batch_id, rank=rank):
         return
-    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id)
+    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id, rank=rank)
     raise SlotWait(
         f"every parallel slot of the fleet is taken (cap {slots.cap}); waiting as number {place + 1}",
         retry_after_s=recheck_s(),
     )
 
 
-def refuse_for_the_plan(job_id: str, exc: RateLimited, *, batch_id: str | None = None) -> SlotWait:
+def refuse_for_the_plan(
+    job_id: str, exc: RateLimited, *, batch_id: str | None = None, rank: int = DEFAULT_PRIORITY
+) -> SlotWait:
     """Scenario refused the job for the team's parallel limit: learn the cap, give back our slot, wait.
 
     Not a request-rate problem, so the fleet's request budget is not paused for it.
@@ -100,7 +106,8 @@ def refuse_for_the_plan(job_id: str, exc: RateLimited, *, batch_id: str | None =
     # Our other jobs that hold a slot are (about) what Scenario counts as running.
     learned = slots.shrink_to(parallel_limit_of(exc) or slots.in_use() - 1)
     give_back_slot(job_id)
-    slots.wait(job_id, alive_s=_alive_s(), priority=APPLICATION if batch_id is None else BATCH, group=batch_id)
+    job_class = APPLICATION if batch_id is None else BATCH
+    slots.wait(job_id, alive_s=_alive_s(), priority=job_class, group=batch_id, rank=rank)
     log.warning("parallel limit reached job_id=%s cap=%s error=%s", job_id, learned, exc)
     return SlotWait(
         f"Scenario's parallel limit is reached; the fleet's cap is now {learned}: {exc.message}",

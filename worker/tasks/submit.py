@@ -25,7 +25,7 @@ from worker.db.claims import Claim
 from worker.db.jobs import JobView, ScenarioJobTaken
 from worker.db.models import DeadLetterReason
 from worker.db.submissions import answer_may_still_come
-from worker.fleet.errors import SubmitInProgress, SubmitsPaused, Throttled
+from worker.fleet.errors import NotYetDue, SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
 from worker.generation import inputs_of
 from worker.retrying import AnswerMayStillCome, LookAgain, error_details
@@ -81,12 +81,17 @@ def submit_generation(
 
 
 def claim(job_id: str) -> Claim:
-    """Take the job's row for this sender, or raise a wait while another sender holds it."""
+    """Take the job's row for this sender, or raise a wait while another sender holds it or it is not due."""
     rt = runtime.current()
     taken = rt.jobs.claim_submit(job_id, uuid.uuid4().hex, hold_s=request_horizon_s())
     if taken is not None:
         return taken
     job = rt.jobs.get(job_id)
+    if job is not None and job.not_before is not None and job.not_before > _now():
+        raise NotYetDue(
+            f"not to be sent before {job.not_before.isoformat()}",
+            retry_after_s=(job.not_before - _now()).total_seconds(),
+        )
     until = job.claim_until if job is not None else None
     wait_s = max(0.5, (until - _now()).total_seconds() + 0.5) if until is not None else 0.5
     # Nothing was claimed: a final or sent job simply finds nothing to do when this comes back.
@@ -133,7 +138,7 @@ def _settle_a_lost_answer(task: GenerationTask, claim: Claim, job: JobView) -> J
 def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
     """Spend money once: a slot, the inputs checked again, then the request, if the claim still stands."""
     rt = runtime.current()
-    take_slot(job.id, batch_id=job.batch_id)
+    take_slot(job.id, batch_id=job.batch_id, rank=job.priority)
     params = _checked_params(job)
     if not _within_budgets(task, claim, job, params):
         give_back_slot(job.id)
@@ -154,7 +159,7 @@ def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
         if is_parallel_limit(exc):
             # Scenario ran nothing: a wait for a slot, not a spent attempt.
             rt.jobs.take_back_attempt(job.id, error_details(exc), claim)
-            raise refuse_for_the_plan(job.id, exc, batch_id=job.batch_id) from exc
+            raise refuse_for_the_plan(job.id, exc, batch_id=job.batch_id, rank=job.priority) from exc
         rt.jobs.record_error(job.id, error_details(exc), claim)
         if isinstance(exc, (Unauthorized, PaymentRequired)):
             _pause_submits(task, job.id, exc)
