@@ -73,7 +73,7 @@ def test_the_alembic_command_upgrades_and_downgrades_with_database_url(database_
         subprocess.run([str(ALEMBIC), *args], cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
 
     alembic("upgrade", "head")
-    assert table_names(database_url) == {"jobs", "dead_letters", "batches", "batch_items"}
+    assert table_names(database_url) == {"jobs", "dead_letters", "batches", "batch_items", "callback_deliveries"}
 
     alembic("downgrade", "base")
     assert table_names(database_url) == set()
@@ -83,7 +83,7 @@ def test_upgrading_twice_is_harmless(database_url):
     upgrade(database_url)
     upgrade(database_url)
 
-    assert table_names(database_url) == {"jobs", "dead_letters", "batches", "batch_items"}
+    assert table_names(database_url) == {"jobs", "dead_letters", "batches", "batch_items", "callback_deliveries"}
 
 
 def test_migrating_without_the_migrations_folder_says_where_it_looked(tmp_path, monkeypatch, sqlite_url):
