@@ -12,11 +12,11 @@ from worker import runtime
 from worker.cancellation import CancelOutcome, CancelResult, cancel_on_scenario, result_of
 from worker.db.claims import CancelStep
 from worker.db.jobs import JobNotFound, JobView, NewJob
-from worker.dispatch import free_slot, send_submit
+from worker.dispatch import job_ended, send_submit
 from worker.errors import WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest
 from worker.labels import remember
-from worker.options import deadline_problem
+from worker.options import JobOptions, deadline_problem
 from worker.states import JobStatus
 
 log = logging.getLogger("worker.producer")
@@ -28,6 +28,7 @@ def enqueue_generation(
     model_id: str = DEFAULT_MODEL_ID,
     inputs: Mapping[str, Any] | None = None,
     deadline_s: float | None = None,
+    options: JobOptions | None = None,
     **named_inputs: Any,
 ) -> str:
     """Check the inputs, record the job and queue it; return the job's id.
@@ -42,12 +43,17 @@ def enqueue_generation(
     `deadline_s` bounds how long the job may take from now, queueing included
     (default: SCENARIO_JOB_DEADLINE_S from its submission). Raises ValueError
     naming the field when an input is wrong; nothing is recorded or queued then.
+
+    `options` (`worker.options.JobOptions`) steer the job itself; its `callback_url` is told
+    when the job ends (worker/callbacks).
     """
+    if options is not None and not isinstance(options, JobOptions):
+        raise ValueError(f"options: must be a JobOptions, got {type(options).__name__}")
     if deadline_s is not None:
         _check_deadline(deadline_s)
     request = GenerationRequest(prompt, model_id=model_id, inputs=inputs, **named_inputs)
     deadline_at = None if deadline_s is None else datetime.now(timezone.utc) + timedelta(seconds=deadline_s)
-    return enqueue_request(request, deadline_at=deadline_at).id
+    return enqueue_request(request, deadline_at=deadline_at, options=options).id
 
 
 def _check_deadline(deadline_s: Any) -> None:
@@ -66,6 +72,7 @@ def enqueue_request(
     item_name: str | None = None,
     tags: Sequence[str] = (),
     prepared: bool = False,
+    options: JobOptions | None = None,
 ) -> JobView:
     """Record a request as a job and queue its submission; `job_id` picks the job's id.
 
@@ -83,7 +90,9 @@ def enqueue_request(
         deadline_at=deadline_at,
         job_id=job_id,
         item_name=item_name,
-        tags=tags,
+        tags=tuple(tags) + tuple(options.tags if options else ()),
+        callback_url=options.callback_url if options else None,
+        metadata=options.metadata if options else None,
     )
     remember(job)
     try:
@@ -215,7 +224,7 @@ def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
     rt = runtime.current()
     step = rt.jobs.request_cancel(job_id)
     if step is CancelStep.ENDED:
-        free_slot(job_id)  # it may have held one, or waited for one
+        job_ended(job_id)  # it may have held one, or waited for one
         return result_of(_reload(job_id))
     if step is CancelStep.REQUESTED:
         return _settled_by_the_sender(job_id, wait_s)
@@ -224,7 +233,7 @@ def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
         return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
     result = cancel_on_scenario(job)
     if result.status.is_final:
-        free_slot(job_id)
+        job_ended(job_id)
     return result
 
 

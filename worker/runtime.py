@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from worker.db.batches import BatchRepository
+from worker.db.callbacks import CallbackRepository
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
 from worker.db.session import Database
@@ -93,6 +94,10 @@ class Runtime:
             breaker=breaker,
             team_limit_reader=_team_limit(client) if settings.scenario_team_id else None,
         )
+
+    @property
+    def callbacks(self) -> CallbackRepository:
+        return CallbackRepository(self.database)
 
     @property
     def sweeps(self) -> bool:

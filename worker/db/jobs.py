@@ -58,6 +58,8 @@ class JobRepository(SubmissionRecords):
         item_name: str | None = None,
         tags: Iterable[str] = (),
         job_id: str | None = None,
+        callback_url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> JobView:
         """A new job in CREATED; with an explicit `job_id` that exists already, that job."""
         new_id = job_id or uuid.uuid4().hex
@@ -75,6 +77,8 @@ class JobRepository(SubmissionRecords):
                     item_key=item_key,
                     item_name=item_name,
                     tags=list(tags),
+                    callback_url=callback_url,
+                    job_metadata=dict(metadata or {}),
                 )
                 session.add(row)
                 session.flush()
