@@ -100,7 +100,7 @@ async def wait_for(job_id: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, recheck
                 except redis.RedisError:
                     return await _by_rechecks(job_id, timeout_s, deadline, recheck_s or UNSUBSCRIBED_RECHECK_S)
         finally:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
     finally:
         await client.aclose()
 

@@ -62,7 +62,7 @@ def wait_for(job_id: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, recheck_s: fl
     if client is None:
         return _by_rechecks(job_id, timeout_s, deadline, recheck_s or UNSUBSCRIBED_RECHECK_S)
     try:
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         pubsub.subscribe(channel_of(job_id))
     except Exception:
         # Redis does not answer: the rechecks still find the end.

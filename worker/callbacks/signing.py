@@ -137,5 +137,10 @@ class SeenIds:
             self._until[webhook_id] = clock + keep_s
             return True
 
+    def forget(self, webhook_id: str) -> None:
+        """Let the id be taken again: the receiver could not act on its delivery and answered 5xx."""
+        with self._lock:
+            self._until.pop(webhook_id, None)
+
     def __len__(self) -> int:
         return len(self._until)
