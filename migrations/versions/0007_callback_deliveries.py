@@ -1,4 +1,5 @@
-"""Completion callbacks: one delivery per job, its attempts, and the dead ones kept for a replay.
+"""Completion callbacks: one delivery per job, its attempts, and the dead ones kept for a replay;
+jobs indexed by when they ended, for the recovery of callbacks never recorded.
 
 Revision ID: 0007
 Revises: 0006
@@ -42,8 +43,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("webhook_id", name=op.f("uq_callback_deliveries_webhook_id")),
     )
     op.create_index(op.f("ix_callback_deliveries_status"), "callback_deliveries", ["status"], unique=False)
+    op.create_index(op.f("ix_jobs_finished_at"), "jobs", ["finished_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_jobs_finished_at"), table_name="jobs")
     op.drop_index(op.f("ix_callback_deliveries_status"), table_name="callback_deliveries")
     op.drop_table("callback_deliveries")

@@ -7,12 +7,15 @@ import json
 import os
 import subprocess
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from sqlalchemy import update
 
 from tests.callbacks.conftest import MAX_ATTEMPTS
 from tests.harness import wait_until
 from worker import enqueue_generation, runtime
-from worker.db.models import CallbackStatus
+from worker.db.models import CallbackStatus, Job
 from worker.endings import announce_end, queue_callback
 from worker.options import JobOptions
 from worker.states import JobStatus
@@ -145,3 +148,19 @@ def test_a_delivered_callback_is_not_replayed(system, receiver):
     assert refused.returncode == 1 and "is delivered; only dead or gone ones are replayed" in refused.stderr
     assert unknown.returncode == 1 and "no callback delivery with id 999999" in unknown.stderr
     assert len(receiver.for_job(job_id)) == 1
+
+
+def test_an_end_whose_callback_was_never_recorded_is_told_by_the_recovery(system, receiver):
+    # As if the worker that wrote the end died before recording its callback.
+    jobs = runtime.current().jobs
+    job = jobs.create(model_id="flux.1-dev", params={"prompt": "orphaned end"}, callback_url=receiver.url())
+    jobs.mark_status(job.id, JobStatus.DEAD, error={"code": "DEADLINE", "status": None, "message": "too late"})
+    an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    with runtime.current().database.session() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(finished_at=an_hour_ago))
+
+    delivery_of(job.id, timeout_s=60)
+
+    (arrival,) = receiver.for_job(job.id)
+    data = json.loads(arrival.body)["data"]
+    assert data["status"] == "dead" and data["error"]["code"] == "DEADLINE"

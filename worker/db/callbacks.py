@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from worker.callbacks.body import callback_body, webhook_id_of
 from worker.db.models import CallbackDelivery, CallbackStatus, Job, utcnow
 from worker.db.session import Database
+from worker.db.statements import FINAL_STATUSES
 from worker.db.views import _snapshot
 from worker.errors import WorkerError
 
@@ -81,6 +82,43 @@ class CallbackRepository:
                 return _view(row)
         except IntegrityError:
             return None
+
+    def untold_ends(self, *, ended_since: datetime, ended_before: datetime, limit: int = 500) -> builtins.list[str]:
+        """Jobs with a callback URL that ended in that window and have no delivery (a worker died between
+        the end and its record): their ids, oldest end first."""
+        has_delivery = select(CallbackDelivery.id).where(CallbackDelivery.job_id == Job.id).exists()
+        query = (
+            select(Job.id)
+            .where(
+                Job.callback_url.is_not(None),
+                Job.status.in_(FINAL_STATUSES),
+                Job.finished_at >= ended_since,
+                Job.finished_at < ended_before,
+                ~has_delivery,
+            )
+            .order_by(Job.finished_at)
+            .limit(limit)
+        )
+        with self._db.session() as session:
+            return list(session.scalars(query))
+
+    def stalled(self, *, untouched_since: datetime, limit: int = 500) -> builtins.list[CallbackView]:
+        """PENDING deliveries no attempt has touched since then (their message was lost), touched now,
+        so that the next look leaves them be while the message sent again runs."""
+        now = utcnow()
+        with self._db.session() as session:
+            query = (
+                select(CallbackDelivery)
+                .where(CallbackDelivery.status == CallbackStatus.PENDING, CallbackDelivery.updated_at < untouched_since)
+                .order_by(CallbackDelivery.updated_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.updated_at = now
+            session.flush()
+            return [_view(row) for row in rows]
 
     def get(self, delivery_id: int) -> CallbackView | None:
         with self._db.session() as session:

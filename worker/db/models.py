@@ -118,7 +118,8 @@ class Job(Base):
     # Indexed: the sweep and the recovery read jobs by it every few seconds.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     submitted_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    # Indexed: the recovery looks for recent ends whose callback was never recorded.
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
     deadline_at: Mapped[datetime | None]
     # When a submit request left whose answer has not come back (a crash, a timeout, a 5xx):
     # Scenario may hold the job, so the next attempt looks for it once before paying again.
