@@ -16,7 +16,7 @@ from worker.db.models import CallbackStatus
 ALL = "all"
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     callbacks = commands.add_parser("callbacks", help="list and replay completion callbacks")
     sub = callbacks.add_subparsers(dest="callbacks_command", metavar="ACTION", required=True)
 

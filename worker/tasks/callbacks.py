@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import requests
+from celery import Task
 
 from worker import runtime
 from worker.callbacks.policy import Next, after_attempt, secret_for
@@ -32,8 +33,8 @@ _STATUS_AFTER = {
 }
 
 
-@app.task(name="scenario.deliver_callback", bind=True, acks_late=True, max_retries=None)
-def deliver_callback(self, delivery_id: int) -> str | None:
+@app.task(name="scenario.deliver_callback", bind=True, acks_late=True, max_retries=None)  # type: ignore[untyped-decorator]
+def deliver_callback(self: Task, delivery_id: int) -> str | None:
     """One attempt; a retry of this task is the next one. Returns where the delivery stands."""
     rt = runtime.current()
     settings = rt.settings
@@ -43,9 +44,9 @@ def deliver_callback(self, delivery_id: int) -> str | None:
     secret = secret_for(delivery.url, settings.callback_secret_map, settings.callback_secret)
     if secret is None:
         # Never sent unsigned: a receiver could not tell it from a forgery.
-        error = "no secret for this URL: set SCENARIO_CALLBACK_SECRET or an entry of SCENARIO_CALLBACK_SECRETS"
-        rt.callbacks.note_attempt(delivery_id, status=CallbackStatus.DEAD, http_status=None, error=error)
-        log.error("callback dead-lettered delivery_id=%s job_id=%s error=%s", delivery_id, delivery.job_id, error)
+        unsigned = "no secret for this URL: set SCENARIO_CALLBACK_SECRET or an entry of SCENARIO_CALLBACK_SECRETS"
+        rt.callbacks.note_attempt(delivery_id, status=CallbackStatus.DEAD, http_status=None, error=unsigned)
+        log.error("callback dead-lettered delivery_id=%s job_id=%s error=%s", delivery_id, delivery.job_id, unsigned)
         return CallbackStatus.DEAD.value
     http_status, error = _post(delivery, secret, settings.callback_timeout_s)
     # The attempts of this round: a replay starts a new one with the whole budget.
