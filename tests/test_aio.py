@@ -73,6 +73,10 @@ def test_200_async_enqueues_leave_the_event_loop_free_for_a_task_ticking_every_1
 
     ids, ticks, elapsed = asyncio.run(scenario())
 
+    print(
+        f"\n200 async enqueues in {elapsed:.2f} s: {ticks} ticks of 10 ms, "
+        f"{ticks / (elapsed / TICK_S):.0%} of a free loop's"
+    )
     assert len(set(ids)) == 200
     # A blocked loop would tick a few times at most; a free one about elapsed / 10 ms times.
     assert ticks >= 0.3 * elapsed / TICK_S, f"{ticks} ticks in {elapsed:.2f} s"
