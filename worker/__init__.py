@@ -2,8 +2,9 @@
 
 `celery -A worker worker` finds the Celery app here; application code calls
 `enqueue_generation(...)` (or `enqueue_many([...])`) with `options=JobOptions(...)`, reads
-jobs back with `get_job(...)`, stops one with `cancel_job(...)`, and may set its settings
-with `configure(...)` instead of the environment. Every error it can meet is a `WorkerError`.
+jobs back with `get_job(...)`, stops one with `cancel_job(...)`, waits for one to end with
+`wait_for(...)` (`worker.aio` has the same as coroutines), and may set its settings with
+`configure(...)` instead of the environment. Every error it can meet is a `WorkerError`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from worker.scenario.errors import ScenarioError
     from worker.settings import Settings, SettingsError
     from worker.states import JobStatus
+    from worker.waiting import WaitTimeout, wait_for
 
 # Where each public name lives. Imported on first use, so that the simulator and the CLI's
 # light commands do not pay for Celery and SQLAlchemy.
@@ -60,6 +62,8 @@ _HOMES = {
     "JobNotFound": "worker.errors",
     "FleetUnavailable": "worker.fleet.errors",
     "ScenarioError": "worker.scenario.errors",
+    "wait_for": "worker.waiting",
+    "WaitTimeout": "worker.waiting",
 }
 
 __all__ = [
@@ -80,6 +84,7 @@ __all__ = [
     "ScenarioError",
     "Settings",
     "SettingsError",
+    "WaitTimeout",
     "WorkerError",
     "app",
     "cancel_job",
@@ -87,6 +92,7 @@ __all__ = [
     "enqueue_generation",
     "enqueue_many",
     "get_job",
+    "wait_for",
 ]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from worker import runtime
 from worker.celery_app import app
+from worker.endings import announce_end
 from worker.fleet.errors import FleetUnavailable
 from worker.labels import job_argsrepr
 from worker.lanes import submit_lane
@@ -22,6 +23,7 @@ log = logging.getLogger("worker.dispatch")
 
 SUBMIT_TASK = "scenario.submit_generation"
 POLL_TASK = "scenario.poll_job"
+CALLBACK_TASK = "scenario.deliver_callback"
 
 
 def send_submit(job_id: str, batch_id: str | None, *, producer: Any = None, countdown_s: float = 0.0) -> None:
@@ -54,6 +56,17 @@ def send_poll(job_id: str, seq: int) -> None:
     """A look at a job on Scenario; a duplicate of a look already taken finds its place gone."""
     args = (job_id, seq)
     app.send_task(POLL_TASK, args=args, argsrepr=job_argsrepr(args))
+
+
+def send_callback(delivery_id: int) -> None:
+    """A completion callback's delivery, in the watch lane."""
+    app.send_task(CALLBACK_TASK, args=(delivery_id,))
+
+
+def job_ended(job_id: str) -> None:
+    """The job is final: free its slot, wake whoever waits for it, queue its callback."""
+    free_slot(job_id)
+    announce_end(job_id)
 
 
 def free_slot(job_id: str) -> None:

@@ -17,7 +17,8 @@ from kombu import Exchange, Queue
 SUBMIT = "scenario.submit"
 # Submits of batch items: many at once, nobody waits for any single one.
 BATCH = "scenario.batch"
-# Looks at running jobs: polls, the guards of batch jobs, and the sweep.
+# Looks at running jobs: polls, the guards of batch jobs, the sweep; and the callbacks of ended
+# jobs, short requests (SCENARIO_CALLBACK_TIMEOUT_S) that never hold up a submit.
 WATCH = "scenario.watch"
 # Fetching a batch's finished images.
 DOWNLOAD = "scenario.download"
@@ -29,6 +30,7 @@ _BY_TASK = {
     "scenario.submit_generation": SUBMIT,
     "scenario.poll_job": WATCH,
     "scenario.sweep": WATCH,
+    "scenario.deliver_callback": WATCH,
     "scenario.download_batch": DOWNLOAD,
 }
 

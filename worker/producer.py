@@ -14,7 +14,7 @@ from worker import runtime
 from worker.cancellation import CancelOutcome, CancelResult, cancel_on_scenario, result_of
 from worker.db.claims import CancelStep
 from worker.db.jobs import JobView, NewJob, StoredOptions
-from worker.dispatch import free_slot, send_submit
+from worker.dispatch import job_ended, send_submit
 from worker.edge import at_the_edge, broker_error
 from worker.errors import BrokerUnavailable, IdempotencyConflict, InputError, JobNotFound, WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest, camel
@@ -382,7 +382,7 @@ def _cancel(job_id: str, wait_s: float) -> CancelResult:
     rt = runtime.current()
     step = rt.jobs.request_cancel(job_id)
     if step is CancelStep.ENDED:
-        free_slot(job_id)  # it may have held one, or waited for one
+        job_ended(job_id)  # it may have held one, or waited for one
         return result_of(_reload(job_id))
     if step is CancelStep.REQUESTED:
         return _settled_by_the_sender(job_id, wait_s)
@@ -391,7 +391,7 @@ def _cancel(job_id: str, wait_s: float) -> CancelResult:
         return CancelResult(job_id, CancelOutcome.ALREADY_FINAL, job.status, job.scenario_job_id)
     result = cancel_on_scenario(job)
     if result.status.is_final:
-        free_slot(job_id)
+        job_ended(job_id)
     return result
 
 

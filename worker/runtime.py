@@ -16,6 +16,7 @@ import redis
 
 from worker.db.batches import BatchRepository
 from worker.db.budgets import BudgetLedger
+from worker.db.callbacks import CallbackRepository
 from worker.db.deadletters import DeadLetterRepository
 from worker.db.jobs import JobRepository
 from worker.db.session import Database
@@ -96,6 +97,10 @@ class Runtime:
             breaker=breaker,
             team_limit_reader=_team_limit(client) if settings.scenario_team_id else None,
         )
+
+    @property
+    def callbacks(self) -> CallbackRepository:
+        return CallbackRepository(self.database)
 
     @property
     def sweeps(self) -> bool:

@@ -6,6 +6,7 @@ Celery app's configuration hook, the CLI) and pass the object in.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from worker import waits
+from worker.callbacks.signing import secret_key
 from worker.errors import WorkerError
 from worker.waits import countdown_cap_s, redelivery_horizon_s, stalled_after_s
 
@@ -138,6 +140,19 @@ class Settings:
     # sent, by the dry run's estimate); 0 means no daily budget. A job that would pass it waits, paused.
     daily_cu_budget: float = 0.0
 
+    # Completion callbacks (worker/callbacks). Each delivery is signed with its endpoint's secret
+    # (`whsec_` + base64): SCENARIO_CALLBACK_SECRETS is a JSON object of URL prefix or host ->
+    # secret, the most specific match wins; SCENARIO_CALLBACK_SECRET signs for any other URL.
+    # A URL with no secret is never called unsigned: its delivery is dead-lettered. Kept out of repr.
+    callback_secret: str = field(default="", repr=False)
+    callback_secrets: str = field(default="", repr=False)
+    callback_timeout_s: float = 10.0
+    # Attempts per delivery before it is dead-lettered; the waits between them double from
+    # `callback_backoff_s` up to `callback_backoff_max_s` (about an hour and a half in all by default).
+    callback_max_attempts: int = 12
+    callback_backoff_s: float = 5.0
+    callback_backoff_max_s: float = 900.0
+
     log_level: str = "INFO"
     # The port each worker serves Prometheus metrics on (`/metrics`); 0 serves none.
     metrics_port: int = 0
@@ -149,6 +164,7 @@ class Settings:
     heartbeat_interval_s: float = 10.0
 
     def __post_init__(self) -> None:
+        self._check_callbacks()
         self._check_countdowns()
         self._check_waits()
         self._check_redis()
@@ -195,6 +211,37 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be at least 1")
+
+    def _check_callbacks(self) -> None:
+        self.callback_secret_map  # noqa: B018 - parsed once here so a bad value stops the start
+        if self.callback_secret:
+            _check_secret("SCENARIO_CALLBACK_SECRET", self.callback_secret)
+        if self.callback_timeout_s <= 0:
+            raise SettingsError("SCENARIO_CALLBACK_TIMEOUT_S must be greater than 0")
+        if self.callback_max_attempts < 1:
+            raise SettingsError("SCENARIO_CALLBACK_MAX_ATTEMPTS must be at least 1")
+        if not 0 < self.callback_backoff_s <= self.callback_backoff_max_s:
+            raise SettingsError(
+                "SCENARIO_CALLBACK_BACKOFF_S must be greater than 0 and at most SCENARIO_CALLBACK_BACKOFF_MAX_S"
+            )
+
+    @property
+    def callback_secret_map(self) -> dict[str, str]:
+        """SCENARIO_CALLBACK_SECRETS read: URL prefix or host -> secret."""
+        if not self.callback_secrets.strip():
+            return {}
+        try:
+            parsed = json.loads(self.callback_secrets)
+        except ValueError:
+            # The message never quotes the value: it holds secrets.
+            raise SettingsError(
+                'SCENARIO_CALLBACK_SECRETS must be a JSON object, e.g. {"https://app.example.com/hooks/": "whsec_..."}'
+            ) from None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise SettingsError("SCENARIO_CALLBACK_SECRETS must be a JSON object of URL prefix or host -> secret")
+        for where, secret in parsed.items():
+            _check_secret(f"SCENARIO_CALLBACK_SECRETS[{where!r}]", secret)
+        return parsed
 
     def _check_slots(self) -> None:
         if self.parallel_jobs < 0:
@@ -380,6 +427,13 @@ def check_log_format(value: str) -> str:
     return value
 
 
+def _check_secret(name: str, secret: str) -> None:
+    try:
+        secret_key(secret)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from None
+
+
 def mask_url_password(url: str) -> str:
     """`scheme://user:secret@host` -> `scheme://user:***@host`."""
     scheme, sep, rest = url.partition("://")
@@ -435,6 +489,12 @@ _ENV_NAMES: dict[str, str] = {
     "learned_cap_s": "SCENARIO_LEARNED_CAP_S",
     "scenario_team_id": "SCENARIO_TEAM_ID",
     "daily_cu_budget": "SCENARIO_DAILY_CU_BUDGET",
+    "callback_secret": "SCENARIO_CALLBACK_SECRET",
+    "callback_secrets": "SCENARIO_CALLBACK_SECRETS",
+    "callback_timeout_s": "SCENARIO_CALLBACK_TIMEOUT_S",
+    "callback_max_attempts": "SCENARIO_CALLBACK_MAX_ATTEMPTS",
+    "callback_backoff_s": "SCENARIO_CALLBACK_BACKOFF_S",
+    "callback_backoff_max_s": "SCENARIO_CALLBACK_BACKOFF_MAX_S",
     "log_level": "SCENARIO_LOG_LEVEL",
     "metrics_port": "SCENARIO_METRICS_PORT",
     "log_format": "SCENARIO_LOG_FORMAT",

@@ -18,6 +18,8 @@ from worker.settings import DEFAULT_DB_SCHEMA
 REPO = Path(__file__).resolve().parents[2]
 ALEMBIC = Path(sys.executable).parent / "alembic"
 
+OUR_TABLES = {"jobs", "dead_letters", "batches", "batch_items", "cu_days", "callback_deliveries"}
+
 
 def schema_of(url: str) -> str | None:
     """Where our tables are: the default schema on PostgreSQL, plain names on SQLite."""
@@ -87,7 +89,7 @@ def test_the_alembic_command_upgrades_and_downgrades_with_database_url(database_
         subprocess.run([str(ALEMBIC), *args], cwd=REPO, env=env, check=True, capture_output=True, timeout=60)
 
     alembic("upgrade", "head")
-    assert table_names(database_url) == {"jobs", "dead_letters", "batches", "batch_items", "cu_days"}
+    assert table_names(database_url) == OUR_TABLES
 
     alembic("downgrade", "base")
     assert table_names(database_url) == set()
@@ -97,7 +99,7 @@ def test_upgrading_twice_is_harmless(database_url):
     upgrade(database_url)
     upgrade(database_url)
 
-    assert table_names(database_url) == {"jobs", "dead_letters", "batches", "batch_items", "cu_days"}
+    assert table_names(database_url) == OUR_TABLES
 
 
 def test_migrating_without_the_migrations_folder_says_where_it_looked(tmp_path, monkeypatch, sqlite_url):

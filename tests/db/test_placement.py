@@ -7,7 +7,7 @@ from worker.db.migrate import check, upgrade
 from worker.db.placement import LEGACY_MARKERS, VERSION_TABLE, Found, Step, TableConflict, decide
 from worker.db.session import Database
 
-OURS = frozenset({"jobs", "dead_letters", "batches", "batch_items", "cu_days"})
+OURS = frozenset({"jobs", "dead_letters", "batches", "batch_items", "cu_days", "callback_deliveries"})
 REVISIONS = {"0001", "0002", "0003", "0004", "0005"}
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from worker.cli import batch, database, demo, dlq, health, jobs, jobs_admin
+from worker.cli import batch, callbacks, database, demo, dlq, health, jobs, jobs_admin
 from worker.cli.common import json_error
 from worker.console import cli as console_cli
 from worker.settings import LOG_LEVELS, Settings, SettingsError, check_log_format
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register(commands)
     jobs_admin.register(commands)
     dlq.register(commands)
+    callbacks.register(commands)
     database.register(commands)
     batch.register(commands)
     demo.register(commands)

@@ -118,7 +118,8 @@ class Job(Base):
     # Indexed: the sweep and the recovery read jobs by it every few seconds.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     submitted_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    # Indexed: the recovery looks for recent ends whose callback was never recorded.
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
     deadline_at: Mapped[datetime | None]
     # When a submit request left whose answer has not come back (a crash, a timeout, a 5xx):
     # Scenario may hold the job, so the next attempt looks for it once before paying again.
@@ -220,3 +221,38 @@ class DeadLetter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     replayed_at: Mapped[datetime | None]
     replayed_job_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class CallbackStatus(StrEnum):
+    """Where a job's completion callback stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    # Past its budget of attempts: a dead letter of its own, replayable.
+    DEAD = "dead"
+    # The receiver answered 410 Gone: it wants no more deliveries to that URL.
+    GONE = "gone"
+
+
+class CallbackDelivery(Base):
+    """The one completion callback of a job: what is sent (the body is signed as stored), and how it went.
+
+    `job_id` is unique, so a job's end recorded twice (two racing workers) queues one delivery.
+    """
+
+    __tablename__ = "callback_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    # The `webhook-id` header: the same for every attempt, so the receiver can drop a repeat.
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    body: Mapped[str] = mapped_column(Text())
+    status: Mapped[CallbackStatus] = mapped_column(_enum_column(CallbackStatus, 16), index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_http_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    delivered_at: Mapped[datetime | None]
+    replayed_at: Mapped[datetime | None]

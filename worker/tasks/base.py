@@ -17,6 +17,7 @@ from worker import runtime, waits
 from worker.db.claims import CANCELED_BY_REQUEST
 from worker.db.jobs import JobView
 from worker.db.models import DeadLetterReason
+from worker.dispatch import job_ended
 from worker.errors import WorkerError
 from worker.fleet.errors import FleetUnavailable, FleetWait
 from worker.labels import job_argsrepr, remember
@@ -31,7 +32,6 @@ from worker.scenario.errors import (
 )
 from worker.scenario.schema import InputError
 from worker.states import JobStatus
-from worker.tasks.slots import give_back_slot
 from worker.waits import RetryKind
 
 log = logging.getLogger("worker.tasks")
@@ -231,7 +231,7 @@ def finish(task: Task, job_id: str, status: JobStatus | None, snapshot: dict[str
     if status is JobStatus.SUCCESS:
         assets = (snapshot.get("metadata") or {}).get("assetIds") or []
         event(logging.INFO, "succeeded", job_id, task, scenario_job_id=snapshot.get("jobId"), assets=len(assets))
-        give_back_slot(job_id)
+        job_ended(job_id)
         return
     if status is JobStatus.CANCELED and _asked_for(job_id, snapshot):
         return
@@ -249,7 +249,7 @@ def _asked_for(job_id: str, snapshot: dict[str, Any]) -> bool:
         return False
     rt.jobs.apply_snapshot(job_id, snapshot)
     rt.jobs.mark_status(job_id, JobStatus.CANCELED, error=CANCELED_BY_REQUEST)
-    give_back_slot(job_id)
+    job_ended(job_id)
     return True
 
 
@@ -278,7 +278,7 @@ def dead_letter(
     rt.jobs.dead_letter(
         job_id, reason=reason, task_name=task.name, payload=payload, error=error, attempts=attempts, snapshot=snapshot
     )
-    give_back_slot(job_id)  # whatever the reason, the job runs on Scenario no more
+    job_ended(job_id)  # whatever the reason, the job runs on Scenario no more
     if job.cu_reserved is not None:
         rt.budgets.release_unsent(job_id)
     event(

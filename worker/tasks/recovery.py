@@ -24,7 +24,8 @@ from celery.signals import worker_ready
 from worker import lanes, runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
-from worker.dispatch import send_submit_again
+from worker.dispatch import send_callback, send_submit_again
+from worker.endings import queue_callback
 from worker.lanes import submit_lane
 from worker.reconcile import reconcile
 from worker.scenario.errors import ScenarioError
@@ -40,6 +41,8 @@ log = logging.getLogger("worker.tasks")
 JOBS_PER_RUN = 500
 # Each reconciliation looks this many intervals back, so every moment is looked at more than once.
 RECONCILE_WINDOWS = 3
+# How far back the recovery looks for ended jobs whose callback was never recorded.
+CALLBACK_LOOKBACK = timedelta(days=1)
 # Batches whose downloads a recovery run looks at: the newest ones.
 RECENT_BATCHES = 20
 
@@ -60,6 +63,7 @@ def recover(self: RecoveryTask) -> int:
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
         sent = _recover_stalled(since)
         resumed = resume_paused(limit=JOBS_PER_RUN)
+        _recover_callbacks(since)
         _reconcile_now_and_then()
     except OUTAGE_ERRORS as exc:
         log.warning("recovery failed; the next one tries again error=%s", exc)
@@ -104,6 +108,21 @@ def _reconcile_now_and_then() -> None:
             f"{stamp} UTC: {report.listed} listed, {len(report.adopted)} adopted, {len(report.canceled)} canceled, "
             f"{len(report.failed)} not canceled",
         )
+
+
+def _recover_callbacks(since: datetime) -> None:
+    """Callbacks a dead worker took with it: an end it wrote but did not record, a delivery whose
+    message was lost. Resending is safe: the delivery row is unique per job, and a receiver drops
+    a second copy by its webhook-id."""
+    rt = runtime.current()
+    for job_id in rt.callbacks.untold_ends(ended_since=since - CALLBACK_LOOKBACK, ended_before=since):
+        if queue_callback(job_id) is not None:
+            log.warning("recovered the callback of job_id=%s", job_id)
+    # A delivery waits at most its longest backoff between two attempts.
+    quiet_s = min(rt.settings.callback_backoff_max_s, rt.settings.countdown_cap_s) + rt.settings.stalled_after
+    for delivery in rt.callbacks.stalled(untouched_since=datetime.now(timezone.utc) - timedelta(seconds=quiet_s)):
+        send_callback(delivery.id)
+        log.warning("recovered callback delivery_id=%s job_id=%s", delivery.id, delivery.job_id)
 
 
 def _recover_stalled(since: datetime) -> int:

@@ -25,6 +25,7 @@ from worker.db.claims import Claim
 from worker.db.jobs import JobView, ScenarioJobTaken
 from worker.db.models import DeadLetterReason
 from worker.db.submissions import answer_may_still_come
+from worker.dispatch import job_ended
 from worker.fleet.errors import NotYetDue, SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
 from worker.generation import inputs_of
@@ -111,7 +112,7 @@ def check(task: GenerationTask, claim: Claim) -> JobView | None:
     if job.cancel_requested_at is not None:
         # The cancel came while this row was held; nothing is in doubt any more, so nothing is sent.
         rt.jobs.end_before_sending(claim, job.id)
-        give_back_slot(job.id)
+        job_ended(job.id)
         event(logging.INFO, "canceled before sending", job.id, task)
         return None
     if job.deadline_at is not None and job.deadline_at <= _now():
@@ -147,7 +148,7 @@ def send(task: GenerationTask, claim: Claim, job: JobView) -> JobView | None:
         # The claim lapsed and was taken over, or a cancel came: this sender sends nothing.
         now = rt.jobs.get(job.id)
         if now is not None and now.cancel_requested_at is not None and rt.jobs.end_before_sending(claim, job.id):
-            give_back_slot(job.id)
+            job_ended(job.id)
             event(logging.INFO, "canceled before sending", job.id, task)
         return None
     try:
@@ -212,7 +213,7 @@ def record_cancel_request(task: GenerationTask, job: JobView) -> JobView:
         return job
     event(logging.INFO, "canceled on Scenario", job.id, task, outcome=result.outcome.value)
     if result.status.is_final:
-        give_back_slot(job.id)
+        job_ended(job.id)
     return runtime.current().jobs.get(job.id) or job
 
 

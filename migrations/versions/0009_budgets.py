@@ -1,7 +1,7 @@
 """Spending within a budget: a batch's budget and what it has committed, a day's, a job's reservation.
 
-Revision ID: 0010
-Revises: 0006
+Revision ID: 0009
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
