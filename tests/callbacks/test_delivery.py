@@ -15,6 +15,7 @@ from sqlalchemy import update
 from tests.callbacks.conftest import MAX_ATTEMPTS
 from tests.harness import wait_until
 from worker import enqueue_generation, runtime
+from worker.db.jobs import StoredOptions
 from worker.db.models import CallbackStatus, Job
 from worker.endings import announce_end, queue_callback
 from worker.options import JobOptions
@@ -80,7 +81,9 @@ def test_a_job_without_a_callback_url_has_no_delivery(system, receiver):
 
 def test_an_end_recorded_by_many_workers_at_once_queues_one_delivery(system, receiver):
     jobs = runtime.current().jobs
-    job = jobs.create(model_id="flux.1-dev", params={"prompt": "raced"}, callback_url=receiver.url())
+    job = jobs.create(
+        model_id="flux.1-dev", params={"prompt": "raced"}, options=StoredOptions(callback_url=receiver.url())
+    )
     jobs.mark_status(job.id, JobStatus.CANCELED)
     start = threading.Barrier(8)
     queued: list[int | None] = []
@@ -153,7 +156,9 @@ def test_a_delivered_callback_is_not_replayed(system, receiver):
 def test_an_end_whose_callback_was_never_recorded_is_told_by_the_recovery(system, receiver):
     # As if the worker that wrote the end died before recording its callback.
     jobs = runtime.current().jobs
-    job = jobs.create(model_id="flux.1-dev", params={"prompt": "orphaned end"}, callback_url=receiver.url())
+    job = jobs.create(
+        model_id="flux.1-dev", params={"prompt": "orphaned end"}, options=StoredOptions(callback_url=receiver.url())
+    )
     jobs.mark_status(job.id, JobStatus.DEAD, error={"code": "DEADLINE", "status": None, "message": "too late"})
     an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
     with runtime.current().database.session() as session:

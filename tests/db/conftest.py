@@ -31,7 +31,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "postgres":
         database = request.getfixturevalue("migrated_postgres")
         with database.session() as session:
-            names = ("dead_letters", "jobs", "batch_items", "batches", "cu_days")
+            names = ("callback_deliveries", "dead_letters", "jobs", "batch_items", "batches", "cu_days")
             session.execute(text(f"TRUNCATE {', '.join(database.table(name) for name in names)}"))
         yield database
         return
