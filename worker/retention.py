@@ -22,7 +22,7 @@ DEFAULT_CHUNK = 1_000
 
 @dataclass(frozen=True)
 class PurgeReport:
-    """What a purge deleted, or with `dry_run`, what it would delete (files are not counted then)."""
+    """What a purge deleted, or with `dry_run`, what it would delete (files are not looked at then)."""
 
     before: datetime
     jobs: int
@@ -77,9 +77,10 @@ def purge_jobs(
     check_cutoff(before, datetime.now(timezone.utc))
     check_chunk(chunk)
     retention = RetentionRepository(runtime.current().database)
-    total = retention.count(before, batch_id=batch_id)
+    counted = retention.count(before, batch_id=batch_id)
+    total = counted.jobs
     if dry_run:
-        return PurgeReport(before, total, dry_run=True)
+        return PurgeReport(before, total, counted.dead_letters, counted.batch_items, dry_run=True)
     jobs = letters = items = deleted_files = kept_files = 0
     while True:
         done = retention.delete_chunk(before, batch_id=batch_id, limit=chunk)

@@ -11,7 +11,7 @@ from tests.db.conftest import FLUX_PARAMS
 from worker.db.batches import BatchRepository
 from worker.db.jobs import JobRepository
 from worker.db.models import UNFINISHED_PREDICATE, BatchItem, DeadLetter, Job, utcnow
-from worker.db.retention import RetentionRepository
+from worker.db.retention import PurgeCount, RetentionRepository
 from worker.db.session import Database
 from worker.db.statements import FINAL_STATUSES, not_final
 from worker.states import JobStatus
@@ -76,18 +76,18 @@ def test_only_final_jobs_that_ended_before_the_cutoff_and_hold_no_claim_are_dele
     aged(db, old_claimed, by=OLD)
     cutoff = utcnow() - timedelta(days=30)
 
-    assert retention.count(cutoff) == 4
+    assert retention.count(cutoff).jobs == 4
     deleted = purge_all(retention, cutoff, limit=3)
 
     assert sorted(deleted) == sorted([old_success, old_failure, old_canceled, old_without_end])
     assert remaining(db, Job) == {recent_success, old_created, old_running, old_claimed}
-    assert retention.count(cutoff) == 0
+    assert retention.count(cutoff).jobs == 0
 
 
 def test_a_dry_count_changes_nothing(db, jobs, retention):
     ids = {job_in(jobs, JobStatus.SUCCESS) for _ in range(3)}
 
-    assert retention.count(utcnow()) == 3
+    assert retention.count(utcnow()).jobs == 3
     assert remaining(db, Job) == ids
 
 
@@ -100,6 +100,7 @@ def test_a_deleted_job_takes_its_dead_letter_and_batch_item_with_it(db, jobs, ba
     assert batches.claim_item(batch.id, "shield", "key-shield", running, replacing=None)
     jobs.mark_status(running, JobStatus.IN_PROGRESS)
 
+    assert retention.count(utcnow()) == PurgeCount(jobs=1, dead_letters=1, batch_items=1)
     chunk = retention.delete_chunk(utcnow())
 
     assert [job.id for job in chunk.jobs] == [dead]
@@ -115,7 +116,7 @@ def test_a_purge_of_one_batch_leaves_other_jobs_alone(db, jobs, batches, retenti
     in_other = job_in(jobs, JobStatus.SUCCESS, batch_id=other.id, item_name="sword")
     single = job_in(jobs, JobStatus.SUCCESS)
 
-    assert retention.count(utcnow(), batch_id=batch.id) == 1
+    assert retention.count(utcnow(), batch_id=batch.id).jobs == 1
     assert purge_all(retention, utcnow(), batch_id=batch.id) == [in_batch]
     assert remaining(db, Job) == {in_other, single}
 

@@ -37,7 +37,10 @@ def when_arg(text: str) -> datetime:
 def past_when_arg(text: str) -> datetime:
     """argparse type: a date or a duration back from now, never a moment still to come."""
     now = datetime.now(timezone.utc)
-    moment = when_arg(text)
+    try:
+        moment = parse_when(text, now)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if moment > now:
         raise argparse.ArgumentTypeError(f"{text!r} is in the future; give a past date or a duration (30d)")
     return moment

@@ -207,7 +207,10 @@ def _purge(args: argparse.Namespace) -> int:
         return 0
     cutoff = f"final jobs that ended before {when(report.before)} UTC"
     if report.dry_run:
-        print(f"{report.jobs} {cutoff} would be deleted (dry run: nothing changed)")
+        print(
+            f"{report.jobs} {cutoff} would be deleted, with {report.dead_letters} dead letters "
+            f"and {report.batch_items} batch items (dry run: nothing changed)"
+        )
         return 0
     files = f"{report.files_deleted} files deleted" if args.with_files else "files kept"
     if report.files_kept:

@@ -30,6 +30,13 @@ class PurgedJob:
 
 
 @dataclass(frozen=True)
+class PurgeCount:
+    jobs: int
+    dead_letters: int
+    batch_items: int
+
+
+@dataclass(frozen=True)
 class PurgedChunk:
     jobs: list[PurgedJob]
     dead_letters: int
@@ -53,11 +60,14 @@ class RetentionRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def count(self, before: datetime, *, batch_id: str | None = None) -> int:
-        """How many jobs `delete_chunk` would delete in all, with the same cutoff."""
-        query = select(func.count()).select_from(Job).where(purgeable(before, utcnow(), batch_id))
+    def count(self, before: datetime, *, batch_id: str | None = None) -> PurgeCount:
+        """How many jobs, dead letters and batch items deleting with this cutoff would take, in all."""
+        going = select(Job.id).where(purgeable(before, utcnow(), batch_id))
+        jobs = select(func.count()).select_from(going.subquery())
+        letters = select(func.count()).select_from(DeadLetter).where(DeadLetter.job_id.in_(going))
+        items = select(func.count()).select_from(BatchItem).where(BatchItem.job_id.in_(going))
         with self._db.session() as session:
-            return session.scalar(query) or 0
+            return PurgeCount(*(session.scalar(query) or 0 for query in (jobs, letters, items)))
 
     def delete_chunk(self, before: datetime, *, batch_id: str | None = None, limit: int = 1_000) -> PurgedChunk:
         """Delete at most `limit` purgeable jobs with their dead letters and batch items, in one transaction.
