@@ -147,3 +147,28 @@ def test_the_sweep_reads_unfinished_jobs_through_their_partial_index(db, jobs):
             session.execute(text("SET LOCAL enable_seqscan = off"))
             plan = session.execute(text("EXPLAIN " + compiled)).all()
     assert "ix_jobs_unfinished_updated_at" in " ".join(str(row) for row in plan)
+
+
+def test_a_batch_is_tallied_per_status_from_its_current_jobs_only(db, jobs, batches):
+    batch, _ = batches.open(name="icons", source="icons.yaml", out_dir="/tmp/icons", item_count=3)
+    old = job_in(jobs, JobStatus.FAILURE, batch_id=batch.id, item_name="sword")
+    assert batches.claim_item(batch.id, "sword", "key-1", old, replacing=None)
+    new = job_in(jobs, JobStatus.SUCCESS, batch_id=batch.id, item_name="sword")
+    assert batches.claim_item(batch.id, "sword", "key-2", new, replacing=old)
+    batches.record_files(new, [{"file": "sword.png", "sha256": "ab"}])
+    running = job_in(jobs, JobStatus.IN_PROGRESS, batch_id=batch.id, item_name="shield")
+    with db.session() as session:
+        session.execute(update(Job).where(Job.id == old).values(cu_cost=2.0, cu_refunded=2.0))
+        session.execute(update(Job).where(Job.id == new).values(cu_cost=3.0, cu_refunded=1.0))
+        session.execute(update(Job).where(Job.id == running).values(cu_cost=4.0))
+
+    tally = batches.tally(batch.id)
+
+    by_status = {s.status: s for s in tally.statuses}
+    assert set(by_status) == {JobStatus.SUCCESS, JobStatus.IN_PROGRESS}
+    success, in_progress = by_status[JobStatus.SUCCESS], by_status[JobStatus.IN_PROGRESS]
+    assert (success.jobs, success.downloaded, success.priced, success.spent, success.charged) == (1, 1, 1, 2.0, 3.0)
+    assert (in_progress.jobs, in_progress.downloaded, in_progress.spent, in_progress.charged) == (1, 0, 4.0, 4.0)
+    assert success.first_created == jobs.get(new).created_at and success.last_finished == jobs.get(new).finished_at
+    assert in_progress.last_finished is None
+    assert tally.spent_by_all == 6.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +21,7 @@ from worker.batches.downloads import DownloadError, FileRecord, download_items, 
 from worker.batches.index import IndexRow, write_index
 from worker.batches.manifest import Manifest
 from worker.batches.submit import SubmitReport, prepare_items, submit_batch
+from worker.db.batches import BatchTally, StatusTally
 from worker.db.views import BatchView, JobView
 from worker.states import JobStatus
 
@@ -69,6 +70,9 @@ class BatchProgress:
     cu_estimate: float | None = None
     # Items whose images failed to download last time; they are fetched again.
     download_failed: int = 0
+    # The jobs standing for the items now (one per item), and the units they spent.
+    current_jobs: int = 0
+    current_spent: float = 0.0
 
     @property
     def succeeded(self) -> int:
@@ -168,25 +172,33 @@ def find_batch(name_or_id: str) -> BatchView:
 
 
 def batch_progress(name_or_id: str) -> BatchProgress:
+    """Where a batch stands, summed up by the database: no job of it is read, however large it is."""
     rt = runtime.current()
     batch = find_batch(name_or_id)
-    jobs = list(rt.batches.current_jobs(batch.id).values())
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.status.value] = counts.get(job.status.value, 0) + 1
-    started = min((job.created_at for job in jobs), default=batch.created_at)
-    ended = max((job.finished_at for job in jobs if job.finished_at), default=None)
-    finished_all = jobs and all(job.status.is_final for job in jobs)
-    until = ended if finished_all and ended else datetime.now(timezone.utc)
+    tally = rt.batches.tally(batch.id)
+    return progress_of(batch, tally, datetime.now(timezone.utc), _download_failures(rt, batch.id))
+
+
+def progress_of(batch: BatchView, tally: BatchTally, now: datetime, download_failed: int = 0) -> BatchProgress:
+    """A batch's progress from its tally: counts, times, units spent and the whole batch's estimate."""
+    statuses = tally.statuses
+    jobs = sum(s.jobs for s in statuses)
+    items = max(batch.item_count, jobs)
+    started = min((s.first_created for s in statuses if s.first_created), default=batch.created_at)
+    ended = max((s.last_finished for s in statuses if s.last_finished), default=None)
+    finished_all = jobs > 0 and all(s.status.is_final for s in statuses)
+    until = ended if finished_all and ended else now
     return BatchProgress(
         batch=batch,
-        items=max(batch.item_count, len(jobs)),
-        counts=counts,
-        downloaded=sum(1 for job in jobs if job.files),
+        items=items,
+        counts={s.status.value: s.jobs for s in statuses},
+        downloaded=sum(s.downloaded for s in statuses),
         elapsed_s=max(0.0, (until - started).total_seconds()),
-        cu_spent=sum(job.cu_spent for job in rt.batches.jobs(batch.id)),
-        cu_estimate=_estimate(jobs, max(batch.item_count, len(jobs))),
-        download_failed=_download_failures(rt, batch.id),
+        cu_spent=tally.spent_by_all,
+        cu_estimate=_estimate(statuses, items),
+        download_failed=download_failed,
+        current_jobs=jobs,
+        current_spent=sum(s.spent for s in statuses),
     )
 
 
@@ -199,14 +211,16 @@ def _download_failures(rt: runtime.Runtime, batch_id: str) -> int:
         return 0
 
 
-def _estimate(jobs: list[JobView], items: int) -> float | None:
+def _estimate(statuses: Sequence[StatusTally], items: int) -> float | None:
     """What the whole batch will cost: each priced item's cost, and their mean for the others."""
-    priced = [job.cu_spent if job.is_final else (job.cu_cost or 0.0) for job in jobs if job.cu_cost is not None]
+    priced = sum(s.priced for s in statuses)
     if not priced:
         return None
+    # A final item costs what it spent in the end; one still running what it was charged.
+    total = sum(s.spent if s.status.is_final else s.charged for s in statuses)
     # An item that ended without being charged (refused before Scenario took it) costs nothing more.
-    unpriced = items - len(priced) - sum(1 for job in jobs if job.is_final and job.cu_cost is None)
-    return sum(priced) + max(0, unpriced) * (sum(priced) / len(priced))
+    unpriced = items - priced - sum(s.jobs - s.priced for s in statuses if s.status.is_final)
+    return total + max(0, unpriced) * (total / priced)
 
 
 def cancel_batch(name_or_id: str) -> BatchCancelReport:
