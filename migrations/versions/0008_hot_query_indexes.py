@@ -44,10 +44,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_batches_created_at", ["created_at"], unique=False)
     with op.batch_alter_table("dead_letters") as batch_op:
         batch_op.create_index("ix_dead_letters_created_at", ["created_at", "id"], unique=False)
+        batch_op.create_index(
+            "ix_dead_letters_group", ["reason", "error_code", "http_status", "created_at", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("dead_letters") as batch_op:
+        batch_op.drop_index("ix_dead_letters_group")
         batch_op.drop_index("ix_dead_letters_created_at")
     with op.batch_alter_table("batches") as batch_op:
         batch_op.drop_index("ix_batches_created_at")

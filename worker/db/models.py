@@ -230,5 +230,8 @@ class DeadLetter(Base):
     replayed_at: Mapped[datetime | None]
     replayed_job_id: Mapped[str | None] = mapped_column(String(32))
 
-    # The list is newest first.
-    __table_args__ = (Index("ix_dead_letters_created_at", "created_at", "id"),)
+    # The list is newest first, whole or one group of it (reason, error code, HTTP status).
+    __table_args__ = (
+        Index("ix_dead_letters_created_at", "created_at", "id"),
+        Index("ix_dead_letters_group", "reason", "error_code", "http_status", "created_at", "id"),
+    )
