@@ -172,3 +172,18 @@ def test_a_batch_is_tallied_per_status_from_its_current_jobs_only(db, jobs, batc
     assert success.first_created == jobs.get(new).created_at and success.last_finished == jobs.get(new).finished_at
     assert in_progress.last_finished is None
     assert tally.spent_by_all == 6.0
+
+
+def test_several_batches_are_tallied_in_one_statement_each_on_its_own(db, jobs, batches):
+    first, _ = batches.open(name="icons", source="icons.yaml", out_dir=None, item_count=2)
+    second, _ = batches.open(name="maps", source="maps.yaml", out_dir=None, item_count=1)
+    empty, _ = batches.open(name="empty", source="empty.yaml", out_dir=None, item_count=0)
+    for name in ("sword", "shield"):
+        job_in(jobs, JobStatus.SUCCESS, batch_id=first.id, item_name=name)
+    job_in(jobs, JobStatus.QUEUED, batch_id=second.id, item_name="north")
+
+    tallies = batches.tallies([first.id, second.id, empty.id])
+
+    assert [(s.status, s.jobs) for s in tallies[first.id].statuses] == [(JobStatus.SUCCESS, 2)]
+    assert [(s.status, s.jobs) for s in tallies[second.id].statuses] == [(JobStatus.QUEUED, 1)]
+    assert tallies[empty.id].statuses == []

@@ -176,7 +176,7 @@ def batch_progress(name_or_id: str) -> BatchProgress:
     rt = runtime.current()
     batch = find_batch(name_or_id)
     tally = rt.batches.tally(batch.id)
-    return progress_of(batch, tally, datetime.now(timezone.utc), _download_failures(rt, batch.id))
+    return progress_of(batch, tally, datetime.now(timezone.utc), download_failures(batch.id))
 
 
 def progress_of(batch: BatchView, tally: BatchTally, now: datetime, download_failed: int = 0) -> BatchProgress:
@@ -202,7 +202,9 @@ def progress_of(batch: BatchView, tally: BatchTally, now: datetime, download_fai
     )
 
 
-def _download_failures(rt: runtime.Runtime, batch_id: str) -> int:
+def download_failures(batch_id: str) -> int:
+    """Items of the batch whose images failed to download last time (kept in Redis; 0 without it)."""
+    rt = runtime.current()
     if rt.coordination is None:
         return 0
     try:

@@ -165,7 +165,11 @@ class BatchRepository:
         return current
 
     def tally(self, batch_id: str) -> BatchTally:
-        """The batch's current jobs counted and summed per status in one statement; see `current_jobs`.
+        """The batch's current jobs counted and summed per status in one statement; see `current_jobs`."""
+        return self.tallies([batch_id])[batch_id]
+
+    def tallies(self, batch_ids: Sequence[str]) -> dict[str, BatchTally]:
+        """`tally` of each of these batches, all in one statement (a page of batches is one query).
 
         A job is current unless its item's row names another job (a newer version, a resubmit).
         """
@@ -177,6 +181,7 @@ class BatchRepository:
         has_files = and_(Job.files.is_not(None), cast(Job.files, String) != "[]")
         query = (
             select(
+                Job.batch_id,
                 Job.status,
                 func.count().filter(current),
                 func.min(Job.created_at).filter(current),
@@ -188,13 +193,18 @@ class BatchRepository:
                 func.coalesce(func.sum(spent), 0.0),
             )
             .outerjoin(item, and_(item.batch_id == Job.batch_id, item.name == Job.item_name))
-            .where(Job.batch_id == batch_id)
-            .group_by(Job.status)
+            .where(Job.batch_id.in_(list(batch_ids)))
+            .group_by(Job.batch_id, Job.status)
         )
         with self._db.session() as session:
             rows = session.execute(query).all()
-        statuses = [StatusTally(*row[:-1]) for row in rows if row[1]]
-        return BatchTally(statuses, float(sum(row[-1] for row in rows)))
+        tallies = {batch_id: BatchTally([], 0.0) for batch_id in batch_ids}
+        for batch_id, *row in rows:
+            tally = tallies[batch_id]
+            if row[1]:
+                tally.statuses.append(StatusTally(*row[:-1]))
+            tallies[batch_id] = BatchTally(tally.statuses, tally.spent_by_all + float(row[-1]))
+        return tallies
 
     def unfinished_count(self) -> int:
         """Batch jobs not final yet, submitted or not."""
