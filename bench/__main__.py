@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if "pipeline" in chosen:
         tables.append(_pipeline(sizes, args.concurrency))
     if "rows" in chosen:
-        _say(f"rows: {rows.JOBS:,} jobs seeded in PostgreSQL, then each hot read timed")
-        tables.append(rows.render_rows(rows.rows_section()))
+        row_sizes = rows.QUICK_ROWS if args.quick else rows.FULL_ROWS
+        _say(f"rows: {row_sizes.jobs:,} jobs seeded in PostgreSQL, then each hot read timed, then a purge")
+        tables.append(rows.render_rows(rows.rows_section(row_sizes)))
     table = "\n\n".join(tables)
     print()
     print(table)

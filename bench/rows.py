@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -26,18 +27,18 @@ LIBRARY = "library"
 RUNS, MIN_RUNS, BUDGET_S = 20, 5, 20.0
 GOAL_P95_MS = 200.0
 
-_BATCHES = f"""
+_BATCHES = """
 INSERT INTO batches (id, name, source, out_dir, item_count, created_at, updated_at)
-SELECT md5('batch' || g), CASE WHEN g = 0 THEN '{LIBRARY}' ELSE 'small-' || g END, 'bench.yaml', NULL,
-       CASE WHEN g = 0 THEN {LIBRARY_ITEMS} ELSE {SMALL_ITEMS} END,
+SELECT md5('batch' || g), CASE WHEN g = 0 THEN 'library' ELSE 'small-' || g END, 'bench.yaml', NULL,
+       CASE WHEN g = 0 THEN :library ELSE :small_items END,
        now() - interval '90 days' + g * interval '1 hour', now() - interval '1 day'
-FROM generate_series(0, {SMALL_BATCHES}) AS g
+FROM generate_series(0, :small_batches) AS g
 """
 
 # n picks everything: the batch (the first 100,000, then twenty of 500), the status
 # (one in a thousand running, one in a thousand not sent yet; of the rest 90% success,
 # 3% failure, 4% dead, 3% canceled) and the creation time (ninety days, oldest first).
-_JOBS = f"""
+_JOBS = """
 INSERT INTO jobs (id, scenario_job_id, model_id, params, status, scenario_status, progress, status_history,
                   asset_ids, attempts, deliveries, last_task_id, poll_seq, polls, batch_id, item_key, item_name,
                   tags, files, cu_cost, created_at, updated_at, submitted_at, finished_at, claim_fence, submit_seq)
@@ -64,9 +65,9 @@ SELECT md5(n::text),
        CASE WHEN s = 'created' THEN 0 ELSE 1 END, 1
 FROM (
     SELECT n,
-           CASE WHEN n <= {LIBRARY_ITEMS} THEN md5('batch0')
-                WHEN n <= {LIBRARY_ITEMS + SMALL_BATCHES * SMALL_ITEMS}
-                THEN md5('batch' || ((n - {LIBRARY_ITEMS} - 1) / {SMALL_ITEMS} + 1))
+           CASE WHEN n <= :library THEN md5('batch0')
+                WHEN n <= :library + :small_batches * :small_items
+                THEN md5('batch' || ((n - :library - 1) / :small_items + 1))
            END AS b,
            CASE WHEN n % 1000 = 7 THEN 'in-progress'
                 WHEN n % 1000 = 8 THEN 'created'
@@ -75,8 +76,8 @@ FROM (
                 WHEN n % 100 < 97 THEN 'dead'
                 ELSE 'canceled'
            END AS s,
-           now() - interval '90 days' + n * interval '7776 milliseconds' AS c
-    FROM generate_series(1, {JOBS}) AS n
+           now() - interval '90 days' + interval '90 days' * n / :jobs AS c
+    FROM generate_series(1, :jobs) AS n
 ) AS seed
 """
 
@@ -95,7 +96,19 @@ SELECT batch_id, item_name, item_key, id, created_at FROM jobs WHERE batch_id IS
 """
 
 
-def seed(database_url: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class RowSizes:
+    jobs: int = JOBS
+    library: int = LIBRARY_ITEMS
+    small_batches: int = SMALL_BATCHES
+    small_items: int = SMALL_ITEMS
+
+
+FULL_ROWS = RowSizes()
+QUICK_ROWS = RowSizes(jobs=100_000, library=10_000, small_batches=20, small_items=50)
+
+
+def seed(database_url: str, sizes: RowSizes = FULL_ROWS) -> dict[str, float]:
     """The schema by migration, then the rows in four statements; seconds each step took."""
     from worker.db.migrate import upgrade
     from worker.db.session import Database
@@ -108,7 +121,7 @@ def seed(database_url: str) -> dict[str, float]:
         for name, statement in (("batches", _BATCHES), ("jobs", _JOBS), ("letters", _LETTERS), ("items", _ITEMS)):
             step = time.monotonic()
             with database.session() as session:
-                session.execute(text(statement))
+                session.execute(text(statement), _used(statement, asdict(sizes)))
             times[f"{name}_s"] = time.monotonic() - step
         step = time.monotonic()
         with database.engine.connect() as connection:
@@ -117,6 +130,10 @@ def seed(database_url: str) -> dict[str, float]:
     finally:
         database.dispose()
     return times
+
+
+def _used(statement: str, values: dict[str, int]) -> dict[str, int]:
+    return {name: value for name, value in values.items() if f":{name}" in statement}
 
 
 def timed(read: Callable[[], Any]) -> dict[str, float]:
@@ -133,7 +150,7 @@ def timed(read: Callable[[], Any]) -> dict[str, float]:
     return {"p50_ms": statistics.median(samples), "p95_ms": p95, "runs": len(samples)}
 
 
-def reads() -> list[tuple[str, Callable[[], Any]]]:
+def reads(sizes: RowSizes = FULL_ROWS) -> list[tuple[str, Callable[[], Any]]]:
     """Each hot read, named as a person would look for it, made the way its caller makes it."""
     from worker import runtime
     from worker.batches.runs import batch_progress
@@ -162,7 +179,7 @@ def reads() -> list[tuple[str, Callable[[], Any]]]:
         (f"console /jobs?until={deep[:10]}, a deep page", page(f"/jobs?until={deep}")),
         ("console /jobs?status=failure, a deep page", page(f"/jobs?status=failure&until={deep}")),
         (f"console /jobs?batch={LIBRARY}", page(f"/jobs?batch={LIBRARY}")),
-        ("console /batches (21 batches, one of 100,000 items)", page("/batches")),
+        (f"console /batches ({sizes.small_batches + 1} batches, one of {sizes.library:,} items)", page("/batches")),
         ("console /dead-letters, first page and groups", page("/dead-letters")),
         (
             "console /dead-letters, one group (a deep page)",
@@ -171,7 +188,7 @@ def reads() -> list[tuple[str, Callable[[], Any]]]:
         ("jobs list (50 newest)", lambda: rt.jobs.list(limit=50)),
         ("jobs list --status dead", lambda: rt.jobs.list(status=_status("dead"), limit=50)),
         (f"jobs list --batch {LIBRARY}", lambda: rt.jobs.list(batch_id=library.id, limit=50)),
-        (f"batch status {LIBRARY} (100,000 items)", lambda: batch_progress(LIBRARY)),
+        (f"batch status {LIBRARY} ({sizes.library:,} items)", lambda: batch_progress(LIBRARY)),
         ("sweep: jobs in flight", rt.jobs.in_flight),
         ("sweep: unfinished batch jobs, counted", rt.batches.unfinished_count),
         ("sweep: unfinished single jobs, counted", lambda: rt.jobs.unfinished_count(single_only=True)),
@@ -202,13 +219,13 @@ def _console_client():
     return client
 
 
-def rows_section() -> dict[str, Any]:
-    """A million rows seeded, then every hot read timed; figures per read, and the seeding's."""
+def rows_section(sizes: RowSizes = FULL_ROWS) -> dict[str, Any]:
+    """Rows seeded, every hot read timed, then a purge of the oldest third; figures per read, seeding, purge."""
     from worker import runtime
     from worker.settings import Settings
 
     with throwaway_postgres() as database_url:
-        seeding = seed(database_url)
+        seeding = seed(database_url, sizes)
         env = {
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": "memory://",
@@ -218,21 +235,53 @@ def rows_section() -> dict[str, Any]:
         }
         runtime.install(Settings.from_env(env))
         try:
-            figures = {name: timed(read) for name, read in reads()}
+            figures = {name: timed(read) for name, read in reads(sizes)}
+            purge = purge_oldest(days=60)
         finally:
             runtime.current().close()
             runtime.forget()
-    return {"seeding": seeding, "reads": figures}
+    return {"sizes": sizes, "seeding": seeding, "reads": figures, "purge": purge}
+
+
+def purge_oldest(days: int) -> dict[str, float]:
+    """`jobs purge --before {days}d` as the CLI runs it: jobs deleted, seconds, and the longest chunk's time."""
+    from worker.retention import DEFAULT_CHUNK, purge_jobs
+
+    chunks: list[float] = []
+    last = time.perf_counter()
+
+    def on_progress(_deleted: int, _total: int) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        chunks.append((now - last) * 1000)
+        last = now
+
+    started = time.monotonic()
+    report = purge_jobs(datetime.now(timezone.utc) - timedelta(days=days), chunk=DEFAULT_CHUNK, on_progress=on_progress)
+    seconds = time.monotonic() - started
+    chunks.sort()
+    p95 = chunks[min(len(chunks) - 1, round(0.95 * (len(chunks) - 1)))] if chunks else 0.0
+    return {"days": days, "jobs": report.jobs, "seconds": seconds, "chunk_p95_ms": p95, "chunk": DEFAULT_CHUNK}
 
 
 def render_rows(figures: dict[str, Any]) -> str:
     """Markdown rows: each read's p50 and p95 against the goal."""
-    seeding = figures["seeding"]
-    header = f"read, on {JOBS:,} jobs (seeded in {sum(seeding.values()):.0f} s)"
+    seeding, sizes = figures["seeding"], figures["sizes"]
+    header = f"read, on {sizes.jobs:,} jobs (seeded in {sum(seeding.values()):.0f} s)"
     rows = [(header, "p50 ms", "p95 ms", f"goal p95 < {GOAL_P95_MS:.0f} ms")]
     for name, f in figures["reads"].items():
         verdict = "ok" if f["p95_ms"] < GOAL_P95_MS else "SLOW"
         rows.append((name, f"{f['p50_ms']:.1f}", f"{f['p95_ms']:.1f}", verdict))
+    purge = figures["purge"]
+    rows.append(
+        (
+            f"jobs purge --before {purge['days']}d: {purge['jobs']:,} jobs in {purge['seconds']:.0f} s "
+            f"({purge['jobs'] / max(purge['seconds'], 1e-9):,.0f}/s), chunks of {purge['chunk']}",
+            "-",
+            f"{purge['chunk_p95_ms']:.1f}",
+            "per chunk (a transaction)",
+        )
+    )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(rows[0], widths, strict=True)) + " |"]
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
