@@ -49,7 +49,16 @@ def purgeable(before: datetime, now: datetime, batch_id: str | None = None) -> C
     A final job that never recorded its end (rows older than `finished_at`) counts from its
     last write. Final jobs take no new claim, so one that holds none now never will.
     """
-    ended_before = or_(Job.finished_at < before, and_(Job.finished_at.is_(None), Job.updated_at < before))
+    return or_(
+        _purgeable(before, now, batch_id, recorded_end=True), _purgeable(before, now, batch_id, recorded_end=False)
+    )
+
+
+def _purgeable(before: datetime, now: datetime, batch_id: str | None, *, recorded_end: bool) -> ColumnElement[bool]:
+    if recorded_end:
+        ended_before = Job.finished_at < before
+    else:
+        ended_before = and_(Job.finished_at.is_(None), Job.updated_at < before)
     condition = and_(Job.status.in_(FINAL_STATUSES), ended_before, unclaimed(now))
     return and_(condition, Job.batch_id == batch_id) if batch_id is not None else condition
 
@@ -78,16 +87,22 @@ class RetentionRepository:
         """
         now = utcnow()
         columns = (Job.id, Job.batch_id, Job.item_name, Batch.out_dir, Job.files)
-        query = (
-            select(*columns)
-            .outerjoin(Batch, Batch.id == Job.batch_id)
-            .where(purgeable(before, now, batch_id))
-            .order_by(Job.id)
-            .limit(limit)
-            .with_for_update(of=Job, skip_locked=True)
-        )
         with self._db.session() as session:
-            chosen = [PurgedJob(*row) for row in session.execute(query)]
+            chosen: builtins.list[PurgedJob] = []
+            # Jobs with a recorded end first, oldest first down the index on it: each chunk reads the
+            # rows it deletes, not the table again. Rows that never recorded an end are rare.
+            for recorded_end, order in ((True, Job.finished_at), (False, Job.updated_at)):
+                query = (
+                    select(*columns)
+                    .outerjoin(Batch, Batch.id == Job.batch_id)
+                    .where(_purgeable(before, now, batch_id, recorded_end=recorded_end))
+                    .order_by(order)
+                    .limit(limit)
+                    .with_for_update(of=Job, skip_locked=True)
+                )
+                chosen = [PurgedJob(*row) for row in session.execute(query)]
+                if chosen:
+                    break
             if not chosen:
                 return PurgedChunk([], 0, 0)
             ids = [job.id for job in chosen]
