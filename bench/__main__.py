@@ -3,7 +3,9 @@
 Every measurement runs on a system of its own (a private Redis server, a throwaway
 PostgreSQL database, the simulator, workers of the given concurrency). Usage:
 
-    python -m bench [--quick] [--concurrency 2] [--out docs/benchmarks.md]
+    python -m bench [--quick] [--concurrency 2] [--only pipeline|rows] [--out docs/benchmarks.md]
+
+`--only rows` runs the reads at a million rows alone (bench/rows.py); `--only pipeline` the rest.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import sections
+from bench import rows, sections
 from bench.report import Sizes, render_markdown, render_table
 
 FULL = Sizes(
     enqueue_items=100_000, throughput_jobs=1_000, in_flight=10_000, probes=20, fill_s=300.0, jobs=200, job_s=10.0
 )
 QUICK = Sizes(enqueue_items=10_000, throughput_jobs=200, in_flight=1_000, probes=20, fill_s=60.0, jobs=50, job_s=5.0)
+
+
+SECTIONS = ("pipeline", "rows")
 
 
 @dataclass
@@ -38,25 +43,30 @@ def main(argv: list[str] | None = None) -> int:
     # Two processes: the goals are stated for one worker of concurrency 2 on this 2-core machine.
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes, for bare Celery and ours alike")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="where the table is written")
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        metavar="SECTION",
+        help="run only this section (repeatable): pipeline (the jobs under load) or rows (reads at a million rows)",
+    )
     args = parser.parse_args(argv)
+    chosen = args.only or list(SECTIONS)
     sizes = QUICK if args.quick else FULL
     flags = ["--quick"] if args.quick else []
     if args.concurrency != 2:
         flags.append(f"--concurrency {args.concurrency}")
+    flags += [f"--only {section}" for section in args.only or ()]
     command = "make bench" + (f' BENCH_ARGS="{" ".join(flags)}"' if flags else "")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        work = Path(tmp)
-        _say(f"enqueue: {sizes.enqueue_items} items")
-        enqueue = sections.enqueue_items(work, sizes.enqueue_items)
-        _say(f"throughput: {sizes.throughput_jobs} jobs through bare Celery, then the pipeline")
-        throughput = sections.bare_vs_pipeline(work, sizes.throughput_jobs, args.concurrency)
-        _say(f"backlog: {sizes.probes} fresh jobs behind {sizes.in_flight} in flight")
-        backlog = sections.backlog(work, sizes.in_flight, sizes.probes, args.concurrency, sizes.fill_s)
-        _say(f"per job: {sizes.jobs} single jobs, then a batch of {sizes.jobs}, {sizes.job_s:g} s each")
-        per_job = sections.per_job(work, sizes.jobs, sizes.job_s, args.concurrency)
-    figures = Figures(enqueue, throughput, backlog, per_job)
-    table = render_table(figures, sizes, args.concurrency)
+    tables = []
+    if "pipeline" in chosen:
+        tables.append(_pipeline(sizes, args.concurrency))
+    if "rows" in chosen:
+        row_sizes = rows.QUICK_ROWS if args.quick else rows.FULL_ROWS
+        _say(f"rows: {row_sizes.jobs:,} jobs seeded in PostgreSQL, then each hot read timed, then a purge")
+        tables.append(rows.render_rows(rows.rows_section(row_sizes)))
+    table = "\n\n".join(tables)
     print()
     print(table)
     print(f"\n({time.monotonic() - started:.0f} s in all)")
@@ -64,6 +74,20 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(render_markdown(table, command))
     print(f"written to {args.out}")
     return 0
+
+
+def _pipeline(sizes: Sizes, concurrency: int) -> str:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        _say(f"enqueue: {sizes.enqueue_items} items")
+        enqueue = sections.enqueue_items(work, sizes.enqueue_items)
+        _say(f"throughput: {sizes.throughput_jobs} jobs through bare Celery, then the pipeline")
+        throughput = sections.bare_vs_pipeline(work, sizes.throughput_jobs, concurrency)
+        _say(f"backlog: {sizes.probes} fresh jobs behind {sizes.in_flight} in flight")
+        backlog = sections.backlog(work, sizes.in_flight, sizes.probes, concurrency, sizes.fill_s)
+        _say(f"per job: {sizes.jobs} single jobs, then a batch of {sizes.jobs}, {sizes.job_s:g} s each")
+        per_job = sections.per_job(work, sizes.jobs, sizes.job_s, concurrency)
+    return render_table(Figures(enqueue, throughput, backlog, per_job), sizes, concurrency)
 
 
 def _say(text: str) -> None:

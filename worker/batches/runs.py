@@ -7,7 +7,7 @@ an item already done or in flight is never queued again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +20,7 @@ from worker.batches.downloads import DownloadError, FileRecord, download_items, 
 from worker.batches.index import IndexRow, write_index
 from worker.batches.manifest import Manifest
 from worker.batches.submit import SubmitReport, prepare_items, submit_batch
+from worker.db.batches import BatchTally, StatusTally
 from worker.db.views import BatchView, JobView
 from worker.spending import dry_run_cost, price_fingerprint, resume_paused
 from worker.states import JobStatus
@@ -70,7 +71,10 @@ class BatchProgress:
     cu_estimate: float | None = None
     # Items whose images failed to download last time; they are fetched again.
     download_failed: int = 0
-    # Items waiting for a budget (the batch's or the fleet's daily one), and why the first of them waits.
+    # The jobs standing for the items now (one per item), and the units they spent.
+    current_jobs: int = 0
+    current_spent: float = 0.0
+    # Items waiting for a budget (the batch's or the fleet's daily one), and why one of them waits.
     paused: int = 0
     paused_reason: str | None = None
 
@@ -179,27 +183,42 @@ def find_batch(name_or_id: str) -> BatchView:
 
 
 def batch_progress(name_or_id: str) -> BatchProgress:
+    """Where a batch stands, summed up by the database: no job of it is read, however large it is."""
     rt = runtime.current()
     batch = find_batch(name_or_id)
-    jobs = list(rt.batches.current_jobs(batch.id).values())
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.status.value] = counts.get(job.status.value, 0) + 1
-    started = min((job.created_at for job in jobs), default=batch.created_at)
-    ended = max((job.finished_at for job in jobs if job.finished_at), default=None)
-    finished_all = jobs and all(job.status.is_final for job in jobs)
-    until = ended if finished_all and ended else datetime.now(timezone.utc)
+    tally = rt.batches.tally(batch.id)
+    paused = rt.budgets.paused_summary(batch.id)
+    return progress_of(batch, tally, datetime.now(timezone.utc), download_failures(batch.id), paused)
+
+
+def progress_of(
+    batch: BatchView,
+    tally: BatchTally,
+    now: datetime,
+    download_failed: int = 0,
+    paused: tuple[int, str | None] = (0, None),
+) -> BatchProgress:
+    """A batch's progress from its tally: counts, times, units spent and the whole batch's estimate."""
+    statuses = tally.statuses
+    jobs = sum(s.jobs for s in statuses)
+    items = max(batch.item_count, jobs)
+    started = min((s.first_created for s in statuses if s.first_created), default=batch.created_at)
+    ended = max((s.last_finished for s in statuses if s.last_finished), default=None)
+    finished_all = jobs > 0 and all(s.status.is_final for s in statuses)
+    until = ended if finished_all and ended else now
     return BatchProgress(
         batch=batch,
-        items=max(batch.item_count, len(jobs)),
-        counts=counts,
-        downloaded=sum(1 for job in jobs if job.files),
+        items=items,
+        counts={s.status.value: s.jobs for s in statuses},
+        downloaded=sum(s.downloaded for s in statuses),
         elapsed_s=max(0.0, (until - started).total_seconds()),
-        cu_spent=sum(job.cu_spent for job in rt.batches.jobs(batch.id)),
-        cu_estimate=_estimate(jobs, max(batch.item_count, len(jobs))),
-        download_failed=_download_failures(rt, batch.id),
-        paused=len(paused := [job for job in jobs if job.is_paused]),
-        paused_reason=paused[0].paused_reason if paused else None,
+        cu_spent=tally.spent_by_all,
+        cu_estimate=_estimate(statuses, items),
+        download_failed=download_failed,
+        current_jobs=jobs,
+        current_spent=sum(s.spent for s in statuses),
+        paused=paused[0],
+        paused_reason=paused[1],
     )
 
 
@@ -217,7 +236,9 @@ def set_batch_budget(name_or_id: str, budget_cu: float | None) -> tuple[BatchVie
     return rt.batches.get(batch.id) or batch, len(resumed)
 
 
-def _download_failures(rt: runtime.Runtime, batch_id: str) -> int:
+def download_failures(batch_id: str) -> int:
+    """Items of the batch whose images failed to download last time (kept in Redis; 0 without it)."""
+    rt = runtime.current()
     if rt.coordination is None:
         return 0
     try:
@@ -226,14 +247,16 @@ def _download_failures(rt: runtime.Runtime, batch_id: str) -> int:
         return 0
 
 
-def _estimate(jobs: list[JobView], items: int) -> float | None:
+def _estimate(statuses: Sequence[StatusTally], items: int) -> float | None:
     """What the whole batch will cost: each priced item's cost, and their mean for the others."""
-    priced = [job.cu_spent if job.is_final else (job.cu_cost or 0.0) for job in jobs if job.cu_cost is not None]
+    priced = sum(s.priced for s in statuses)
     if not priced:
         return None
+    # A final item costs what it spent in the end; one still running what it was charged.
+    total = sum(s.spent if s.status.is_final else s.charged for s in statuses)
     # An item that ended without being charged (refused before Scenario took it) costs nothing more.
-    unpriced = items - len(priced) - sum(1 for job in jobs if job.is_final and job.cu_cost is None)
-    return sum(priced) + max(0, unpriced) * (sum(priced) / len(priced))
+    unpriced = items - priced - sum(s.jobs - s.priced for s in statuses if s.status.is_final)
+    return total + max(0, unpriced) * (total / priced)
 
 
 def cancel_batch(name_or_id: str) -> BatchCancelReport:

@@ -54,6 +54,18 @@ def when_arg(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def past_when_arg(text: str) -> datetime:
+    """argparse type: a date or a duration back from now, never a moment still to come."""
+    now = datetime.now(timezone.utc)
+    try:
+        moment = parse_when(text, now)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if moment > now:
+        raise argparse.ArgumentTypeError(f"{text!r} is in the future; give a past date or a duration (30d)")
+    return moment
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number of at least 1."""
     try:

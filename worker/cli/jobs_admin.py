@@ -1,4 +1,4 @@
-"""`scenario-worker jobs list | show | recover | reconcile` and `cancel`: look over many jobs, stop one."""
+"""`scenario-worker jobs list | show | recover | reconcile | purge` and `cancel`: over many jobs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 
 from worker import runtime
 from worker.cli.broker import require_broker
-from worker.cli.common import add_json, fail, positive_int, shorten, table, when, when_arg
+from worker.cli.common import add_json, fail, past_when_arg, positive_int, shorten, table, when, when_arg
 from worker.cli.jobs import job_as_dict, register_show
 from worker.db.views import JobView
 from worker.errors import JobNotFound
 from worker.producer import CancelOutcome, cancel_job
+from worker.retention import DEFAULT_CHUNK
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
 
@@ -70,6 +71,41 @@ def register(commands: argparse._SubParsersAction) -> None:
     reconcile.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
     add_json(reconcile, "the report")
     reconcile.set_defaults(func=_reconcile)
+
+    purge = sub.add_parser(
+        "purge", help="delete final jobs that ended before a moment, with their history, batch items, dead letters"
+    )
+    purge.add_argument(
+        "--before",
+        type=past_when_arg,
+        required=True,
+        metavar="WHEN",
+        help="jobs that ended before this date or this long ago (30d, 12h, 2025-01-31)",
+    )
+    purge.add_argument("--batch", metavar="BATCH", help="only jobs of this batch (its name or its id)")
+    files = purge.add_mutually_exclusive_group()
+    files.add_argument(
+        "--keep-files",
+        dest="with_files",
+        action="store_false",
+        help="leave the images written for them on disk (the default)",
+    )
+    files.add_argument(
+        "--with-files",
+        dest="with_files",
+        action="store_true",
+        help="delete the images written for them too (only files that still hold the recorded bytes)",
+    )
+    purge.add_argument(
+        "--chunk",
+        type=positive_int,
+        default=DEFAULT_CHUNK,
+        metavar="N",
+        help=f"jobs per transaction (default {DEFAULT_CHUNK})",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count what would be deleted; delete nothing")
+    purge.add_argument("--json", action="store_true", help="print the report as JSON (progress goes to stderr)")
+    purge.set_defaults(func=_purge, with_files=False)
 
     cancel = commands.add_parser("cancel", help="cancel one job, on Scenario and here")
     cancel.add_argument("job_id", metavar="JOB_ID")
@@ -171,6 +207,48 @@ def _reconcile(args: argparse.Namespace) -> int:
         f"{len(report.not_ours)} made by no job of ours"
     )
     return 1 if report.failed else 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from worker.retention import purge_jobs
+
+    batch_id = None
+    if args.batch is not None:
+        batch = runtime.current().batches.find(args.batch)
+        if batch is None:
+            print(f"scenario-worker: no batch named or with id {args.batch!r}", file=sys.stderr)
+            return 1
+        batch_id = batch.id
+
+    def progress(deleted: int, total: int) -> None:
+        print(f"purged {deleted}/{total} jobs", file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    report = purge_jobs(
+        args.before,
+        batch_id=batch_id,
+        with_files=args.with_files,
+        dry_run=args.dry_run,
+        chunk=args.chunk,
+        on_progress=progress,
+    )
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    cutoff = f"final jobs that ended before {when(report.before)} UTC"
+    if report.dry_run:
+        print(
+            f"{report.jobs} {cutoff} would be deleted, with {report.dead_letters} dead letters "
+            f"and {report.batch_items} batch items (dry run: nothing changed)"
+        )
+        return 0
+    files = f"{report.files_deleted} files deleted" if args.with_files else "files kept"
+    if report.files_kept:
+        files += f", {report.files_kept} left in place (changed since, or another job's now)"
+    print(
+        f"{report.jobs} {cutoff} deleted, with {report.dead_letters} dead letters "
+        f"and {report.batch_items} batch items; {files}"
+    )
+    return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:

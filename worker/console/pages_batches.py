@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from worker import runtime
 from worker.batches.progress import SHOWN, duration
-from worker.batches.runs import BatchNotFound, BatchProgress, batch_progress, cancel_batch, find_batch
+from worker.batches.runs import (
+    BatchNotFound,
+    BatchProgress,
+    batch_progress,
+    cancel_batch,
+    download_failures,
+    find_batch,
+    progress_of,
+)
 from worker.console.guards import changes_state
-from worker.console.present import BatchCost, batch_cost, percent, shown_files
-from worker.db.views import BatchView, JobView
+from worker.console.present import BatchCost, batch_cost, percent, shown_files, spent_and_estimate
+from worker.db.batches import BatchTally
+from worker.db.views import BatchView
 from worker.states import JobStatus
 
 blueprint = Blueprint("batches", __name__)
@@ -46,15 +56,20 @@ class BatchRow:
         return [(state, self.progress.counts[state]) for state in SHOWN if self.progress.counts.get(state)]
 
 
-def _row(batch: BatchView) -> tuple[BatchRow, list[JobView]]:
-    progress = batch_progress(batch.id)
-    jobs = list(runtime.current().batches.current_jobs(batch.id).values())
-    return BatchRow(progress, batch_cost(jobs, progress.items)), jobs
+def _row(batch: BatchView, tally: BatchTally, now: datetime) -> BatchRow:
+    progress = progress_of(batch, tally, now, download_failures(batch.id))
+    cost = spent_and_estimate(progress.current_spent, progress.current_jobs, progress.items)
+    return BatchRow(progress, cost)
 
 
 @blueprint.get("/batches")
 def index():
-    rows = [_row(batch)[0] for batch in runtime.current().batches.list(limit=BATCHES_SHOWN)]
+    # Every row is summed up by the database in one aggregate: no batch's jobs are read, however many.
+    rt = runtime.current()
+    batches = rt.batches.list(limit=BATCHES_SHOWN)
+    tallies = rt.batches.tallies([batch.id for batch in batches])
+    now = datetime.now(timezone.utc)
+    rows = [_row(batch, tallies[batch.id], now) for batch in batches]
     live = any(not row.progress.settled and row.batch.canceled_at is None for row in rows)
     return render_template("batches.html", rows=rows, refresh_s=REFRESH_S if live else None)
 
@@ -68,7 +83,9 @@ def _find(name: str) -> BatchView:
 
 @blueprint.get("/batches/<name>")
 def show(name: str):
-    row, jobs = _row(_find(name))
+    batch = _find(name)
+    jobs = list(runtime.current().batches.current_jobs(batch.id).values())
+    row = BatchRow(batch_progress(batch.id), batch_cost(jobs, max(batch.item_count, len(jobs))))
     jobs.sort(key=lambda j: j.item_name or j.id)
     live = not row.progress.settled and row.batch.canceled_at is None
     return render_template("batch.html", row=row, jobs=jobs, refresh_s=REFRESH_S if live else None)

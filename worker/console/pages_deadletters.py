@@ -47,7 +47,12 @@ def index():
     letters = list_dead_letters(limit=LETTERS_SHOWN)
     if grouped:
         reason, code, status = _group_from(request.args)
-        letters = _in_group(list_dead_letters(reason=reason, limit=MATCHING_LIMIT), code, status)[:LETTERS_SHOWN]
+        # A group with a code and a status is filtered whole by the database; "none" is told apart here.
+        exact = code is not None and status is not None
+        found = list_dead_letters(
+            reason=reason, code=code, http_status=status, limit=LETTERS_SHOWN if exact else MATCHING_LIMIT
+        )
+        letters = _in_group(found, code, status)[:LETTERS_SHOWN]
     return render_template(
         "dead_letters.html",
         groups=runtime.current().dead_letters.groups(),

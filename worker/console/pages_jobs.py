@@ -8,11 +8,13 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 
 from worker import runtime
+from worker.cli.common import parse_when, when
 from worker.console.guards import changes_state
 from worker.console.present import BadFilter, cost_of, estimate_of, parse_job_filter, plain_file_name, shown_files
 from worker.console.present import timeline as history_steps
 from worker.db.jobs import JobNotFound
 from worker.producer import cancel_job
+from worker.retention import check_cutoff, purge_jobs
 from worker.scenario.errors import ScenarioError
 from worker.states import JobStatus
 
@@ -43,6 +45,36 @@ def index():
         limit=wanted.limit,
     )
     return render_template("jobs.html", jobs=jobs, error=None, statuses=list(JobStatus), cost_of=cost_of)
+
+
+@blueprint.post("/jobs/purge")
+@changes_state
+def purge():
+    """Delete final jobs that ended before a moment (dry run: count them), as `jobs purge` does."""
+    now = datetime.now(timezone.utc)
+    try:
+        before = parse_when(request.form.get("before", ""), now)
+        check_cutoff(before, now)
+    except ValueError as exc:
+        flash(f"before: {str(exc).removeprefix('before: ')}")
+        return redirect(url_for("jobs.index"))
+    batch_id = None
+    if wanted := request.form.get("batch", "").strip():
+        batch = runtime.current().batches.find(wanted)
+        if batch is None:
+            flash(f"batch: no batch named or with id {wanted!r}; nothing was deleted")
+            return redirect(url_for("jobs.index"))
+        batch_id = batch.id
+    dry_run = request.form.get("dry_run") == "on"
+    with_files = request.form.get("with_files") == "on"
+    report = purge_jobs(before, batch_id=batch_id, with_files=with_files, dry_run=dry_run)
+    cutoff = f"final jobs that ended before {when(before)} UTC"
+    if dry_run:
+        flash(f"{report.jobs} {cutoff} would be deleted, with {report.dead_letters} dead letters (dry run)")
+    else:
+        files = f"{report.files_deleted} files deleted" if with_files else "files kept"
+        flash(f"{report.jobs} {cutoff} deleted, with {report.dead_letters} dead letters; {files}")
+    return redirect(url_for("jobs.index"))
 
 
 @blueprint.get("/jobs/<job_id>")

@@ -102,6 +102,13 @@ def batch_cost(jobs: Iterable[object], items: int) -> BatchCost:
     return BatchCost(None, None)
 
 
+def spent_and_estimate(spent: float, jobs: int, items: int) -> BatchCost:
+    """Units `jobs` jobs spent, and the whole batch's estimate at that rate per item; nothing without jobs."""
+    if jobs <= 0:
+        return BatchCost(None, None)
+    return BatchCost(spent, spent / jobs * max(items, jobs))
+
+
 @dataclass(frozen=True)
 class Step:
     when: str

@@ -5,16 +5,42 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from worker.db.jobs import FINAL_STATUSES, JobNotFound
 from worker.db.models import Batch, BatchItem, Job, utcnow
 from worker.db.session import Database
 from worker.db.views import BatchItemView, BatchView, JobView, batch_item_view, batch_view, job_view
 from worker.states import JobStatus
+
+
+@dataclass(frozen=True)
+class StatusTally:
+    """A batch's current jobs in one status, summed up in SQL (one per item; replaced versions left out)."""
+
+    status: JobStatus
+    jobs: int
+    first_created: datetime | None
+    last_finished: datetime | None
+    downloaded: int
+    # Creative units: jobs with a recorded cost, what they spent (charged less refunded), what they were charged.
+    priced: int
+    spent: float
+    charged: float
+
+
+@dataclass(frozen=True)
+class BatchTally:
+    """What a batch's progress needs, without reading its jobs: per status, and units spent by every job."""
+
+    statuses: list[StatusTally]
+    spent_by_all: float
 
 
 class BatchRepository:
@@ -137,6 +163,48 @@ class BatchRepository:
             if item.job_id in by_id:
                 current[name] = by_id[item.job_id]
         return current
+
+    def tally(self, batch_id: str) -> BatchTally:
+        """The batch's current jobs counted and summed per status in one statement; see `current_jobs`."""
+        return self.tallies([batch_id])[batch_id]
+
+    def tallies(self, batch_ids: Sequence[str]) -> dict[str, BatchTally]:
+        """`tally` of each of these batches, all in one statement (a page of batches is one query).
+
+        A job is current unless its item's row names another job (a newer version, a resubmit).
+        """
+        item = aliased(BatchItem)
+        current = or_(item.job_id.is_(None), item.job_id == Job.id)
+        spent = func.greatest(0.0, func.coalesce(Job.cu_cost, 0.0) - func.coalesce(Job.cu_refunded, 0.0))
+        if self._db.is_sqlite:
+            spent = func.max(0.0, func.coalesce(Job.cu_cost, 0.0) - func.coalesce(Job.cu_refunded, 0.0))
+        has_files = and_(Job.files.is_not(None), cast(Job.files, String) != "[]")
+        query = (
+            select(
+                Job.batch_id,
+                Job.status,
+                func.count().filter(current),
+                func.min(Job.created_at).filter(current),
+                func.max(Job.finished_at).filter(current),
+                func.count().filter(and_(current, has_files)),
+                func.count(Job.cu_cost).filter(current),
+                func.coalesce(func.sum(spent).filter(current), 0.0),
+                func.coalesce(func.sum(Job.cu_cost).filter(current), 0.0),
+                func.coalesce(func.sum(spent), 0.0),
+            )
+            .outerjoin(item, and_(item.batch_id == Job.batch_id, item.name == Job.item_name))
+            .where(Job.batch_id.in_(list(batch_ids)))
+            .group_by(Job.batch_id, Job.status)
+        )
+        with self._db.session() as session:
+            rows = session.execute(query).all()
+        tallies = {batch_id: BatchTally([], 0.0) for batch_id in batch_ids}
+        for batch_id, *row in rows:
+            tally = tallies[batch_id]
+            if row[1]:
+                tally.statuses.append(StatusTally(*row[:-1]))
+            tallies[batch_id] = BatchTally(tally.statuses, tally.spent_by_all + float(row[-1]))
+        return tallies
 
     def unfinished_count(self) -> int:
         """Batch jobs not final yet, submitted or not."""

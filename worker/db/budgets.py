@@ -143,6 +143,15 @@ class BudgetLedger:
         with self._db.session() as session:
             return [job_view(row) for row in session.scalars(query.order_by(Job.created_at).limit(limit))]
 
+    def paused_summary(self, batch_id: str) -> tuple[int, str | None]:
+        """How many of the batch's jobs wait for a budget, and one of their reasons."""
+        query = select(func.count(), func.max(Job.paused_reason)).where(
+            Job.batch_id == batch_id, Job.paused_reason.is_not(None), not_final()
+        )
+        with self._db.session() as session:
+            count, reason = session.execute(query).one()
+            return int(count), reason
+
     def day_committed(self, day: str | None = None) -> float:
         with self._db.session() as session:
             return session.scalar(select(CuDay.committed).where(CuDay.day == (day or utc_day()))) or 0.0

@@ -6,7 +6,20 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from worker.states import JobStatus
@@ -31,6 +44,10 @@ class DeadLetterReason(StrEnum):
     JOB_CANCELED = "job_canceled"
     DEADLINE = "deadline"
     POISON = "poison"
+
+
+# Final statuses as the partial index of unfinished jobs spells them; `not_final()` renders the same.
+UNFINISHED_PREDICATE = "status NOT IN ('success', 'failure', 'canceled', 'dead')"
 
 
 def utcnow() -> datetime:
@@ -90,7 +107,7 @@ class Job(Base):
     model_id: Mapped[str] = mapped_column(String())
     # The whole generation input as sent to Scenario (camelCase keys).
     params: Mapped[dict[str, Any]]
-    status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus, 16), index=True, default=JobStatus.CREATED)
+    status: Mapped[JobStatus] = mapped_column(_enum_column(JobStatus, 16), default=JobStatus.CREATED)
     # Scenario's status verbatim, even one JobStatus does not know.
     scenario_status: Mapped[str | None] = mapped_column(String(64))
     progress: Mapped[float] = mapped_column(default=0.0)
@@ -104,7 +121,7 @@ class Job(Base):
     poll_seq: Mapped[int] = mapped_column(default=0)
     polls: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[dict[str, Any] | None]
-    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id"))
     # The item's stable key (batch + inputs), its name (the file name) and tags.
     item_key: Mapped[str | None] = mapped_column(String(), index=True)
     item_name: Mapped[str | None] = mapped_column(String(100))
@@ -152,6 +169,26 @@ class Job(Base):
     # Why the job waits without a message: a budget it would pass. It goes on when the budget allows.
     paused_reason: Mapped[str | None] = mapped_column(String(300))
 
+    __table_args__ = (
+        # Lists are newest first, filtered by nothing, a status or a batch: each reads its first
+        # page, or the page below a given time, straight off one of these.
+        Index("ix_jobs_created_at", "created_at", "id"),
+        Index("ix_jobs_status_created_at", "status", "created_at", "id"),
+        Index("ix_jobs_batch_id_created_at", "batch_id", "created_at", "id"),
+        # An item's versions: a batch's downloads and a purge's files look them up by name.
+        Index("ix_jobs_batch_id_item_name", "batch_id", "item_name"),
+        # The sweep, the recovery and the counts read only unfinished jobs, a few among millions
+        # of final ones; the predicate is `not_final()` written out, so that queries match it.
+        Index(
+            "ix_jobs_unfinished_updated_at",
+            "updated_at",
+            postgresql_where=text(UNFINISHED_PREDICATE),
+            sqlite_where=text(UNFINISHED_PREDICATE),
+        ),
+        # A purge finds the jobs that ended before its cutoff.
+        Index("ix_jobs_finished_at", "finished_at"),
+    )
+
 
 class Batch(Base):
     """A library generated from one manifest; its jobs point here."""
@@ -180,6 +217,8 @@ class CuDay(Base):
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     committed: Mapped[float] = mapped_column(default=0.0)
+
+    __table_args__ = (Index("ix_batches_created_at", "created_at"),)
 
 
 class BatchItem(Base):
@@ -221,6 +260,12 @@ class DeadLetter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     replayed_at: Mapped[datetime | None]
     replayed_job_id: Mapped[str | None] = mapped_column(String(32))
+
+    # The list is newest first, whole or one group of it (reason, error code, HTTP status).
+    __table_args__ = (
+        Index("ix_dead_letters_created_at", "created_at", "id"),
+        Index("ix_dead_letters_group", "reason", "error_code", "http_status", "created_at", "id"),
+    )
 
 
 class CallbackStatus(StrEnum):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Update, or_, select, update
+from sqlalchemy import ColumnElement, Row, Update, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.db.models import Job
@@ -79,7 +79,10 @@ def update_jobs() -> Update:
 
 
 def not_final() -> ColumnElement[bool]:
-    return Job.status.not_in(FINAL_STATUSES)
+    # Literals, not parameters: the statement then matches the partial index of unfinished jobs
+    # (models.UNFINISHED_PREDICATE) even in a plan PostgreSQL made once for any parameters.
+    finals = bindparam(None, [s.value for s in FINAL_STATUSES], expanding=True, literal_execute=True)
+    return Job.status.not_in(finals)
 
 
 def load_job(session: Session, job_id: str, *, lock: bool = False) -> Job:
