@@ -3,7 +3,7 @@
 Every measurement runs on a system of its own (a private Redis server, a throwaway
 PostgreSQL database, the simulator, workers of the given concurrency). Usage:
 
-    python -m bench [--quick] [--concurrency 2] [--only pipeline|rows] [--out docs/benchmarks.md]
+    python -m bench [--quick] [--concurrency 2] [--only pipeline|plan|rows] [--out docs/benchmarks.md]
 
 `--only rows` runs the reads at a million rows alone (bench/rows.py); `--only pipeline` the rest.
 """
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import rows, sections
+from bench import plan, rows, sections
 from bench.report import Sizes, render_markdown, render_table
 
 FULL = Sizes(
@@ -26,7 +26,7 @@ FULL = Sizes(
 QUICK = Sizes(enqueue_items=10_000, throughput_jobs=200, in_flight=1_000, probes=20, fill_s=60.0, jobs=50, job_s=5.0)
 
 
-SECTIONS = ("pipeline", "rows")
+SECTIONS = ("pipeline", "plan", "rows")
 
 
 @dataclass
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=SECTIONS,
         action="append",
         metavar="SECTION",
-        help="run only this section (repeatable): pipeline (the jobs under load) or rows (reads at a million rows)",
+        help="run only this section (repeatable): pipeline (the jobs under load), plan (a cap of 4 "
+        "shared by a library and an app's jobs) or rows (reads at a million rows)",
     )
     args = parser.parse_args(argv)
     chosen = args.only or list(SECTIONS)
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     tables = []
     if "pipeline" in chosen:
         tables.append(_pipeline(sizes, args.concurrency))
+    if "plan" in chosen:
+        library = 40 if args.quick else 100
+        _say(f"plan: a {library}-item library of 3-s renders under a cap of 4, and an app's single jobs meanwhile")
+        tables.append(_plan(library, args.concurrency))
     if "rows" in chosen:
         row_sizes = rows.QUICK_ROWS if args.quick else rows.FULL_ROWS
         _say(f"rows: {row_sizes.jobs:,} jobs seeded in PostgreSQL, then each hot read timed, then a purge")
@@ -88,6 +93,15 @@ def _pipeline(sizes: Sizes, concurrency: int) -> str:
         _say(f"per job: {sizes.jobs} single jobs, then a batch of {sizes.jobs}, {sizes.job_s:g} s each")
         per_job = sections.per_job(work, sizes.jobs, sizes.job_s, concurrency)
     return render_table(Figures(enqueue, throughput, backlog, per_job), sizes, concurrency)
+
+
+def _plan(library: int, concurrency: int) -> str:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        figures = plan.plan_share(Path(tmp), library=library, singles=5, job_s=3.0, concurrency=concurrency)
+    lines = [("the team's plan as the limit", "figure", "goal"), *plan.rows(figures)]
+    return "\n".join(
+        "| " + " | ".join(line) + " |" + ("\n| --- | --- | --- |" if i == 0 else "") for i, line in enumerate(lines)
+    )
 
 
 def _say(text: str) -> None:

@@ -74,7 +74,6 @@ def plan_share(workdir: Path, *, library: int, singles: int, job_s: float, concu
         "requests_by_endpoint": {
             endpoint: sum(outcomes.values()) for endpoint, outcomes in stats["requests"].items() if outcomes
         },
-        "outcomes": stats["requests"],
     }
 
 

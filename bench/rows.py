@@ -121,6 +121,8 @@ def seed(database_url: str, sizes: RowSizes = FULL_ROWS) -> dict[str, float]:
         for name, statement in (("batches", _BATCHES), ("jobs", _JOBS), ("letters", _LETTERS), ("items", _ITEMS)):
             step = time.monotonic()
             with database.session() as session:
+                # The statements name the tables plainly; they live in the package's own schema.
+                session.execute(text(f"SET LOCAL search_path TO {database.schema}"))
                 session.execute(text(statement), _used(statement, asdict(sizes)))
             times[f"{name}_s"] = time.monotonic() - step
         step = time.monotonic()

@@ -39,7 +39,7 @@ def upgrade() -> None:
             postgresql_where=sa.text(UNFINISHED),
             sqlite_where=sa.text(UNFINISHED),
         )
-        batch_op.create_index("ix_jobs_finished_at", ["finished_at"], unique=False)
+        # ix_jobs_finished_at, which a purge's cutoff reads, came with revision 0007.
     with op.batch_alter_table("batches") as batch_op:
         batch_op.create_index("ix_batches_created_at", ["created_at"], unique=False)
     with op.batch_alter_table("dead_letters") as batch_op:
@@ -56,7 +56,6 @@ def downgrade() -> None:
     with op.batch_alter_table("batches") as batch_op:
         batch_op.drop_index("ix_batches_created_at")
     with op.batch_alter_table("jobs") as batch_op:
-        batch_op.drop_index("ix_jobs_finished_at")
         batch_op.drop_index("ix_jobs_unfinished_updated_at")
         batch_op.drop_index("ix_jobs_batch_id_item_name")
         batch_op.drop_index("ix_jobs_batch_id_created_at")

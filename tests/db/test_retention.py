@@ -145,6 +145,8 @@ def test_the_sweep_reads_unfinished_jobs_through_their_partial_index(db, jobs):
         else:
             # A tiny table is read whole unless told otherwise; what counts is that the index fits the query.
             session.execute(text("SET LOCAL enable_seqscan = off"))
+            # The compiled text names the table plainly; the tables live in their own schema.
+            session.execute(text(f"SET LOCAL search_path TO {db.schema}"))
             plan = session.execute(text("EXPLAIN " + compiled)).all()
     assert "ix_jobs_unfinished_updated_at" in " ".join(str(row) for row in plan)
 

@@ -136,6 +136,7 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
     submitted_at: Mapped[datetime | None]
     # Indexed: the recovery looks for recent ends whose callback was never recorded.
+    # Indexed: a purge finds the jobs that ended before its cutoff, the recovery recent ends.
     finished_at: Mapped[datetime | None] = mapped_column(index=True)
     deadline_at: Mapped[datetime | None]
     # When a submit request left whose answer has not come back (a crash, a timeout, a 5xx):
@@ -185,8 +186,6 @@ class Job(Base):
             postgresql_where=text(UNFINISHED_PREDICATE),
             sqlite_where=text(UNFINISHED_PREDICATE),
         ),
-        # A purge finds the jobs that ended before its cutoff.
-        Index("ix_jobs_finished_at", "finished_at"),
     )
 
 
@@ -209,6 +208,8 @@ class Batch(Base):
     budget_cu: Mapped[float | None]
     cu_committed: Mapped[float] = mapped_column(default=0.0)
 
+    __table_args__ = (Index("ix_batches_created_at", "created_at"),)
+
 
 class CuDay(Base):
     """Creative units the fleet has committed on one UTC day, against SCENARIO_DAILY_CU_BUDGET."""
@@ -217,8 +218,6 @@ class CuDay(Base):
 
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     committed: Mapped[float] = mapped_column(default=0.0)
-
-    __table_args__ = (Index("ix_batches_created_at", "created_at"),)
 
 
 class BatchItem(Base):
