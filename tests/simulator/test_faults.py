@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import requests
 
+from tests.harness import wait_until
 from tests.simulator.helpers import ApiClient
 from worker.simulator import Simulator
 
@@ -90,6 +93,78 @@ def test_drop_after_creates_the_job_and_closes_the_connection(sim: Simulator, ap
     assert sim.stats()["jobs_created"] == 1
 
 
+def give_up_on_a_submit(api: ApiClient, prompt: str) -> None:
+    api.post("/generate/txt2img", {"modelId": "flux.1-dev", "prompt": prompt}, timeout=0.2)
+
+
+def test_a_hold_rule_keeps_the_request_until_released_then_answers_it(sim: Simulator) -> None:
+    hold = sim.faults.add_rule(endpoint="submit", action="hold", prompt_contains="held", times=1)
+    answers: list[int] = []
+    sender = threading.Thread(target=lambda: answers.append(ApiClient(sim.api_url).submit("a held fox").status_code))
+    sender.start()
+    wait_until(lambda: sim.faults.held(hold) == 1, 5, "the simulator to hold the request", every_s=0.01)
+    assert sim.stats()["jobs_created"] == 0 and answers == []  # held: nothing made, nothing answered
+    assert sim.faults.release(hold) == 1
+    sender.join(5)
+    assert answers == [200]
+    assert sim.stats()["jobs_created"] == 1
+
+
+def test_a_held_submit_whose_client_gave_up_still_makes_its_job_on_release(sim: Simulator, api: ApiClient) -> None:
+    hold = sim.faults.add_rule(endpoint="submit", action="hold", times=1)
+    with pytest.raises(requests.ReadTimeout):
+        give_up_on_a_submit(api, "an abandoned fox")
+    assert sim.faults.held(hold) == 1 and sim.stats()["jobs_created"] == 0
+    sim.faults.release(hold)
+    wait_until(lambda: sim.stats()["jobs_created"] == 1, 5, "the held submit to make its job")
+    assert api.submit("the next fox").status_code == 200  # the rule wore out with its one use
+
+
+def test_a_released_hold_lets_later_requests_pass_at_once(sim: Simulator, api: ApiClient) -> None:
+    hold = sim.faults.add_rule(endpoint="get_model", action="hold")
+    sim.faults.release(hold)
+    assert [api.get("/models/flux.1-dev", timeout=2).status_code for _ in range(2)] == [200, 200]
+    assert sim.faults.held(hold) == 2
+
+
+def test_an_unreleased_hold_lets_go_after_its_limit_and_when_the_faults_are_cleared(
+    sim: Simulator, api: ApiClient
+) -> None:
+    sim.faults.add_rule(endpoint="get_model", action="hold", delay_s=0.1, times=1)
+    assert api.get("/models/flux.1-dev", timeout=5).status_code == 200
+    hold = sim.faults.add_rule(endpoint="get_model", action="hold", times=1)
+    answers: list[int] = []
+    getter = threading.Thread(
+        target=lambda: answers.append(ApiClient(sim.api_url).get("/models/flux.1-dev").status_code)
+    )
+    getter.start()
+    wait_until(lambda: sim.faults.held(hold) == 1, 5, "the simulator to hold the request", every_s=0.01)
+    sim.faults.clear()
+    getter.join(5)
+    assert answers == [200]
+    with pytest.raises(ValueError, match="rule_id"):
+        sim.faults.held(hold)  # cleared with the rest
+
+
+def test_a_hold_is_counted_and_released_over_http(sim: Simulator, api: ApiClient) -> None:
+    rules = f"{sim.url}/_sim/faults/rules"
+    added = requests.post(rules, json={"endpoint": "submit", "action": "hold", "times": 1}, timeout=5).json()
+    with pytest.raises(requests.ReadTimeout):
+        give_up_on_a_submit(api, "a fox held over http")
+    holds = requests.get(f"{sim.url}/_sim/faults", timeout=5).json()["holds"]
+    assert holds == {str(added["id"]): {"held": 1, "released": False}}
+    released = requests.post(f"{sim.url}/_sim/faults/holds/{added['id']}/release", timeout=5)
+    assert released.status_code == 200 and released.json() == {"id": added["id"], "held": 1}
+    wait_until(lambda: sim.stats()["jobs_created"] == 1, 5, "the held submit to make its job")
+
+
+@pytest.mark.parametrize("rule_id", ["999", "one"])
+def test_releasing_what_is_no_hold_is_a_400_naming_the_rule_id(sim: Simulator, rule_id: str) -> None:
+    response = requests.post(f"{sim.url}/_sim/faults/holds/{rule_id}/release", timeout=5)
+    assert response.status_code == 400
+    assert "rule id" in response.json()["message"].replace("_", " ")
+
+
 def test_a_rule_without_times_lasts_until_cleared(sim: Simulator, api: ApiClient) -> None:
     sim.faults.add_rule(endpoint="*", status=503)
     assert [api.get("/models/flux.1-dev").status_code for _ in range(3)] == [503, 503, 503]
@@ -122,6 +197,9 @@ def test_rates_change_at_run_time(sim: Simulator, api: ApiClient) -> None:
         ("add_rule", {"action": "explode"}),
         ("add_rule", {"status": 200}),
         ("add_rule", {"times": 0}),
+        ("add_rule", {"action": "hold", "delay_s": -1}),
+        ("held", {"rule_id": 1}),
+        ("release", {"rule_id": 1}),
         ("job_duration", {"seconds": -1}),
         ("fail_jobs", {"error": ""}),
     ],

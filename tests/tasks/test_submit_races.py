@@ -45,7 +45,8 @@ def test_a_cancel_right_after_the_claim_leaves_nothing_to_send(stepping):
 
 def test_a_cancel_during_the_request_is_carried_out_on_scenario_once_it_answers(stepping):
     prompt = "a race during the request"
-    stepping.sim.faults.add_rule(endpoint="submit", action="slow", delay_s=1.5, prompt_contains=prompt)
+    # Scenario holds the request, unanswered, until the cancel has been asked for.
+    hold = stepping.sim.faults.add_rule(endpoint="submit", action="hold", prompt_contains=prompt, times=1)
     job_id = unsent_job(prompt)
 
     def sender() -> None:
@@ -53,11 +54,18 @@ def test_a_cancel_during_the_request_is_carried_out_on_scenario_once_it_answers(
         sent = submit.send(task, claim, submit.check(task, claim))
         submit.record_cancel_request(task, sent)
 
+    def answer_once_the_cancel_is_asked() -> None:
+        wait_until(lambda: stepping.jobs.get(job_id).cancel_requested_at, 15, "the cancel to be asked", every_s=0.02)
+        stepping.sim.faults.release(hold)
+
     thread = threading.Thread(target=sender)
     thread.start()
-    wait_until(lambda: stepping.jobs.get(job_id).unanswered_submit_at, 5, "the request to leave", every_s=0.02)
+    wait_until(lambda: stepping.sim.faults.held(hold), 15, "Scenario to have the request", every_s=0.02)
+    answerer = threading.Thread(target=answer_once_the_cancel_is_asked)
+    answerer.start()
     told = cancel_job(job_id, wait_s=15)
     thread.join(15)
+    answerer.join(15)
 
     made = made_on_scenario(stepping, prompt)
     assert len(made) == 1

@@ -10,6 +10,7 @@ from worker.simulator.messages import ApiError, Request, Response, json_response
 
 _RULE_KINDS = ("rule", "fail_jobs", "job_duration")
 _JOB_FIELDS = ("modelId", "inputs", "apiKey", "durationS")
+_HOLDS = "/_sim/faults/holds/"
 
 
 class Control:
@@ -61,6 +62,11 @@ class Control:
             return json_response(200, self.faults.snapshot())
         if (method, path) == ("POST", "/_sim/faults/rules"):
             return json_response(200, {"id": self._add_rule(_object(req)), **self.faults.snapshot()})
+        if method == "POST" and path.startswith(_HOLDS) and path.endswith("/release"):
+            rule_id = path[len(_HOLDS) : -len("/release")]
+            if not rule_id.isdigit():
+                raise ApiError(400, f"rule id must be a whole number, not {rule_id!r}")
+            return json_response(200, {"id": int(rule_id), "held": self.faults.release(int(rule_id))})
         if (method, path) == ("POST", "/_sim/jobs"):
             return json_response(200, {"job": self._plant(_object(req))})
         raise ApiError(404, f"No such endpoint: {method} {path}")

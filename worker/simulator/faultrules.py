@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.simulator.holds import Hold
+
 RATE_NAMES = ("rate_429", "rate_500", "rate_502", "rate_503", "rate_slow", "rate_drop", "rate_job_failure")
 ERROR_RATES = (("rate_429", 429), ("rate_500", 500), ("rate_502", 502), ("rate_503", 503))
 MESSAGES = {
@@ -29,6 +31,8 @@ class Fault:
     source: str = "random"
     # An exact JSON body to answer instead of the error shape's.
     body: Any = None
+    # A "hold" rule's latch: the request waits on it before it is answered normally.
+    hold: Hold | None = None
 
 
 @dataclass
@@ -110,7 +114,9 @@ def check_times(times: Any) -> int | None:
     return times
 
 
-def rule_fault(rule: Rule, slow_s: float) -> Fault:
+def rule_fault(rule: Rule, slow_s: float, hold: Hold | None = None) -> Fault:
+    if rule.action == "hold":
+        return Fault("none", source="rule", hold=hold)
     if rule.action == "slow":
         return Fault("none", delay_s=slow_s if rule.delay_s is None else rule.delay_s, source="rule")
     headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else {}

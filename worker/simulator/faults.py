@@ -22,6 +22,7 @@ from worker.simulator.faultrules import (
     random_fault,
     rule_fault,
 )
+from worker.simulator.holds import HOLD_LIMIT_S, Hold
 
 ENDPOINTS = frozenset(
     {
@@ -40,8 +41,9 @@ ENDPOINTS = frozenset(
 )
 # respond: answer the error instead of the real answer; respond_after: do the work
 # (a job is created), then answer the error; drop / drop_after: the same, but close
-# the connection without a word; slow: wait delay_s, then answer normally.
-ACTIONS = frozenset({"respond", "respond_after", "drop", "drop_after", "slow"})
+# the connection without a word; slow: wait delay_s, then answer normally; hold: wait
+# until release(rule id) (delay_s at most, HOLD_LIMIT_S by default), then answer normally.
+ACTIONS = frozenset({"respond", "respond_after", "drop", "drop_after", "slow", "hold"})
 _DRAWS_PER_REQUEST = 2 + len(ERROR_RATES)
 DEFAULT_JOB_ERROR = "Inference failed (simulated)"
 
@@ -55,6 +57,8 @@ class Faults:
         self._lock = threading.Lock()
         self._rates: dict[str, float] = {name: 0.0 for name in RATE_NAMES} | {"slow_s": 2.0, "retry_after_s": 1.0}
         self._rules: list[Rule] = []
+        # Kept after their rule wears out, so a test can still count and release what they caught.
+        self._holds: dict[int, Hold] = {}
         self._next_id = 1
         self.set_rates(**rates)
 
@@ -94,7 +98,8 @@ class Faults:
         """Answer matching requests with `status` (or drop / slow them) `times` times; returns the rule id.
 
         `body` is answered verbatim (any JSON) instead of the configured error shape; `headers`
-        (e.g. x-should-retry, retry-after-ms) are added to the answer.
+        (e.g. x-should-retry, retry-after-ms) are added to the answer. A "hold" keeps each request
+        it catches until `release(id)`, or `delay_s` at most; `held(id)` counts them.
         """
         if endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; known: {', '.join(sorted(ENDPOINTS))}")
@@ -108,6 +113,7 @@ class Faults:
             if not isinstance(headers, dict) or not all(isinstance(k, str) and k for k in headers):
                 raise ValueError("headers must map header names to values")
             headers = {name: header_value(value) for name, value in headers.items()}
+        hold = Hold(HOLD_LIMIT_S if delay_s is None else delay_s) if action == "hold" else None
         return self._add(
             Rule(
                 id=0,
@@ -125,8 +131,26 @@ class Faults:
                 body=body,
                 headers=headers,
                 times=check_times(times),
-            )
+            ),
+            hold,
         )
+
+    def held(self, rule_id: int) -> int:
+        """How many requests the hold rule `rule_id` has caught so far, released or not."""
+        return self._hold(rule_id).held
+
+    def release(self, rule_id: int) -> int:
+        """Let the requests held by rule `rule_id` go on (later ones pass at once); returns how many it caught."""
+        hold = self._hold(rule_id)
+        hold.release()
+        return hold.held
+
+    def _hold(self, rule_id: Any) -> Hold:
+        with self._lock:
+            hold = self._holds.get(rule_id) if isinstance(rule_id, int) else None
+        if hold is None:
+            raise ValueError(f"rule_id {rule_id!r} names no hold rule")
+        return hold
 
     def fail_jobs(
         self,
@@ -158,19 +182,31 @@ class Faults:
         return self._add(rule)
 
     def clear(self) -> None:
-        """Forget every rule and set every random rate back to 0 (slow_s and retry_after_s stay)."""
+        """Forget every rule, release every hold and set every random rate back to 0 (slow_s and retry_after_s stay)."""
         with self._lock:
+            holds = list(self._holds.values())
+            self._holds.clear()
             self._rules.clear()
             for name in RATE_NAMES:
                 self._rates[name] = 0.0
+        for hold in holds:
+            hold.release()
+
+    def release_all(self) -> None:
+        """Let every held request go on, e.g. when the simulator stops."""
+        with self._lock:
+            holds = list(self._holds.values())
+        for hold in holds:
+            hold.release()
 
     def snapshot(self) -> dict[str, Any]:
-        """Seed, rates and rules, as GET /_sim/faults shows them."""
+        """Seed, rates, rules and holds, as GET /_sim/faults shows them."""
         with self._lock:
             rules = [rule.to_json() for rule in self._rules]
-            return {"seed": self.seed, "rates": dict(self._rates), "rules": rules}
+            holds = {str(rule_id): {"held": h.held, "released": h.released} for rule_id, h in self._holds.items()}
+            return {"seed": self.seed, "rates": dict(self._rates), "rules": rules, "holds": holds}
 
-    def _add(self, rule: Rule) -> int:
+    def _add(self, rule: Rule, hold: Hold | None = None) -> int:
         for name in MATCH_FIELDS:
             if getattr(rule, name) is not None and not isinstance(getattr(rule, name), str):
                 raise ValueError(f"{name} must be a string")
@@ -178,6 +214,8 @@ class Faults:
             rule.id = self._next_id
             self._next_id += 1
             self._rules.append(rule)
+            if hold is not None:
+                self._holds[rule.id] = hold
             return rule.id
 
     def _take(
@@ -203,8 +241,9 @@ class Faults:
             draws = [self._random.random() for _ in range(_DRAWS_PER_REQUEST)]
             rule = self._take("rule", endpoint, prompt, job_id, model_id)
             rates = dict(self._rates)
+            hold = self._holds.get(rule.id) if rule is not None else None
         if rule is not None:
-            return rule_fault(rule, rates["slow_s"])
+            return rule_fault(rule, rates["slow_s"], hold)
         return random_fault(draws, rates)
 
     def job_plan(self, prompt: str, model_id: str, duration_s: float, jitter: float) -> tuple[float, str | None]:

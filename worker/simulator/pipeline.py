@@ -102,6 +102,9 @@ class Dispatcher:
             if fault is not None and fault.delay_s > 0:
                 self._sleep(fault.delay_s)
                 now = time.time()
+            if fault is not None and fault.hold is not None:
+                fault.hold.keep()
+                now = time.time()
             if fault is not None and fault.action == "drop":
                 return None
             if fault is not None and fault.action == "respond":

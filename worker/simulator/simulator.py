@@ -52,11 +52,12 @@ class Simulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving, wake slow answers, and close every open connection."""
+        """Stop serving, wake slow and held answers, and close every open connection."""
         server, self._server = self._server, None
         if server is None:
             return
         self._stopping.set()
+        self.faults.release_all()
         server.shutdown()
         server.server_close()
         server.close_connections()
