@@ -6,6 +6,7 @@ import pytest
 
 from tests.harness import wait_until
 from worker import enqueue_generation
+from worker.options import JobOptions
 from worker.states import JobStatus
 
 # The wave renders for a minute, so that it is still rendering however slowly this machine submits it.
@@ -16,7 +17,9 @@ WAVE_RENDER_S = 60
 def test_a_worker_with_two_slots_runs_a_new_task_at_once_while_fifty_jobs_render(system):
     wave = "a treasure chest, rendering in the slow wave"
     system.sim.faults.job_duration(prompt_contains=wave, seconds=WAVE_RENDER_S)
-    wave_ids = [enqueue_generation(f"{wave} #{n}", width=256, height=256) for n in range(50)]
+    # The suite's 30-s job deadline would end the wave early: these jobs are given five minutes.
+    long_enough = JobOptions(deadline_s=300)
+    wave_ids = [enqueue_generation(f"{wave} #{n}", width=256, height=256, options=long_enough) for n in range(50)]
     wait_until(
         lambda: all(j.scenario_job_id for j in system.jobs.get_many(wave_ids)), 30, "all fifty jobs to be submitted"
     )
