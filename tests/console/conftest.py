@@ -40,7 +40,8 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# One module uses it: Playwright stops with that module, so no event loop outlives it in this process.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     path = chromium_path()
     if path is None:

