@@ -203,6 +203,23 @@ class System:
     def logs(self) -> str:
         return "\n".join(w.log_path.read_text(errors="replace") for w in self.workers if w.log_path.exists())
 
+    def wait_for_log(self, text: str, *, count: int = 1, timeout_s: float = 15.0) -> str:
+        """The logs once `text` is in them `count` times; fails if it never is.
+
+        A worker writes its line after the row change a test waited on, so a log line is waited for too.
+        """
+
+        def seen() -> str | None:
+            logs = self.logs()
+            return logs if logs.count(text) >= count else None
+
+        return wait_until(
+            seen,
+            timeout_s,
+            f"{text!r} {count} time(s) in the logs",
+            on_timeout=lambda: self.logs()[-3000:],
+        )
+
     def wait_for(self, job_id: str, statuses: Iterable[JobStatus] | None = None, timeout_s: float = 30.0) -> JobView:
         wanted = set(statuses) if statuses is not None else None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.harness import wait_until
 from worker import enqueue_generation, runtime
 from worker.states import JobStatus
 
@@ -23,7 +22,7 @@ def test_sixty_identical_jobs_with_thirty_lost_answers_make_sixty_scenario_jobs_
     assert after["jobs_created"] - before["jobs_created"] == 60
     assert after["duplicate_submissions"] == before["duplicate_submissions"]
     assert all(system.dead_letters.get_for_job(job_id) is None for job_id in ids)
-    assert system.logs().count("adopted an earlier submission") >= 30
+    system.wait_for_log("adopted an earlier submission", count=30)
 
 
 def test_a_lost_answer_never_adopts_a_planted_look_alike_with_other_inputs(system):
@@ -48,7 +47,7 @@ def test_a_lost_answer_never_adopts_a_planted_look_alike_with_other_inputs(syste
     assert "negativePrompt" not in echoed and "scheduler" not in echoed
     # Its own Scenario job, made before the answer was lost, was adopted: nothing was paid twice.
     assert system.sim.stats()["jobs_created"] - before == 1
-    assert f"adopted an earlier submission job_id={job.id}" in system.logs()
+    system.wait_for_log(f"adopted an earlier submission job_id={job.id}")
 
 
 def test_a_look_alike_held_by_another_job_is_never_adopted_twice(system):
@@ -75,7 +74,7 @@ def test_the_lost_answer_search_waits_out_a_failing_jobs_list_without_spending_s
     assert job.status is JobStatus.SUCCESS
     assert job.attempts == 1
     assert system.sim.stats()["jobs_created"] - before == 1
-    wait_until(lambda: "adopted an earlier submission" in system.logs(), 5, "the adoption to be logged")
+    system.wait_for_log("adopted an earlier submission")
 
 
 def test_a_submit_refused_before_scenario_made_anything_never_adopts_a_look_alike_carrying_more_inputs(system):
