@@ -55,6 +55,25 @@ def broker(request) -> str:
 BOTH_BROKERS = pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True, scope="module")
 
 
+# A module whose subject is not the database engine runs its system on PostgreSQL alone, production's
+# engine: `pytestmark = ON_POSTGRES`. The engines' own behaviour is tested on both (tests/db), and so
+# is every system path whose outcome a database decides (claims, races, recovery, dead letters).
+ON_POSTGRES = pytest.mark.on_postgres
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    dropped = [item for item in items if _sqlite_twin_of_a_postgres_only_test(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if not _sqlite_twin_of_a_postgres_only_test(item)]
+
+
+def _sqlite_twin_of_a_postgres_only_test(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    on_sqlite = callspec is not None and callspec.params.get("backend_url") == "sqlite"
+    return on_sqlite and item.get_closest_marker("on_postgres") is not None
+
+
 @pytest.fixture(scope="module")
 def system(backend_url, broker, redis_url, tmp_path_factory) -> Iterator[System]:
     """The simulator, a migrated database and one worker with concurrency 2; the fleet's state in Redis."""

@@ -7,10 +7,13 @@ import time
 
 import pytest
 
-from worker import aio
+from tests.conftest import ON_POSTGRES
+from worker import JobNotFound, JobOptions, aio
 from worker.cancellation import CancelOutcome
 from worker.states import JobStatus
 from worker.waiting import WaitTimeout
+
+pytestmark = ON_POSTGRES
 
 TICK_S = 0.01
 
@@ -43,10 +46,19 @@ def test_an_async_wait_times_out_and_an_async_cancel_ends_the_job(system):
     assert ended.status is JobStatus.CANCELED
 
 
-def test_many_requests_are_enqueued_in_bulk_from_a_coroutine(system):
-    ids = asyncio.run(aio.enqueue_many([{"prompt": f"a gem, bulk {n}", "width": 512} for n in range(5)]))
+def test_many_requests_are_enqueued_in_bulk_from_a_coroutine_with_their_options(system):
+    requests = [{"prompt": f"a gem, bulk {n}", "width": 512} for n in range(5)]
+    ids = asyncio.run(aio.enqueue_many(requests, options=JobOptions(tags=["gems"])))
 
     assert len(ids) == 5
+    assert all(system.jobs.get(job_id).tags == ["gems"] for job_id in ids)
+
+
+def test_an_id_no_job_has_is_job_not_found_from_a_coroutine_as_from_a_call(system):
+    with pytest.raises(JobNotFound):
+        asyncio.run(aio.get_job("no-such-job"))
+    with pytest.raises(JobNotFound):
+        asyncio.run(aio.cancel_job("no-such-job"))
 
 
 # Last in the module: the worker is left with 200 jobs to run.

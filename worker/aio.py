@@ -54,17 +54,22 @@ async def enqueue_generation(
 
 
 async def enqueue_many(
-    requests: Iterable[GenerationRequest | Mapping[str, Any]], *, deadline_s: float | None = None
+    requests: Iterable[GenerationRequest | Mapping[str, Any]],
+    *,
+    options: JobOptions | None = None,
+    deadline_s: float | None = None,
 ) -> list[str]:
     """`worker.enqueue_many`, awaited (its progress callback would run in the thread, so none is taken)."""
-    return await asyncio.to_thread(producer.enqueue_many, list(requests), deadline_s=deadline_s)
+    return await asyncio.to_thread(producer.enqueue_many, list(requests), options=options, deadline_s=deadline_s)
 
 
-async def get_job(job_id: str) -> JobView | None:
+async def get_job(job_id: str) -> JobView:
+    """`worker.get_job`, awaited: JobNotFound for an id no job has."""
     return await asyncio.to_thread(producer.get_job, job_id)
 
 
 async def cancel_job(job_id: str, *, wait_s: float = 10.0) -> CancelResult:
+    """`worker.cancel_job`, awaited: JobNotFound for an id no job has."""
     return await asyncio.to_thread(producer.cancel_job, job_id, wait_s=wait_s)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.batches.test_batch_runs import wait_for_batch, write_manifest
+from tests.conftest import ON_POSTGRES
 from worker.batches.manifest import load_manifest
 from worker.batches.runs import submit_batch
+
+pytestmark = ON_POSTGRES
 
 
 def test_a_batch_finishes_when_every_jobs_list_call_fails(system, tmp_path: Path):

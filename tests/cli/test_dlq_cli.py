@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ON_POSTGRES
 from tests.deadletters.letters import forbidden, letters_for, refused_once, submissions, unique
 from worker.cli.common import parse_when
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / ".venv" / "bin" / "scenario-worker")

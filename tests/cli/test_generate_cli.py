@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 
+from tests.conftest import ON_POSTGRES
 from tests.harness import ROOT
+
+pytestmark = ON_POSTGRES
 
 SCRIPT = str(ROOT / ".venv" / "bin" / "scenario-worker")
 

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta, timezone
 import requests
 
 from tests.cli.test_dlq_cli import run, run_side_by_side
-from tests.conftest import KEY, SECRET
+from tests.conftest import KEY, ON_POSTGRES, SECRET
 from tests.deadletters.letters import letters_for, new_batch, quick, refused_once, submissions, unique
 from tests.harness import wait_until
 from worker import enqueue_generation
 from worker.db.jobs import StoredOptions
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 RUNNING = {JobStatus.QUEUED, JobStatus.WARMING_UP, JobStatus.IN_PROGRESS}
 

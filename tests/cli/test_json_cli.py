@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from tests.cli.test_dlq_cli import run, run_side_by_side
+from tests.conftest import ON_POSTGRES
 from tests.deadletters.letters import new_batch, quick, submissions, unique
+
+pytestmark = ON_POSTGRES
 
 
 def as_json(done) -> dict | list:

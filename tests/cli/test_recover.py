@@ -18,6 +18,8 @@ def run(system, *args: str) -> subprocess.CompletedProcess:
 
 def test_a_job_recorded_but_never_queued_is_recovered_and_submitted_once(system):
     prompt = "a lost scroll, recorded before its worker crashed"
+    # No worker runs meanwhile: its own periodic recovery would otherwise find the row first.
+    system.stop()
     # What a crash between recording the job and queueing its task leaves behind.
     lost = system.jobs.create(
         model_id="flux.1-dev", params=GenerationRequest(prompt=prompt, width=256, height=256).to_params()
@@ -32,6 +34,7 @@ def test_a_job_recorded_but_never_queued_is_recovered_and_submitted_once(system)
     sent_again = run(system, "jobs", "recover", "--older-than", "0m")  # a second, needless recovery is harmless
 
     assert sent.returncode == 0 and sent_again.returncode == 0
+    system.start_worker(name="after-recover")
     job = system.wait_for(lost.id)
     assert job.status is JobStatus.SUCCESS
     assert system.sim.stats()["submissions_by_prompt"][prompt] == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KEY, SECRET
-from tests.harness import ROOT, System, free_port, running_system, wait_until
+from tests.harness import ROOT, System, end_process, free_port, running_system, wait_until
 from tests.services import port_open, throwaway_postgres
 from worker.simulator import SimulatorConfig
 
@@ -103,8 +103,7 @@ def console(redis_url, tmp_path_factory) -> Iterator[Console]:
                 assert proc.poll() is None, log_path.read_text()
                 yield Console(f"http://127.0.0.1:{port}", system, workdir / "out")
             finally:
-                proc.terminate()
-                proc.wait(10)
+                end_process(proc)
 
 
 @pytest.fixture

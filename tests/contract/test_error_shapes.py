@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ON_POSTGRES
 from worker import enqueue_generation
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 
 def letter_of(system, job_id):

@@ -7,9 +7,12 @@ import json
 import pytest
 
 from tests.batches.test_batch_runs import wait_for_batch
+from tests.conftest import ON_POSTGRES
 from worker.batches.manifest import load_manifest
 from worker.batches.runs import batch_progress, export_batch, submit_batch
 from worker.simulator.png import make_png
+
+pytestmark = ON_POSTGRES
 
 
 def test_ten_items_sharing_one_local_reference_upload_it_once_and_all_carry_its_asset_id(system, tmp_path):

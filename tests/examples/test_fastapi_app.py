@@ -20,13 +20,15 @@ import uvicorn
 
 from examples.fastapi_app.app import JobEnds, create_app
 from tests.callbacks.conftest import CALLBACK_ENV, CALLBACK_SECRET, MAX_ATTEMPTS
-from tests.conftest import KEY, SECRET
+from tests.conftest import KEY, ON_POSTGRES, SECRET
 from tests.harness import System, free_port, running_system, wait_until
 from worker import runtime, wait_for
 from worker.callbacks import signed_headers
 from worker.db.models import CallbackStatus
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 SCRIPT = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "scenario-worker")
 

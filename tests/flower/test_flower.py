@@ -37,7 +37,7 @@ def wait_for_flower(flower: FlowerProcess, job_id: str, seen, what: str) -> Task
 
     return wait_until(
         check,
-        15,
+        30,
         f"Flower to show {what} of job {job_id}",
         every_s=0.3,
         on_timeout=lambda: repr({k: v for k, v in flower_tasks(flower).items() if job_id in (v["args"] or "")}),
@@ -67,7 +67,10 @@ def test_flower_shows_a_job_that_succeeds_as_a_successful_submit_and_its_polls(f
 
     def seen(tasks: Tasks) -> bool:
         polls = tasks_of(tasks, job_id, POLL)
-        return bool(polls) and all(t["state"] == "SUCCESS" for t in tasks_of(tasks, job_id, SUBMIT) + polls)
+        submits = tasks_of(tasks, job_id, SUBMIT)
+        # The producer's task-sent event comes over its own connection and may reach Flower last.
+        sent = all(t["sent"] is not None for t in submits)
+        return bool(polls) and sent and all(t["state"] == "SUCCESS" for t in submits + polls)
 
     tasks = wait_for_flower(flower, job_id, seen, "a successful submit and polls")
 

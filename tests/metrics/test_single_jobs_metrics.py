@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KEY, SECRET
+from tests.conftest import KEY, ON_POSTGRES, SECRET
 from tests.harness import System, free_port, running_system, wait_until
 from tests.metrics.scrape import scrape, total
 from worker import enqueue_generation, lanes, runtime
 from worker.db.models import DeadLetterReason
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 JOBS = 4
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import KEY, SECRET
-from tests.harness import ROOT, System, free_port, running_system, wait_until
+from tests.conftest import KEY, ON_POSTGRES, SECRET
+from tests.harness import ROOT, System, end_process, free_port, running_system, wait_until
 from tests.metrics.scrape import names, scrape, total
 from tests.services import port_open
 from worker import lanes, runtime
@@ -20,6 +20,8 @@ from worker.batches.submit import submit_batch
 from worker.observe import metrics
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 CAP = 2
 ITEMS = 8
@@ -75,8 +77,7 @@ def watched(backend_url, redis_url, tmp_path_factory) -> Iterator[Watched]:
             assert proc.poll() is None, log_path.read_text()
             yield Watched(system, f"http://127.0.0.1:{worker_port}/metrics", f"http://127.0.0.1:{console_port}/metrics")
         finally:
-            proc.terminate()
-            proc.wait(10)
+            end_process(proc)
 
 
 def test_a_batch_is_counted_the_same_by_the_worker_the_console_the_database_and_scenario(watched):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.conftest import BOTH_BROKERS
 from tests.harness import wait_until
-from worker import enqueue_generation
+from worker import JobOptions, enqueue_generation
 from worker.db.models import DeadLetterReason
 from worker.states import JobStatus
 
@@ -36,23 +36,28 @@ def test_a_worker_killed_while_polling_leaves_no_job_behind_and_submits_nothing_
 def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_as_poison(system):
     prompt = "a cursed mirror, every worker that looks at it dies"
     system.sim.faults.job_duration(prompt_contains=prompt, seconds=120)
-    job_id = enqueue_generation(prompt)
+    # Three workers die in turn before the verdict: on a loaded machine that can outlast the suite's
+    # 30-s deadline, and this test is about the deliveries, not the deadline.
+    job_id = enqueue_generation(prompt, options=JobOptions(deadline_s=600))
     submitted = wait_until(lambda: (j := system.jobs.get(job_id)) and j.scenario_job_id and j, 20, "the submit")
     # Each look at the job now hangs long enough to be caught in the act.
     system.sim.faults.add_rule(endpoint="get_job", job_id=submitted.scenario_job_id, action="slow", delay_s=2.5)
     system.workers[-1].kill()
     before = claim_of(system, job_id)
-    worker = system.start_worker(name="poison-1", SCENARIO_MAX_DELIVERIES="2")
+    # Only the broker brings the message back: a recovery would start a fresh chain, rightly leaving
+    # the killing message stale, and on a loaded machine it can come first.
+    poison_env = {"SCENARIO_MAX_DELIVERIES": "2", "SCENARIO_RECOVERY_INTERVAL_S": "0"}
+    worker = system.start_worker(name="poison-1", **poison_env)
 
     # The new worker takes the poll and dies in the middle of it, twice.
     first = wait_until(
         lambda: (c := claim_of(system, job_id)) != before and c, 30, "the poll to be taken", every_s=0.02
     )
     worker.kill()
-    worker = system.start_worker(name="poison-2", SCENARIO_MAX_DELIVERIES="2")
+    worker = system.start_worker(name="poison-2", **poison_env)
     wait_until(lambda: claim_of(system, job_id) == (first[0], 2), 30, "the same poll to come back", every_s=0.02)
     worker.kill()
-    system.start_worker(name="poison-3", SCENARIO_MAX_DELIVERIES="2")
+    system.start_worker(name="poison-3", **poison_env)
 
     job = system.wait_for(job_id, timeout_s=40)
     assert job.status is JobStatus.DEAD

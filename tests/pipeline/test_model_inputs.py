@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import ON_POSTGRES
 from worker import enqueue_generation, runtime
 from worker.db.models import DeadLetterReason
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 
 def job_count() -> int:

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import KEY, SECRET
+from tests.conftest import KEY, ON_POSTGRES, SECRET
 from tests.harness import System, running_system, wait_until
 from worker import cancel_job, enqueue_generation, runtime
 from worker.batches.manifest import parse_manifest
 from worker.batches.submit import submit_batch
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
+
+pytestmark = ON_POSTGRES
 
 CAP = 5
 JOB_S = 1.0

@@ -17,7 +17,7 @@ from worker.generation import GenerationRequest
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
 
-BATCH_ITEMS = 5_000
+BATCH_ITEMS = 2_000
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def idle_system(redis_url, tmp_path_factory) -> Iterator[System]:
         yield system
 
 
-def test_a_5000_item_batch_is_checked_claimed_recorded_and_queued_with_progress(idle_system):
+def test_a_2000_item_batch_is_checked_claimed_recorded_and_queued_with_progress(idle_system):
     items = "".join(f"  - name: item-{n:05d}\n    prompt: a crate number {n}\n" for n in range(BATCH_ITEMS))
     text = f"batch: crates\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}"
     seen: list[tuple[int, int]] = []
