@@ -76,3 +76,24 @@ def test_a_source_that_does_not_answer_leaves_its_gauges_out_and_the_scrape_stan
 
     assert not any(name in ("scenario_queue_depth", "scenario_slots_in_use") for name, _ in read)
     assert ("scenario_queue_oldest_age_seconds", (("lane", lanes.SUBMIT),)) in read
+
+
+def test_todays_budget_shows_what_is_committed_and_with_a_limit_what_is_left(database_url):
+    from worker.db.budgets import utc_day
+    from worker.db.models import CuDay
+
+    upgrade(database_url)
+    database = Database(database_url)
+    try:
+        with database.session() as session:
+            session.add(CuDay(day=utc_day(), committed=30.0))
+    finally:
+        database.dispose()
+    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "DATABASE_URL": database_url}
+
+    limited = gauges(Settings.from_env({**env, "SCENARIO_DAILY_CU_BUDGET": "100"}))
+    unlimited = gauges(Settings.from_env(env))
+
+    budget = {labels[0][1]: value for (name, labels), value in limited.items() if name == "scenario_daily_budget_cu"}
+    assert budget == {"committed": 30.0, "limit": 100.0, "left": 70.0}
+    assert [labels for name, labels in unlimited if name == "scenario_daily_budget_cu"] == [(("state", "committed"),)]

@@ -16,6 +16,7 @@ import redis
 
 from worker import lanes
 from worker.db.backlog import oldest_unsent
+from worker.db.budgets import BudgetLedger
 from worker.db.session import Database
 from worker.fleet.breaker import DEFAULT_KEY as BREAKER_KEY
 from worker.fleet.pause import AuthPause
@@ -31,6 +32,10 @@ GAUGES = {
     "scenario_fleet_paused": "1 while the fleet holds back for this reason (credentials, payment, rate_limit, breaker)",
     "scenario_queue_depth": "Messages waiting in the lane's broker queue",
     "scenario_queue_oldest_age_seconds": "Age of the oldest job of the lane that Scenario has not accepted yet",
+    "scenario_daily_budget_cu": (
+        "Creative units of today's (UTC) fleet-wide budget: committed (spent, and estimated for jobs in "
+        "flight), left, and the limit (SCENARIO_DAILY_CU_BUDGET); only committed without a limit"
+    ),
 }
 PAUSE_REASONS = ("credentials", "payment", "rate_limit", "breaker")
 # Kombu keeps a Redis queue's messages of priority n > 0 in a list of its own next to the queue's.
@@ -57,7 +62,7 @@ class FleetCollector:
                 _read("slots", lambda: self._slots(shared, families))
                 _read("pauses", lambda: self._pauses(shared, families))
             _read("queue depth", lambda: self._depth(families))
-            _read("oldest job", lambda: self._oldest(families))
+            _read("oldest job and the daily budget", lambda: self._from_the_database(families))
         finally:
             if shared is not None:
                 shared.close()
@@ -107,16 +112,23 @@ class FleetCollector:
             return _amqp_depths(url)
         return {}  # the embedded file broker: nothing to ask
 
-    def _oldest(self, families: dict[str, Any]) -> None:
+    def _from_the_database(self, families: dict[str, Any]) -> None:
         database = Database(self._settings.database_url)
         try:
             oldest = oldest_unsent(database)
+            committed = BudgetLedger(database).day_committed()
         finally:
             database.dispose()
         now = datetime.now(timezone.utc)
         for lane in (lanes.SUBMIT, lanes.BATCH):
             age_s = (now - oldest[lane]).total_seconds() if lane in oldest else 0.0
             families["scenario_queue_oldest_age_seconds"].add_metric([lane], max(0.0, age_s))
+        budget = families["scenario_daily_budget_cu"]
+        budget.add_metric(["committed"], committed)
+        limit = self._settings.daily_cu_budget
+        if limit > 0:
+            budget.add_metric(["limit"], limit)
+            budget.add_metric(["left"], max(0.0, limit - committed))
 
     @staticmethod
     def _redis(url: str | None) -> redis.Redis | None:
@@ -145,6 +157,8 @@ def _labels(name: str) -> list[str]:
         return ["reason"]
     if name.startswith("scenario_queue_"):
         return ["lane"]
+    if name == "scenario_daily_budget_cu":
+        return ["state"]
     return []
 
 
