@@ -336,11 +336,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("dead_letters") as batch_op:
         batch_op.create_index(
-            "ix_dead_letters_waiting_group",
-            ["reason", "error_code", "http_status"],
-            unique=False,
-            postgresql_where=sa.text("replayed_at IS NULL"),
-            sqlite_where=sa.text("replayed_at IS NULL"),
+            "ix_dead_letters_group_replayed", ["reason", "error_code", "http_status", "replayed_at"], unique=False
         )
     s = _prefix()
     op.execute(_backfill(s))
@@ -361,7 +357,7 @@ def downgrade() -> None:
         for function in FUNCTIONS:
             op.execute(f"DROP FUNCTION IF EXISTS {s}{function}()")
     with op.batch_alter_table("dead_letters") as batch_op:
-        batch_op.drop_index("ix_dead_letters_waiting_group")
+        batch_op.drop_index("ix_dead_letters_group_replayed")
     with op.batch_alter_table("jobs") as batch_op:
         batch_op.drop_index("ix_jobs_awaiting_download")
     op.drop_table("batch_tallies")

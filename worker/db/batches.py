@@ -210,6 +210,20 @@ class BatchRepository:
             rows = session.scalars(query.order_by(Job.finished_at, Job.id).limit(limit))
             return [job_view(r) for r in rows]
 
+    def awaiting_download_in(self, batch_ids: Sequence[str]) -> set[str]:
+        """Those of these batches with at least one job in `awaiting_download`, in one statement."""
+        if not batch_ids:
+            return set()
+        waiting = (
+            select(Job.id)
+            .where(text(AWAITING_DOWNLOAD_PREDICATE), Job.batch_id == Batch.id, ~_superseded())
+            .limit(1)
+            .exists()
+        )
+        query = select(Batch.id).where(Batch.id.in_(list(batch_ids)), waiting)
+        with self._db.session() as session:
+            return set(session.scalars(query))
+
     def item_history(self, batch_id: str, names: Sequence[str]) -> builtins.list[JobView]:
         """Every job these items of the batch ever had (earlier versions recorded files they may keep)."""
         wanted = list(dict.fromkeys(names))

@@ -303,15 +303,8 @@ class DeadLetter(Base):
     __table_args__ = (
         Index("ix_dead_letters_created_at", "created_at", "id"),
         Index("ix_dead_letters_group", "reason", "error_code", "http_status", "created_at", "id"),
-        # The groups' letters still waiting for a replay, counted off this index alone.
-        Index(
-            "ix_dead_letters_waiting_group",
-            "reason",
-            "error_code",
-            "http_status",
-            postgresql_where=text("replayed_at IS NULL"),
-            sqlite_where=text("replayed_at IS NULL"),
-        ),
+        # The groups, each letter and those waiting for a replay counted off this index alone.
+        Index("ix_dead_letters_group_replayed", "reason", "error_code", "http_status", "replayed_at"),
     )
 
 
