@@ -27,9 +27,11 @@ LIBRARY = "library"
 RUNS, MIN_RUNS, BUDGET_S = 20, 5, 20.0
 GOAL_P95_MS = 200.0
 
+# Every batch names a folder, so that the recovery asks each whether a download is left; none is
+# written to (a purge deletes files only when asked).
 _BATCHES = """
 INSERT INTO batches (id, name, source, out_dir, item_count, created_at, updated_at)
-SELECT md5('batch' || g), CASE WHEN g = 0 THEN 'library' ELSE 'small-' || g END, 'bench.yaml', NULL,
+SELECT md5('batch' || g), CASE WHEN g = 0 THEN 'library' ELSE 'small-' || g END, 'bench.yaml', '/bench/out/' || g,
        CASE WHEN g = 0 THEN :library ELSE :small_items END,
        now() - interval '90 days' + g * interval '1 hour', now() - interval '1 day'
 FROM generate_series(0, :small_batches) AS g
@@ -156,7 +158,7 @@ def reads(sizes: RowSizes = FULL_ROWS) -> list[tuple[str, Callable[[], Any]]]:
     """Each hot read, named as a person would look for it, made the way its caller makes it."""
     from worker import runtime
     from worker.batches.runs import batch_progress
-    from worker.tasks.recovery import RECENT_BATCHES
+    from worker.tasks.recovery import batches_awaiting_download
 
     rt = runtime.current()
     console = _console_client()
@@ -171,10 +173,6 @@ def reads(sizes: RowSizes = FULL_ROWS) -> list[tuple[str, Callable[[], Any]]]:
             assert answer.status_code == 200, (path, answer.status_code)
 
         return get
-
-    def rearm_downloads() -> None:
-        for batch in rt.batches.list(limit=RECENT_BATCHES):
-            rt.batches.awaiting_download(batch.id, limit=1)
 
     return [
         ("console /jobs, first page (100 newest)", page("/jobs")),
@@ -195,7 +193,7 @@ def reads(sizes: RowSizes = FULL_ROWS) -> list[tuple[str, Callable[[], Any]]]:
         ("sweep: unfinished batch jobs, counted", rt.batches.unfinished_count),
         ("sweep: unfinished single jobs, counted", lambda: rt.jobs.unfinished_count(single_only=True)),
         ("recovery: stalled jobs (untouched 15 min)", lambda: rt.jobs.stalled(untouched_since=_ago(900))),
-        ("recovery: downloads to re-arm (20 newest batches)", rearm_downloads),
+        ("recovery: downloads to re-arm (20 newest batches)", batches_awaiting_download),
         ("reconcile: Scenario jobs held, 100 ids", lambda: rt.jobs.held_scenario_jobs(some_scenario_jobs)),
     ]
 
@@ -238,11 +236,36 @@ def rows_section(sizes: RowSizes = FULL_ROWS) -> dict[str, Any]:
         runtime.install(Settings.from_env(env))
         try:
             figures = {name: timed(read) for name, read in reads(sizes)}
+            writes = status_writes()
             purge = purge_oldest(days=60)
         finally:
             runtime.current().close()
             runtime.forget()
-    return {"sizes": sizes, "seeding": seeding, "reads": figures, "purge": purge}
+    return {"sizes": sizes, "seeding": seeding, "reads": figures, "writes": writes, "purge": purge}
+
+
+def status_writes(count: int = 100) -> dict[str, dict[str, float]]:
+    """A job moved from created to queued, one UPDATE each: batch jobs (their tally kept by the
+    database in the same statement) against single jobs (no tally), on the same table."""
+    from worker import runtime
+    from worker.states import JobStatus
+
+    rt = runtime.current()
+    figures: dict[str, dict[str, float]] = {}
+    for kind, of_batch in (("single", "IS NULL"), ("batch", "IS NOT NULL")):
+        with rt.database.session() as session:
+            table = rt.database.table("jobs")
+            query = f"SELECT id FROM {table} WHERE status = 'created' AND batch_id {of_batch} LIMIT :n"
+            ids = list(session.scalars(text(query), {"n": count}))
+        samples = []
+        for job_id in ids:
+            begin = time.perf_counter()
+            rt.jobs.mark_status(job_id, JobStatus.QUEUED)
+            samples.append((time.perf_counter() - begin) * 1000)
+        samples.sort()
+        p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))] if samples else 0.0
+        figures[kind] = {"p50_ms": statistics.median(samples) if samples else 0.0, "p95_ms": p95, "runs": len(samples)}
+    return figures
 
 
 def purge_oldest(days: int) -> dict[str, float]:
@@ -274,6 +297,25 @@ def render_rows(figures: dict[str, Any]) -> str:
     for name, f in figures["reads"].items():
         verdict = "ok" if f["p95_ms"] < GOAL_P95_MS else "SLOW"
         rows.append((name, f"{f['p50_ms']:.1f}", f"{f['p95_ms']:.1f}", verdict))
+    writes = figures["writes"]
+    single, batch = writes["single"], writes["batch"]
+    ratio = batch["p50_ms"] / single["p50_ms"] if single["p50_ms"] else float("nan")
+    rows.append(
+        (
+            f"a status change: single job ({single['runs']} jobs), no tally",
+            f"{single['p50_ms']:.1f}",
+            f"{single['p95_ms']:.1f}",
+            "baseline",
+        )
+    )
+    rows.append(
+        (
+            f"a status change: batch job ({batch['runs']} jobs), its tally kept",
+            f"{batch['p50_ms']:.1f}",
+            f"{batch['p95_ms']:.1f}",
+            f"{ratio:.2f}x the single job's p50",
+        )
+    )
     purge = figures["purge"]
     rows.append(
         (

@@ -31,7 +31,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "postgres":
         database = request.getfixturevalue("migrated_postgres")
         with database.session() as session:
-            names = ("callback_deliveries", "dead_letters", "jobs", "batch_items", "batches", "cu_days")
+            tables = ("callback_deliveries", "dead_letters", "jobs", "batch_items", "batch_tallies", "batches")
+            names = (*tables, "cu_days")
             session.execute(text(f"TRUNCATE {', '.join(database.table(name) for name in names)}"))
         yield database
         return

@@ -171,8 +171,8 @@ def test_a_batch_is_tallied_per_status_from_its_current_jobs_only(db, jobs, batc
     success, in_progress = by_status[JobStatus.SUCCESS], by_status[JobStatus.IN_PROGRESS]
     assert (success.jobs, success.downloaded, success.priced, success.spent, success.charged) == (1, 1, 1, 2.0, 3.0)
     assert (in_progress.jobs, in_progress.downloaded, in_progress.spent, in_progress.charged) == (1, 0, 4.0, 4.0)
-    assert success.first_created == jobs.get(new).created_at and success.last_finished == jobs.get(new).finished_at
-    assert in_progress.last_finished is None
+    # The batch began with its first job, replaced or not, and last ended with the newest one.
+    assert tally.first_created == jobs.get(old).created_at and tally.last_finished == jobs.get(new).finished_at
     assert tally.spent_by_all == 6.0
 
 

@@ -202,8 +202,8 @@ def progress_of(
     statuses = tally.statuses
     jobs = sum(s.jobs for s in statuses)
     items = max(batch.item_count, jobs)
-    started = min((s.first_created for s in statuses if s.first_created), default=batch.created_at)
-    ended = max((s.last_finished for s in statuses if s.last_finished), default=None)
+    started = tally.first_created or batch.created_at
+    ended = tally.last_finished
     finished_all = jobs > 0 and all(s.status.is_final for s in statuses)
     until = ended if finished_all and ended else now
     return BatchProgress(

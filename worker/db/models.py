@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Enum,
@@ -48,6 +49,10 @@ class DeadLetterReason(StrEnum):
 
 # Final statuses as the partial index of unfinished jobs spells them; `not_final()` renders the same.
 UNFINISHED_PREDICATE = "status NOT IN ('success', 'failure', 'canceled', 'dead')"
+# Batch jobs that succeeded and have no files yet: the downloads still to fetch, few among millions.
+AWAITING_DOWNLOAD_PREDICATE = (
+    "status = 'success' AND batch_id IS NOT NULL AND (files IS NULL OR CAST(files AS VARCHAR) = '[]')"
+)
 
 
 def utcnow() -> datetime:
@@ -186,6 +191,15 @@ class Job(Base):
             postgresql_where=text(UNFINISHED_PREDICATE),
             sqlite_where=text(UNFINISHED_PREDICATE),
         ),
+        # The recovery asks each recent batch whether a download is left; a partial index answers at once.
+        Index(
+            "ix_jobs_awaiting_download",
+            "batch_id",
+            "finished_at",
+            "id",
+            postgresql_where=text(AWAITING_DOWNLOAD_PREDICATE),
+            sqlite_where=text(AWAITING_DOWNLOAD_PREDICATE),
+        ),
     )
 
 
@@ -209,6 +223,31 @@ class Batch(Base):
     cu_committed: Mapped[float] = mapped_column(default=0.0)
 
     __table_args__ = (Index("ix_batches_created_at", "created_at"),)
+
+
+class BatchStatusTally(Base):
+    """A batch's jobs in one status, summed as they change: what its progress shows, read in one row.
+
+    Written only by the database's triggers on `jobs` and `batch_items` (revision 0010), inside
+    the statement that changes a job's status, cost, files or an item's current job; never by
+    the code. `jobs` to `charged_micro_cu` count the current jobs (one per item, see
+    `BatchRepository.current_jobs`), `spent_all_micro_cu` every job. Units are in millionths,
+    as integers, so that a share taken out comes back exactly to zero. `first_created` and
+    `last_finished` only ever move outwards: when the batch's first job was made, its last one ended.
+    """
+
+    __tablename__ = "batch_tallies"
+
+    batch_id: Mapped[str] = mapped_column(String(32), ForeignKey("batches.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    jobs: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    downloaded: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    priced: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    spent_micro_cu: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    charged_micro_cu: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    spent_all_micro_cu: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    first_created: Mapped[datetime | None]
+    last_finished: Mapped[datetime | None]
 
 
 class CuDay(Base):
@@ -264,6 +303,8 @@ class DeadLetter(Base):
     __table_args__ = (
         Index("ix_dead_letters_created_at", "created_at", "id"),
         Index("ix_dead_letters_group", "reason", "error_code", "http_status", "created_at", "id"),
+        # The groups, each letter and those waiting for a replay counted off this index alone.
+        Index("ix_dead_letters_group_replayed", "reason", "error_code", "http_status", "replayed_at"),
     )
 
 

@@ -77,10 +77,16 @@ def recover(self: RecoveryTask) -> int:
 
 def _rearm_downloads() -> None:
     """A download run lost with its worker: the recent batches with images still to fetch get one."""
+    for batch_id in batches_awaiting_download():
+        request_downloads(batch_id)
+
+
+def batches_awaiting_download() -> list[str]:
+    """The recent batches that write files and have images still to fetch: two statements, however many."""
     rt = runtime.current()
-    for batch in rt.batches.list(limit=RECENT_BATCHES):
-        if batch.out_dir is not None and rt.batches.awaiting_download(batch.id, limit=1):
-            request_downloads(batch.id)
+    recent = [batch for batch in rt.batches.list(limit=RECENT_BATCHES) if batch.out_dir is not None]
+    waiting = rt.batches.awaiting_download_in([batch.id for batch in recent])
+    return [batch.id for batch in recent if batch.id in waiting]
 
 
 _reconciled_at = -math.inf
