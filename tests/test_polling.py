@@ -125,8 +125,9 @@ def _at(seconds: list[float | None]) -> list[datetime | None]:
         ([0.1], 2.0, 0.0, None, 0.25),  # never sooner than the floor
         ([-0.2, 3.0], 2.0, 0.0, None, 0.25),  # just late: looked at closely
         ([-1.5, 3.0], 2.0, 0.0, None, 2.0),  # late for long: back to the beat, not a tight loop
-        ([], 2.0, 0.0, 3.0, 3.05),  # a submit on its way: when its job can first end
-        ([1.0], 2.0, 0.0, 3.0, 1.05),
+        ([], 2.0, 0.0, 3.0, 3.05),  # a submit on its way: when its job ends if sent now
+        ([1.0], 2.0, 0.4, 3.0, 1.05),
+        ([2.8, 2.9], 2.0, 0.4, 3.0, 3.05),  # it ends with the others: one look for them all
         ([0.1], 0.2, 0.0, None, 0.2),  # a beat shorter than the floor wins
     ],
 )
@@ -160,7 +161,8 @@ def test_a_sweep_calls_the_list_only_when_an_end_is_due_or_unknown_or_the_quiet_
     [
         ([1.0], False),
         ([-0.1], False),  # the look that ends it is just coming
-        ([-0.5], True),  # a look after its end missed it
+        ([-0.5], False),  # still looked at closely
+        ([-1.0], True),  # the close looks missed it
         ([None, -0.05], False),
     ],
 )
@@ -170,7 +172,7 @@ def test_a_job_is_late_once_a_look_after_its_expected_end_has_missed_it(ends_in_
 
 @pytest.mark.parametrize(
     ("render_s", "window_s"),
-    [([], 0.0), ([3.0], 0.45), ([3.0, 1.0], 0.15), ([60.0], 0.5)],
+    [([], 0.0), ([3.0], 0.75), ([3.0, 1.0], 0.25), ([60.0], 1.0)],
 )
 def test_ends_are_grouped_within_a_share_of_the_shortest_render_and_never_more_than_the_cap(render_s, window_s):
     assert group_window_s(render_s) == pytest.approx(window_s)

@@ -69,18 +69,22 @@ def job_ended(job_id: str) -> None:
     announce_end(job_id)
 
 
-def free_slot(job_id: str) -> None:
+def free_slot(job_id: str) -> list[str]:
     """The job ended (or will never reach Scenario): free its slot and send the submits of the
-    waiters it lets in. A Redis that does not answer is let be: the slot's lease runs out."""
+    waiters it lets in; returns the jobs whose submits were sent. A Redis that does not answer
+    is let be: the slot's lease runs out."""
     rt = runtime.current()
     if rt.slots is None:
-        return
+        return []
     try:
         woken = rt.slots.release(job_id, wake_grace_s=slot_recheck_s(rt.settings.slot_lease_s))
     except FleetUnavailable as exc:
         log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
-        return
+        return []
+    sent = []
     for waiter in woken:
         # A new chain: the waiter's own timed retry, still on its way, is dropped when it comes.
         if send_submit_again(waiter):
             log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
+            sent.append(waiter)
+    return sent

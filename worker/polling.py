@@ -80,11 +80,11 @@ SWEEP_FLOOR_S = 0.25
 # A job past its expected end is looked at this often for a little while, then at the beat.
 CLOSE_STEP_S = 0.25
 CLOSE_WATCH_S = 1.0
-# Ends this close to the first one (a share of the render, at most the cap) are looked at by one
+# Ends this close to the first one (a quarter of the render, at most a second) are seen by one
 # list call: slots freed together are refilled together, so they stay in step and every later
 # round needs one list for all of them.
-GROUP_WINDOW_SHARE = 0.15
-GROUP_WINDOW_MAX_S = 0.5
+GROUP_WINDOW_SHARE = 0.25
+GROUP_WINDOW_MAX_S = 1.0
 # While every job in flight has an expected end, lists come at least every this many beats.
 QUIET_BEATS = 2
 
@@ -132,8 +132,9 @@ def next_sweep_in_s(
     model's render time is not known yet. The sweep comes just after the first expected end,
     waiting for those within `window_s` of it so one list sees them all; a job past its end is
     looked at closely for a little while; an unknown end keeps the usual beat; with every end
-    known, the gap may stretch to a few beats. `new_end` is the soonest a job whose submit is
-    on its way can end. Never sooner than the floor.
+    known, the gap may stretch to a few beats. `new_end` is when a job whose submit is on its
+    way can end at the latest, if it is sent now: it counts as one more end. Never sooner than
+    the floor.
     """
     ends = list(expected_ends)
     if not ends and new_end is None:
@@ -148,12 +149,12 @@ def next_sweep_in_s(
         else:
             late_s = (now - end).total_seconds()
             candidates.append(CLOSE_STEP_S if late_s < CLOSE_WATCH_S else interval_s)
+    if new_end is not None and new_end > now:
+        future.append(new_end)
     if future:
         first = min(future)
         last_of_group = max(end for end in future if end <= first + timedelta(seconds=window_s))
         candidates.append((last_of_group - now).total_seconds() + EXPECTED_END_MARGIN_S)
-    if new_end is not None and new_end > now:
-        candidates.append((new_end - now).total_seconds() + EXPECTED_END_MARGIN_S)
     return max(min(SWEEP_FLOOR_S, interval_s), min(candidates))
 
 
@@ -171,8 +172,8 @@ def list_is_due(
 
 
 def is_late(now: datetime, expected_ends: Iterable[datetime | None]) -> bool:
-    """Whether a job is still in flight a close step after its expected end (a list already missed it)."""
-    late_after = timedelta(seconds=EXPECTED_END_MARGIN_S + CLOSE_STEP_S)
+    """Whether a job is still in flight after the close looks past its expected end (it may have failed)."""
+    late_after = timedelta(seconds=CLOSE_WATCH_S)
     return any(end is not None and end + late_after <= now for end in expected_ends)
 
 

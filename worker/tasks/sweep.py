@@ -87,8 +87,9 @@ def sweep(self: SweepTask) -> None:
     token = uuid.uuid4().hex
     if not coord.claim("sweep", token, hold_s=max(30.0, rt.settings.sweep_interval_s * 10)):
         return
+    woken: list[str] = []
     try:
-        _sweep_once(self)
+        _sweep_once(self, woken)
         coord.beat()
     except TRANSIENT_ERRORS as exc:
         event(logging.WARNING, "sweep failed; the next one will try again", None, self, error=str(exc))
@@ -98,7 +99,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep()
+        request_sweep(woken=woken)
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -141,15 +142,19 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep() -> None:
-    """Make sure a sweep is coming: the first caller schedules it, the others find it armed."""
+def request_sweep(*, woken: Iterable[str] = ()) -> None:
+    """Make sure a sweep is coming: the first caller schedules it, the others find it armed.
+
+    `woken` names the waiters whose submits the caller just sent, so the next look also
+    covers the jobs they are about to start.
+    """
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
-        # Timed by whoever arms it (a submit, the recovery, the last sweep): the first end due.
-        sweep.apply_async(countdown=_next_sweep_in_s())
+        # Timed by whoever arms it (a submit, the recovery, the last sweep): the first ends due.
+        sweep.apply_async(countdown=_next_sweep_in_s(set(woken)))
 
 
-def _next_sweep_in_s() -> float:
+def _next_sweep_in_s(woken: set[str]) -> float:
     """The next sweep comes just after the first expected end (or ends close together), if that is
     sooner than the usual cadence.
 
@@ -165,8 +170,9 @@ def _next_sweep_in_s() -> float:
     jobs = rt.jobs.in_flight()
     known = [typical[job.model_id] for job in jobs if job.model_id in typical] or list(typical.values())
     now = datetime.now(timezone.utc)
-    # A waiter woken by the last sweep is being submitted now: its job ends no sooner than this.
-    new_end = now + timedelta(seconds=min(known)) if known else None
+    # A woken waiter whose job is not on Scenario yet is being submitted: if sent now, it ends then.
+    on_its_way = woken - {job.id for job in jobs}
+    new_end = now + timedelta(seconds=max(known)) if known and on_its_way else None
     return next_sweep_in_s(
         now, _expected_ends(jobs, typical), interval_s=interval_s, window_s=group_window_s(known), new_end=new_end
     )
@@ -187,7 +193,8 @@ def _expected_ends(jobs: Iterable[WatchedJob], typical: dict[str, float]) -> lis
     ]
 
 
-def _sweep_once(task: SweepTask) -> None:
+def _sweep_once(task: SweepTask, woken: list[str]) -> None:
+    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent."""
     rt = runtime.current()
     coord = rt.coordination
     watched = {job.scenario_job_id: job for job in rt.jobs.in_flight()}
@@ -205,7 +212,9 @@ def _sweep_once(task: SweepTask) -> None:
     listed = True
     try:
         for status in statuses_to_list(coord.next_sweep_number(), late=is_late(now, ends)):
-            _list_ended(status, watched, ended)
+            if not watched:
+                break  # every job in flight is seen ended: the other lists have nothing to find
+            _list_ended(status, watched, ended, woken)
         coord.note_listed()
     except (RateLimited, Throttled) as exc:
         if isinstance(exc, RateLimited):
@@ -222,7 +231,7 @@ def _sweep_once(task: SweepTask) -> None:
     _look_at_stragglers(task, watched.values(), everyone=not listed)
 
 
-def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[Seen]) -> None:
+def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[Seen], woken: list[str]) -> None:
     """Find every watched job Scenario lists as ended with `status` since that status's cursor.
 
     Each one's plan slot is given back the moment it is seen, and the waiters it lets in are
@@ -243,7 +252,7 @@ def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[S
             continue
         final = JobStatus.from_scenario(str(remote.get("status")))
         if final is not None and final.is_final:
-            free_slot(job.id)
+            woken += free_slot(job.id)
         ended.append((job, remote))
     rt.coordination.set_cursor(status.value, newest)
 
