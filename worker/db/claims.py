@@ -162,6 +162,24 @@ class SubmitClaims(RowWriter):
                 return CancelStep.FINAL
         return CancelStep.REQUESTED if row[0] is None else CancelStep.ON_SCENARIO
 
+    def touch_waiter(self, job_id: str, seq: int) -> bool:
+        """A job waiting for a slot looked again in chain `seq`: True (and the row touched, so the
+        recovery does not take it for lost) while it is unsent, not final, with no cancel asked
+        for and that chain still live."""
+        statement = (
+            update_jobs()
+            .where(
+                Job.id == job_id,
+                Job.submit_seq == seq,
+                not_final(),
+                Job.scenario_job_id.is_(None),
+                Job.cancel_requested_at.is_(None),
+            )
+            .values(updated_at=utcnow())
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
     def next_submit_seq(self, job_id: str) -> tuple[int, str | None] | None:
         """Start a new chain of submit messages for an unsent job; older chains' messages are dropped.
 

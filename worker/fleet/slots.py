@@ -140,6 +140,23 @@ return redis.call('ZRANK', KEYS[2], ARGV[3])
 """
 )
 
+# ARGV: cap, alive ms, job. A waiter's look on its own timer: its rank (and it stays alive) while
+# it waits and the free slots are for those ahead of it; -1 when it may try (or waits no more).
+_STILL_WAITING = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+local job = ARGV[3]
+local rank = redis.call('ZRANK', KEYS[2], job)
+if not rank or redis.call('ZSCORE', KEYS[4], job) then return -1 end
+local c = cap()
+if c < 0 or rank < c - redis.call('ZCARD', KEYS[1]) then return -1 end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), job)
+return rank
+"""
+)
+
 # ARGV: cap, wake grace ms, job. Returns the waiters to wake: those the freed slots now
 # admit, less any woken within the grace (their submit is on its way).
 _RELEASE = (
@@ -236,6 +253,7 @@ class FleetSlots:
             for name, source in (
                 ("acquire", _ACQUIRE),
                 ("wait", _WAIT),
+                ("still_waiting", _STILL_WAITING),
                 ("release", _RELEASE),
                 ("refresh", _REFRESH),
                 ("shrink", _SHRINK),
@@ -271,6 +289,12 @@ class FleetSlots:
         """
         args = [_ms(alive_s), job_id, _class(priority), group or "", TURN_STEP_MS, _rank(rank)]
         return int(self._run("wait", args))
+
+    def still_waiting(self, job_id: str, *, alive_s: float) -> int | None:
+        """A waiter's own look: its rank while it still waits and no free slot is for it (it stays
+        alive for `alive_s`); None when it may try for a slot, was woken, or is no waiter."""
+        rank = int(self._run("still_waiting", [_ms(alive_s), job_id]))
+        return None if rank < 0 else rank
 
     def release(self, job_id: str, *, wake_grace_s: float) -> list[str]:
         """Give back the job's slot (and its place in the waiting list); return the waiters to wake.

@@ -15,7 +15,7 @@ from worker.fleet.errors import FleetUnavailable, SlotWait
 from worker.fleet.slots import APPLICATION, BATCH
 from worker.options import DEFAULT_PRIORITY
 from worker.scenario.errors import ParallelLimitReached, RateLimited, ScenarioError
-from worker.waits import slot_recheck_s
+from worker.waits import slot_recheck_s, waiter_recheck_s
 
 log = logging.getLogger("worker.tasks")
 
@@ -42,15 +42,18 @@ def _details(exc: BaseException) -> Mapping[str, Any]:
     return details if isinstance(details, Mapping) else {}
 
 
-def recheck_s() -> float:
-    """How long a job waits for a slot before looking again on its own."""
-    return slot_recheck_s(runtime.current().settings.slot_lease_s)
+def recheck_s(place: int = 0) -> float:
+    """How long a job waits for a slot before looking again on its own; longer far back in the queue."""
+    rt = runtime.current()
+    near_s = slot_recheck_s(rt.settings.slot_lease_s)
+    cap = rt.slots.configured_cap if rt.slots is not None else 0
+    return waiter_recheck_s(near_s, rt.settings.fleet_hop_s, place=place, cap=cap)
 
 
 def _alive_s() -> float:
-    # A waiter asks again within its countdown, which the retry backoff may stretch.
+    # A waiter asks again within its countdown, which the retry backoff or the hop may stretch.
     settings = runtime.current().settings
-    return 2 * max(recheck_s(), settings.retry_backoff_max_s) + 5.0
+    return 2 * max(recheck_s(), settings.fleet_hop_s, settings.retry_backoff_max_s) + 5.0
 
 
 _plan_read_at = -math.inf
@@ -88,7 +91,26 @@ def take_slot(job_id: str, *, batch_id: str | None = None, rank: int = DEFAULT_P
     place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id, rank=rank)
     raise SlotWait(
         f"every parallel slot of the fleet is taken (cap {slots.cap}); waiting as number {place + 1}",
-        retry_after_s=recheck_s(),
+        retry_after_s=recheck_s(place),
+    )
+
+
+def still_waiting(job_id: str, seq: int) -> SlotWait | None:
+    """A waiter's look on its own timer, in one Redis call and one row touch: the wait to raise
+    while no free slot is for it yet; None when it should take the whole submit path (a slot may
+    be free for it, it was woken, or its row or chain moved on)."""
+    rt = runtime.current()
+    if rt.slots is None:
+        return None
+    try:
+        rank = rt.slots.still_waiting(job_id, alive_s=_alive_s())
+    except FleetUnavailable:
+        return None  # the whole path meets Redis' outage the usual way
+    if rank is None or not rt.jobs.touch_waiter(job_id, seq):
+        return None
+    return SlotWait(
+        f"every parallel slot of the fleet is taken; still waiting as number {rank + 1}",
+        retry_after_s=recheck_s(rank),
     )
 
 
