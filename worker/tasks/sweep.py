@@ -31,7 +31,7 @@ import redis
 from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import WatchedJob
-from worker.dispatch import free_slot, send_poll
+from worker.dispatch import free_slots, send_poll
 from worker.fleet.errors import Throttled
 from worker.polling import (
     group_window_s,
@@ -234,13 +234,14 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> None:
 def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[Seen], woken: list[str]) -> None:
     """Find every watched job Scenario lists as ended with `status` since that status's cursor.
 
-    Each one's plan slot is given back the moment it is seen, and the waiters it lets in are
-    sent on their way, before any row is written: the next submits go out while this sweep
+    Their plan slots are given back as soon as the list is read, and the waiters they let in
+    are sent on their way, before any row is written: the next submits go out while this sweep
     stores what it saw.
     """
     rt = runtime.current()
     since = _since(rt.coordination.cursor(status.value), watched.values())
     newest = since
+    freed: list[str] = []
     for remote in rt.client.iter_jobs(status=status.value, updated_after=since, page_size=PAGE_SIZE):
         updated = str(remote.get("updatedAt") or "")
         if updated and _instant(updated) < _instant(since):
@@ -252,8 +253,9 @@ def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[S
             continue
         final = JobStatus.from_scenario(str(remote.get("status")))
         if final is not None and final.is_final:
-            woken += free_slot(job.id)
+            freed.append(job.id)
         ended.append((job, remote))
+    woken += free_slots(freed)
     rt.coordination.set_cursor(status.value, newest)
 
 
