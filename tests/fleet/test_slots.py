@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worker.fleet.coordination import Coordination
-from worker.fleet.slots import APPLICATION, BATCH, FleetSlots, SlotsUnavailable
+from worker.fleet.slots import APPLICATION, BATCH, FleetSlots, SlotsUnavailable, turn_step_ms
 
 pytestmark = pytest.mark.redis
 
@@ -364,6 +364,25 @@ def test_a_small_batch_after_a_long_library_goes_before_the_librarys_later_items
     order = served_in_turn(fleet, "running", 3)
 
     assert order.index("small-0") <= 1
+
+
+def test_a_small_batch_beside_a_big_library_gets_most_turns_while_the_library_still_moves(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for n in range(10):
+        fleet.wait(f"library-{n}", alive_s=ALIVE_S, group="library", group_items=1000)
+    for n in range(20):
+        fleet.wait(f"small-{n}", alive_s=ALIVE_S, group="small", group_items=20)
+
+    order = served_in_turn(fleet, "running", 24)
+
+    assert [job for job in order if job.startswith("small")] == [f"small-{n}" for n in range(20)]
+    assert sum(job.startswith("library") for job in order[:24]) == 4
+
+
+@pytest.mark.parametrize(("items", "step_ms"), [(None, 1000), (1, 1000), (4, 2000), (20, 4472), (1000, 31623)])
+def test_a_bigger_batch_steps_further_between_its_waiters(items, step_ms):
+    assert turn_step_ms(items) == step_ms
 
 
 def test_a_waiter_of_a_higher_priority_is_woken_first_within_its_class(client, key):

@@ -75,6 +75,22 @@ def _read_the_plan() -> None:
     log.info("the team's plan allows %s parallel jobs", limit)
 
 
+# A batch's size, read once per process: it only sets the batch's share of the slots.
+_items_of: dict[str, int] = {}
+
+
+def _batch_items(batch_id: str | None) -> int | None:
+    """How many items the job's batch has (its share of the slots depends on it); None for no batch."""
+    if batch_id is None:
+        return None
+    if batch_id not in _items_of:
+        batch = runtime.current().batches.get(batch_id)
+        if batch is None:
+            return None
+        _items_of[batch_id] = batch.item_count
+    return _items_of[batch_id]
+
+
 def take_slot(job_id: str, *, batch_id: str | None = None, rank: int = DEFAULT_PRIORITY) -> None:
     """Hold a slot for the job before it is submitted; raise SlotWait (nothing sent) when none is free.
 
@@ -86,9 +102,10 @@ def take_slot(job_id: str, *, batch_id: str | None = None, rank: int = DEFAULT_P
     _read_the_plan()
     # A job an application enqueued goes before every batch item waiting for a slot.
     priority = APPLICATION if batch_id is None else BATCH
-    if slots.acquire(job_id, priority=priority, group=batch_id, rank=rank):
+    items = _batch_items(batch_id)
+    if slots.acquire(job_id, priority=priority, group=batch_id, rank=rank, group_items=items):
         return
-    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id, rank=rank)
+    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id, rank=rank, group_items=items)
     raise SlotWait(
         f"every parallel slot of the fleet is taken (cap {slots.cap}); waiting as number {place + 1}",
         retry_after_s=recheck_s(place),
@@ -129,7 +146,9 @@ def refuse_for_the_plan(
     learned = slots.shrink_to(parallel_limit_of(exc) or slots.in_use() - 1)
     give_back_slot(job_id)
     job_class = APPLICATION if batch_id is None else BATCH
-    slots.wait(job_id, alive_s=_alive_s(), priority=job_class, group=batch_id, rank=rank)
+    slots.wait(
+        job_id, alive_s=_alive_s(), priority=job_class, group=batch_id, rank=rank, group_items=_batch_items(batch_id)
+    )
     log.warning("parallel limit reached job_id=%s cap=%s error=%s", job_id, learned, exc)
     return SlotWait(
         f"Scenario's parallel limit is reached; the fleet's cap is now {learned}: {exc.message}",
