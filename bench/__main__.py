@@ -3,7 +3,7 @@
 Every measurement runs on a system of its own (a private Redis server, a throwaway
 PostgreSQL database, the simulator, workers of the given concurrency). Usage:
 
-    python -m bench [--quick] [--concurrency 2] [--only pipeline|plan|rows] [--out docs/benchmarks.md]
+    python -m bench [--quick] [--concurrency 2] [--only pipeline|plan|rows] [--plan-big N] [--out docs/benchmarks.md]
 
 `--only rows` runs the reads at a million rows alone (bench/rows.py); `--only pipeline` the rest.
 """
@@ -51,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this section (repeatable): pipeline (the jobs under load), plan (a cap of 4 "
         "shared by a library and an app's jobs) or rows (reads at a million rows)",
     )
+    parser.add_argument(
+        "--plan-big",
+        type=int,
+        default=None,
+        metavar="N",
+        help="items of the big library a small batch is started beside in the plan section "
+        "(default 1,000; 200 with --quick)",
+    )
     args = parser.parse_args(argv)
     chosen = args.only or list(SECTIONS)
     sizes = QUICK if args.quick else FULL
@@ -58,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency != 2:
         flags.append(f"--concurrency {args.concurrency}")
     flags += [f"--only {section}" for section in args.only or ()]
+    if args.plan_big is not None:
+        flags.append(f"--plan-big {args.plan_big}")
     command = "make bench" + (f' BENCH_ARGS="{" ".join(flags)}"' if flags else "")
     started = time.monotonic()
     tables = []
@@ -66,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if "plan" in chosen:
         library = 40 if args.quick else 100
         _say(f"plan: a {library}-item library of 3-s renders under a cap of 4, and an app's single jobs meanwhile")
-        tables.append(_plan(library, args.concurrency))
+        big = args.plan_big if args.plan_big is not None else (200 if args.quick else 1_000)
+        tables.append(_plan(library, big, args.concurrency))
     if "rows" in chosen:
         row_sizes = rows.QUICK_ROWS if args.quick else rows.FULL_ROWS
         _say(f"rows: {row_sizes.jobs:,} jobs seeded in PostgreSQL, then each hot read timed, then a purge")
@@ -95,13 +106,31 @@ def _pipeline(sizes: Sizes, concurrency: int) -> str:
     return render_table(Figures(enqueue, throughput, backlog, per_job), sizes, concurrency)
 
 
-def _plan(library: int, concurrency: int) -> str:
+def _plan(library: int, big: int, concurrency: int) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = plan.plan_share(Path(tmp), library=library, singles=5, job_s=3.0, concurrency=concurrency)
     lines = [("the team's plan as the limit", "figure", "goal"), *plan.rows(figures)]
+    lines += _plan_makespan(library, concurrency)
+    lines += _plan_small_beside_big(big, concurrency)
     return "\n".join(
         "| " + " | ".join(line) + " |" + ("\n| --- | --- | --- |" if i == 0 else "") for i, line in enumerate(lines)
     )
+
+
+def _plan_makespan(jobs: int, concurrency: int) -> list[tuple[str, str, str]]:
+    _say(f"plan: makespan of a {jobs}-item batch of 3-s renders alone under a cap of 4")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        figures = plan.plan_makespan(Path(tmp), jobs=jobs, job_s=3.0, concurrency=concurrency)
+    return plan.makespan_rows(figures)
+
+
+def _plan_small_beside_big(big: int, concurrency: int) -> list[tuple[str, str, str]]:
+    _say(f"plan: a 20-item batch started 10 s after a {big}-item library, cap 4, until the small one is done")
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        figures = plan.plan_small_beside_big(
+            Path(tmp), library=big, small=20, after_s=10.0, job_s=3.0, concurrency=concurrency
+        )
+    return plan.small_beside_big_rows(figures)
 
 
 def _say(text: str) -> None:

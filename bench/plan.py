@@ -98,3 +98,124 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
             "<= 1.5",
         ),
     ]
+
+
+def _manifest(name: str, items: int):
+    from worker.batches.manifest import parse_manifest
+
+    lines = "".join(f"  - name: item-{n:05d}\n    prompt: {name} item {n}\n" for n in range(items))
+    text = f"batch: {name}\ndefaults:\n  width: 256\n  height: 256\nitems:\n{lines}"
+    return parse_manifest(text, kind="yaml", source=name)
+
+
+def _plan_stack(workdir: Path, job_s: float, concurrency: int):
+    """The plan section's system: a simulator refusing a fifth job, two workers of `concurrency`."""
+    from worker.simulator import SimulatorConfig
+
+    config = SimulatorConfig(
+        api_key=KEY, api_secret=SECRET, job_duration_s=job_s, job_duration_jitter=0.0, seed=1, parallel_inferences=CAP
+    )
+    return stack(workdir, config, SCENARIO_PARALLEL_JOBS=str(CAP))
+
+
+def _start_workers(st: Any, concurrency: int) -> None:
+    for _ in range(2):
+        st.start_workers(concurrency=concurrency, SCENARIO_SWEEP_INTERVAL_S="2", SCENARIO_POLL_INITIAL_S="1")
+
+
+def _wait_final(ids: list[str], timeout_s: float) -> dict[str, Any]:
+    from worker import runtime
+
+    jobs = runtime.current().jobs
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = {job.id: job for job in jobs.get_many(ids)}
+        if all(job.is_final for job in rows.values()):
+            return rows
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{sum(not j.is_final for j in rows.values())} of {len(ids)} jobs did not finish")
+        time.sleep(0.25)
+
+
+def _span_s(rows: dict[str, Any]) -> float:
+    first = min(job.created_at for job in rows.values())
+    last = max(job.finished_at for job in rows.values())
+    return (last - first).total_seconds()
+
+
+def plan_makespan(workdir: Path, *, jobs: int, job_s: float, concurrency: int) -> dict[str, Any]:
+    """A batch of `jobs` renders alone under the cap: its makespan against the floor, requests per job."""
+    from worker import runtime
+    from worker.batches.submit import submit_batch
+
+    with _plan_stack(workdir / "makespan", job_s, concurrency) as st:
+        _start_workers(st, concurrency)
+        report = submit_batch(_manifest("plan-makespan", jobs))
+        ids = [job.id for job in runtime.current().batches.jobs(report.batch.id)]
+        rows = _wait_final(ids, 60 + 3 * jobs * job_s / CAP)
+        requests = api_requests(st.sim.stats())
+    return {
+        "jobs": jobs,
+        "job_s": job_s,
+        "succeeded": sum(1 for job in rows.values() if job.status.value == "success"),
+        "makespan_s": _span_s(rows),
+        "floor_s": math.ceil(jobs / CAP) * job_s,
+        "requests_per_job": requests / jobs,
+    }
+
+
+def makespan_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
+    f = figures
+    return [
+        (
+            f"makespan of {f['jobs']} jobs of {f['job_s']:g} s under a cap of {CAP} against the floor "
+            f"({f['succeeded']} succeeded)",
+            f"{f['makespan_s'] / f['floor_s']:.2f}x ({f['makespan_s']:.1f} s against {f['floor_s']:.1f} s)",
+            "<= 1.10x",
+        ),
+        ("Scenario requests per job of that batch (webhooks off)", f"{f['requests_per_job']:.2f}", "<= 1.5"),
+    ]
+
+
+def plan_small_beside_big(
+    workdir: Path, *, library: int, small: int, after_s: float, job_s: float, concurrency: int
+) -> dict[str, Any]:
+    """A small batch started `after_s` after a big library under the same cap: the small one's makespan.
+
+    The run ends when the small batch is done; the rest of the library is left to the teardown,
+    so a 1,000-item library costs its first minute, not its twelve.
+    """
+    from worker import runtime
+    from worker.batches.submit import submit_batch
+
+    with _plan_stack(workdir / "small-beside-big", job_s, concurrency) as st:
+        _start_workers(st, concurrency)
+        big = submit_batch(_manifest("plan-big-library", library))
+        time.sleep(after_s)
+        report = submit_batch(_manifest("plan-small-batch", small))
+        ids = [job.id for job in runtime.current().batches.jobs(report.batch.id)]
+        rows = _wait_final(ids, 60 + 4 * small * job_s)
+        library_done = sum(1 for job in runtime.current().batches.jobs(big.batch.id) if job.is_final)
+    return {
+        "library": library,
+        "small": small,
+        "after_s": after_s,
+        "job_s": job_s,
+        "succeeded": sum(1 for job in rows.values() if job.status.value == "success"),
+        "makespan_s": _span_s(rows),
+        "floor_s": math.ceil(small / CAP) * job_s,
+        "library_done": library_done,
+    }
+
+
+def small_beside_big_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
+    f = figures
+    return [
+        (
+            f"a {f['small']}-item batch started {f['after_s']:g} s after a {f['library']}-item library, "
+            f"cap {CAP}, {f['job_s']:g}-s renders: its makespan against its own floor "
+            f"({f['succeeded']} succeeded; {f['library_done']} library items done meanwhile)",
+            f"{f['makespan_s'] / f['floor_s']:.2f}x ({f['makespan_s']:.1f} s against {f['floor_s']:.1f} s)",
+            "<= 2x",
+        ),
+    ]

@@ -6,6 +6,9 @@ import pytest
 
 from worker.polling import (
     PollOutcome,
+    group_window_s,
+    is_late,
+    list_is_due,
     next_poll_delay_s,
     next_sweep_in_s,
     plan_next_poll,
@@ -100,20 +103,76 @@ def test_a_render_time_is_read_from_scenario_s_status_history(history, seconds):
     assert render_seconds(history) == seconds
 
 
+def test_a_sweep_that_finds_a_job_late_lists_the_rarer_ends_too():
+    assert tuple(status.value for status in statuses_to_list(1, late=True)) == ("success", "failure", "canceled")
+
+
+def _at(seconds: list[float | None]) -> list[datetime | None]:
+    return [None if s is None else T0 + timedelta(seconds=s) for s in seconds]
+
+
 @pytest.mark.parametrize(
-    ("ends_in_s", "interval_s", "expected_s"),
+    ("ends_in_s", "interval_s", "window_s", "new_end_in_s", "expected_s"),
     [
-        ([], 2.0, 2.0),  # nothing known: the usual beat
-        ([1.0, 5.0], 2.0, 1.15),  # the first end comes before the beat: just after it
-        ([0.1], 2.0, 0.5),  # never sooner than the floor
-        ([3.0], 2.0, 2.0),  # after the beat: the beat
-        ([-1.0], 2.0, 2.0),  # overdue: the beat, not a tight loop
-        ([-1.0, 1.0], 2.0, 1.15),
-        ([0.1], 0.3, 0.3),  # a beat shorter than the floor wins
+        ([], 2.0, 0.0, None, 2.0),  # nothing in flight: the usual beat
+        ([None], 2.0, 0.0, None, 2.0),  # an end not known yet: the beat
+        ([1.0, 5.0], 2.0, 0.0, None, 1.05),  # just after the first expected end
+        ([1.0, 1.3, 5.0], 2.0, 0.4, None, 1.35),  # ends close together: one look after the last of them
+        ([1.0, 1.5], 2.0, 0.4, None, 1.05),  # too far apart: each its own look
+        ([3.0], 2.0, 0.0, None, 3.05),  # every end known: past the beat, to the end
+        ([9.0], 2.0, 0.0, None, 4.0),  # but never more than a few beats without a list
+        ([3.0, None], 2.0, 0.0, None, 2.0),  # an unknown end keeps the beat
+        ([0.1], 2.0, 0.0, None, 0.25),  # never sooner than the floor
+        ([-0.2, 3.0], 2.0, 0.0, None, 0.25),  # just late: looked at closely
+        ([-1.5, 3.0], 2.0, 0.0, None, 2.0),  # late for long: back to the beat, not a tight loop
+        ([], 2.0, 0.0, 3.0, 3.05),  # a submit on its way: when its job ends if sent now
+        ([1.0], 2.0, 0.4, 3.0, 1.05),
+        ([2.8, 2.9], 2.0, 0.4, 3.0, 3.05),  # it ends with the others: one look for them all
+        ([0.1], 0.2, 0.0, None, 0.2),  # a beat shorter than the floor wins
     ],
 )
-def test_the_next_sweep_comes_at_the_first_expected_end_when_that_is_before_the_interval(
-    ends_in_s, interval_s, expected_s
+def test_the_next_sweep_comes_just_after_the_first_expected_ends(
+    ends_in_s, interval_s, window_s, new_end_in_s, expected_s
 ):
-    ends = [T0 + timedelta(seconds=s) for s in ends_in_s]
-    assert next_sweep_in_s(T0, ends, interval_s=interval_s) == pytest.approx(expected_s)
+    new_end = None if new_end_in_s is None else T0 + timedelta(seconds=new_end_in_s)
+    in_s = next_sweep_in_s(T0, _at(ends_in_s), interval_s=interval_s, window_s=window_s, new_end=new_end)
+    assert in_s == pytest.approx(expected_s)
+
+
+@pytest.mark.parametrize(
+    ("ends_in_s", "listed_s_ago", "due"),
+    [
+        ([1.0], 0.5, False),  # woken early for a submit on its way: nothing to ask yet
+        ([0.0], 0.5, True),  # an end is due
+        ([-0.1, 2.0], 0.5, True),
+        ([2.0, None], 0.5, True),  # an end nobody can foresee
+        ([2.0], 4.0, True),  # the quiet gap has passed
+        ([2.0], None, True),  # never listed
+    ],
+)
+def test_a_sweep_calls_the_list_only_when_an_end_is_due_or_unknown_or_the_quiet_gap_passed(
+    ends_in_s, listed_s_ago, due
+):
+    assert list_is_due(T0, _at(ends_in_s), listed_s_ago=listed_s_ago, interval_s=2.0) is due
+
+
+@pytest.mark.parametrize(
+    ("ends_in_s", "late"),
+    [
+        ([1.0], False),
+        ([-0.1], False),  # the look that ends it is just coming
+        ([-0.5], False),  # still looked at closely
+        ([-1.0], True),  # the close looks missed it
+        ([None, -0.05], False),
+    ],
+)
+def test_a_job_is_late_once_a_look_after_its_expected_end_has_missed_it(ends_in_s, late):
+    assert is_late(T0, _at(ends_in_s)) is late
+
+
+@pytest.mark.parametrize(
+    ("render_s", "window_s"),
+    [([], 0.0), ([3.0], 0.75), ([3.0, 1.0], 0.25), ([60.0], 1.0)],
+)
+def test_ends_are_grouped_within_a_share_of_the_shortest_render_and_never_more_than_the_cap(render_s, window_s):
+    assert group_window_s(render_s) == pytest.approx(window_s)

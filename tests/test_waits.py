@@ -24,6 +24,7 @@ from worker.waits import (
     redelivery_horizon_s,
     retry_wait_s,
     stalled_after_s,
+    waiter_recheck_s,
 )
 
 
@@ -182,3 +183,17 @@ def test_infrastructure_errors_are_outages_fleet_waits_are_waits_and_the_rest_ar
 )
 def test_every_outage_is_retried_by_celery(error):
     assert isinstance(error, GenerationTask.autoretry_for)
+
+
+@pytest.mark.parametrize(
+    ("place", "cap", "expected_s"),
+    [
+        (0, 4, 10.0),  # next in line: looks often
+        (7, 4, 10.0),  # within two rounds of the cap
+        (8, 4, 20.0),  # further back: woken by a release anyway, looks rarely
+        (500, 4, 20.0),
+        (500, 0, 10.0),  # no cap of our own: no rounds to count
+    ],
+)
+def test_a_waiter_far_back_in_the_queue_looks_again_less_often(place, cap, expected_s):
+    assert waiter_recheck_s(10.0, 20.0, place=place, cap=cap) == expected_s

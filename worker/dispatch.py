@@ -9,6 +9,7 @@ copy) finds itself stale and does nothing. One chain per job, however many wake 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from worker import runtime
@@ -69,18 +70,34 @@ def job_ended(job_id: str) -> None:
     announce_end(job_id)
 
 
-def free_slot(job_id: str) -> None:
+def free_slot(job_id: str) -> list[str]:
     """The job ended (or will never reach Scenario): free its slot and send the submits of the
-    waiters it lets in. A Redis that does not answer is let be: the slot's lease runs out."""
+    waiters it lets in; returns the jobs whose submits were sent."""
+    return free_slots([job_id])
+
+
+def free_slots(job_ids: Iterable[str]) -> list[str]:
+    """Jobs seen ended together: free every slot first, then send the woken waiters' submits with
+    one statement for their chains, so the last of them leaves as soon as the first. Returns the
+    jobs whose submits were sent. A Redis that does not answer is let be: the slot's lease runs out."""
     rt = runtime.current()
     if rt.slots is None:
-        return
-    try:
-        woken = rt.slots.release(job_id, wake_grace_s=slot_recheck_s(rt.settings.slot_lease_s))
-    except FleetUnavailable as exc:
-        log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
-        return
-    for waiter in woken:
-        # A new chain: the waiter's own timed retry, still on its way, is dropped when it comes.
-        if send_submit_again(waiter):
-            log.info("woken for a free slot job_id=%s freed_by=%s", waiter, job_id)
+        return []
+    grace_s = slot_recheck_s(rt.settings.slot_lease_s)
+    woken: dict[str, str] = {}
+    for job_id in job_ids:
+        try:
+            woken.update((waiter, job_id) for waiter in rt.slots.release(job_id, wake_grace_s=grace_s))
+        except FleetUnavailable as exc:
+            log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
+    if not woken:
+        return []
+    # New chains: each waiter's own timed retry, still on its way, is dropped when it comes.
+    chains = rt.jobs.next_submit_seqs(woken)
+    for waiter, (seq, batch_id) in chains.items():
+        args = (waiter,)
+        app.send_task(
+            SUBMIT_TASK, args=args, kwargs={"seq": seq}, queue=submit_lane(batch_id), argsrepr=job_argsrepr(args)
+        )
+        log.info("woken for a free slot job_id=%s freed_by=%s", waiter, woken[waiter])
+    return list(chains)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -69,17 +69,29 @@ def plan_next_poll(
 
 
 # Successes are listed by every sweep; failures and cancels, rarer, by one sweep in this many
-# (each status keeps its own cursor, so nothing is missed, only seen a little later).
+# (each status keeps its own cursor, so nothing is missed, only seen a little later), and by
+# any sweep that finds a job late (a job the successes did not show may have failed).
 RARE_STATUS_EVERY = 3
-# A sweep timed to a job's expected end comes this much after it, and never sooner than
-# `SWEEP_FLOOR_S` after the last one: the list calls stay few whatever the renders' length.
-EXPECTED_END_MARGIN_S = 0.15
-SWEEP_FLOOR_S = 0.5
+# A sweep timed to an expected end comes this much after it: the render time is learned from
+# Scenario's own history and the submit's answer marks its start, so the estimate is close.
+EXPECTED_END_MARGIN_S = 0.05
+# Never sooner than this after the last sweep: list calls stay few whatever the renders' length.
+SWEEP_FLOOR_S = 0.25
+# A job past its expected end is looked at this often for a little while, then at the beat.
+CLOSE_STEP_S = 0.25
+CLOSE_WATCH_S = 1.0
+# Ends this close to the first one (a quarter of the render, at most a second) are seen by one
+# list call: slots freed together are refilled together, so they stay in step and every later
+# round needs one list for all of them.
+GROUP_WINDOW_SHARE = 0.25
+GROUP_WINDOW_MAX_S = 1.0
+# While every job in flight has an expected end, lists come at least every this many beats.
+QUIET_BEATS = 2
 
 
-def statuses_to_list(sweep_number: int) -> tuple[JobStatus, ...]:
-    """The final statuses the sweep numbered so lists ended jobs of."""
-    if sweep_number % RARE_STATUS_EVERY == 0:
+def statuses_to_list(sweep_number: int, *, late: bool = False) -> tuple[JobStatus, ...]:
+    """The final statuses the sweep numbered so lists ended jobs of; all of them when a job is late."""
+    if late or sweep_number % RARE_STATUS_EVERY == 0:
         return (JobStatus.SUCCESS, JobStatus.FAILURE, JobStatus.CANCELED)
     return (JobStatus.SUCCESS,)
 
@@ -95,15 +107,74 @@ def render_seconds(history: Sequence[Mapping[str, Any]]) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def next_sweep_in_s(now: datetime, expected_ends: Iterable[datetime], *, interval_s: float) -> float:
-    """When the next sweep should run: at the earliest expected end of a job in flight, if that
-    comes before the usual interval (and not sooner than the floor); else after the interval."""
-    # A job already past its expected end has run long: it is left to the usual cadence.
-    soonest = min((end for end in expected_ends if end > now), default=None)
-    if soonest is None:
+def group_window_s(render_s: Iterable[float]) -> float:
+    """How far apart two expected ends may be and still be looked at by one list call."""
+    shortest = min(render_s, default=0.0)
+    return min(GROUP_WINDOW_MAX_S, GROUP_WINDOW_SHARE * max(0.0, shortest))
+
+
+def quiet_s(interval_s: float) -> float:
+    """The longest gap between two lists while every job in flight has an expected end."""
+    return QUIET_BEATS * interval_s
+
+
+def next_sweep_in_s(
+    now: datetime,
+    expected_ends: Iterable[datetime | None],
+    *,
+    interval_s: float,
+    window_s: float = 0.0,
+    new_end: datetime | None = None,
+) -> float:
+    """When the next sweep should run, seconds from `now`.
+
+    `expected_ends` has one entry per job in flight: when it should end, or None when its
+    model's render time is not known yet. The sweep comes just after the first expected end,
+    waiting for those within `window_s` of it so one list sees them all; a job past its end is
+    looked at closely for a little while; an unknown end keeps the usual beat; with every end
+    known, the gap may stretch to a few beats. `new_end` is when a job whose submit is on its
+    way can end at the latest, if it is sent now: it counts as one more end. Never sooner than
+    the floor.
+    """
+    ends = list(expected_ends)
+    if not ends and new_end is None:
         return interval_s
-    due_s = (soonest - now).total_seconds() + EXPECTED_END_MARGIN_S
-    return min(interval_s, max(min(SWEEP_FLOOR_S, interval_s), due_s))
+    candidates = [quiet_s(interval_s)]
+    future = []
+    for end in ends:
+        if end is None:
+            candidates.append(interval_s)
+        elif end > now:
+            future.append(end)
+        else:
+            late_s = (now - end).total_seconds()
+            candidates.append(CLOSE_STEP_S if late_s < CLOSE_WATCH_S else interval_s)
+    if new_end is not None and new_end > now:
+        future.append(new_end)
+    if future:
+        first = min(future)
+        last_of_group = max(end for end in future if end <= first + timedelta(seconds=window_s))
+        candidates.append((last_of_group - now).total_seconds() + EXPECTED_END_MARGIN_S)
+    return max(min(SWEEP_FLOOR_S, interval_s), min(candidates))
+
+
+def list_is_due(
+    now: datetime, expected_ends: Iterable[datetime | None], *, listed_s_ago: float | None, interval_s: float
+) -> bool:
+    """Whether a sweep should call the list now: a job's end is due or unknown, or the quiet gap has passed.
+
+    A sweep that comes before any end is due (woken early for a submit still on its way) asks
+    Scenario nothing and only sets the next one.
+    """
+    if listed_s_ago is None or listed_s_ago >= quiet_s(interval_s):
+        return True
+    return any(end is None or end <= now for end in expected_ends)
+
+
+def is_late(now: datetime, expected_ends: Iterable[datetime | None]) -> bool:
+    """Whether a job is still in flight after the close looks past its expected end (it may have failed)."""
+    late_after = timedelta(seconds=CLOSE_WATCH_S)
+    return any(end is not None and end + late_after <= now for end in expected_ends)
 
 
 def _instant(value: Any) -> datetime | None:

@@ -90,6 +90,18 @@ def slot_recheck_s(slot_lease_s: float) -> float:
     return min(SLOT_RECHECK_MAX_S, slot_lease_s / 2)
 
 
+def waiter_recheck_s(near_s: float, far_s: float, *, place: int, cap: int) -> float:
+    """How long a job waiting for a slot waits before looking again, by its place (0 first).
+
+    A waiter is woken by the release that lets it in; it looks on its own only in case a wake
+    was lost. One within two rounds of the cap looks every `near_s`; one further back every
+    `far_s`, so a long queue costs the workers little while it waits.
+    """
+    if cap <= 0 or place < 2 * cap:
+        return near_s
+    return max(near_s, far_s)
+
+
 def fleet_wait_s(remaining_s: float | None, *, hop_s: float) -> float:
     """How long a task waiting on the fleet (a pause, a lease, a slot) sleeps before it looks again.
 

@@ -130,6 +130,29 @@ def test_each_new_chain_of_submits_has_a_higher_number_and_a_sent_job_starts_non
     assert jobs.next_submit_seq(job_id) is None
 
 
+def test_chains_started_together_skip_the_jobs_that_need_no_submit(jobs):
+    waiting, sent, again = new_job(jobs), new_job(jobs), new_job(jobs)
+    jobs.next_submit_seq(again)
+    jobs.record_submitted(sent, scenario_job("job_sent", status="queued"))
+
+    chains = jobs.next_submit_seqs([again, sent, waiting, "no-such-job"])
+
+    assert chains == {again: (2, None), waiting: (1, None)}
+    assert list(chains) == [again, waiting]  # in the order given
+
+
+def test_a_waiter_touches_its_row_only_while_its_chain_is_live_and_it_is_unsent(jobs):
+    job_id = new_job(jobs)
+    assert jobs.touch_waiter(job_id, 0)
+
+    jobs.next_submit_seq(job_id)
+    assert not jobs.touch_waiter(job_id, 0)  # a newer chain took over
+    assert jobs.touch_waiter(job_id, 1)
+
+    jobs.request_cancel(job_id)
+    assert not jobs.touch_waiter(job_id, 1)
+
+
 def test_a_stalled_job_is_found_behind_a_thousand_queued_batch_items(jobs, db):
     from worker.db.batches import BatchRepository
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from worker.fleet.coordination import Coordination
-from worker.fleet.slots import APPLICATION, BATCH, FleetSlots, SlotsUnavailable
+from worker.fleet.slots import APPLICATION, BATCH, FleetSlots, SlotsUnavailable, turn_step_ms
 
 pytestmark = pytest.mark.redis
 
@@ -366,6 +366,25 @@ def test_a_small_batch_after_a_long_library_goes_before_the_librarys_later_items
     assert order.index("small-0") <= 1
 
 
+def test_a_small_batch_beside_a_big_library_gets_most_turns_while_the_library_still_moves(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    for n in range(10):
+        fleet.wait(f"library-{n}", alive_s=ALIVE_S, group="library", group_items=1000)
+    for n in range(20):
+        fleet.wait(f"small-{n}", alive_s=ALIVE_S, group="small", group_items=20)
+
+    order = served_in_turn(fleet, "running", 24)
+
+    assert [job for job in order if job.startswith("small")] == [f"small-{n}" for n in range(20)]
+    assert sum(job.startswith("library") for job in order[:24]) == 4
+
+
+@pytest.mark.parametrize(("items", "step_ms"), [(None, 1000), (1, 1000), (4, 2000), (20, 4472), (1000, 31623)])
+def test_a_bigger_batch_steps_further_between_its_waiters(items, step_ms):
+    assert turn_step_ms(items) == step_ms
+
+
 def test_a_waiter_of_a_higher_priority_is_woken_first_within_its_class(client, key):
     fleet = slots(client, key, cap=1)
     fleet.acquire("running")
@@ -392,3 +411,45 @@ def test_priority_never_lifts_a_batch_item_over_an_applications_job(client, key)
 def test_a_rank_outside_the_priorities_is_refused_by_name(client, key, rank):
     with pytest.raises(ValueError, match="rank"):
         slots(client, key).acquire("job", rank=rank)
+
+
+def test_a_waiter_behind_the_free_slots_is_told_to_keep_waiting_and_stays_alive(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("holder")
+    fleet.wait("first", alive_s=ALIVE_S)
+    fleet.wait("second", alive_s=ALIVE_S)
+
+    assert fleet.still_waiting("first", alive_s=ALIVE_S) == 0
+    assert fleet.still_waiting("second", alive_s=ALIVE_S) == 1
+    assert fleet.still_waiting("never-waited", alive_s=ALIVE_S) is None
+
+
+def test_a_waiter_a_free_slot_is_for_or_that_was_woken_takes_the_whole_path(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("holder-1")
+    fleet.acquire("holder-2")
+    fleet.wait("first", alive_s=ALIVE_S)
+    fleet.wait("second", alive_s=ALIVE_S)
+    fleet.wait("third", alive_s=ALIVE_S)
+
+    assert fleet.release("holder-1", wake_grace_s=GRACE_S) == ["first"]
+
+    assert fleet.still_waiting("first", alive_s=ALIVE_S) is None  # woken: its submit is on its way
+    assert fleet.still_waiting("second", alive_s=ALIVE_S) == 1  # the free slot is for the one ahead
+    fleet.acquire("first")
+    fleet.release("holder-2", wake_grace_s=0.001)
+    time.sleep(0.01)
+    assert fleet.still_waiting("second", alive_s=ALIVE_S) is None  # the freed slot is for it now
+    assert fleet.still_waiting("third", alive_s=ALIVE_S) == 1
+
+
+def test_a_waiter_that_looks_on_its_own_is_not_dropped_for_silence(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("holder")
+    fleet.wait("waiter", alive_s=0.2)
+
+    for _ in range(4):
+        time.sleep(0.1)
+        assert fleet.still_waiting("waiter", alive_s=0.2) == 0
+
+    assert fleet.release("holder", wake_grace_s=GRACE_S) == ["waiter"]

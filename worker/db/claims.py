@@ -9,6 +9,7 @@ that its fence no longer matches and writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -161,6 +162,42 @@ class SubmitClaims(RowWriter):
                 load_job(session, job_id)  # raises JobNotFound for an unknown id
                 return CancelStep.FINAL
         return CancelStep.REQUESTED if row[0] is None else CancelStep.ON_SCENARIO
+
+    def touch_waiter(self, job_id: str, seq: int) -> bool:
+        """A job waiting for a slot looked again in chain `seq`: True (and the row touched, so the
+        recovery does not take it for lost) while it is unsent, not final, with no cancel asked
+        for and that chain still live."""
+        statement = (
+            update_jobs()
+            .where(
+                Job.id == job_id,
+                Job.submit_seq == seq,
+                not_final(),
+                Job.scenario_job_id.is_(None),
+                Job.cancel_requested_at.is_(None),
+            )
+            .values(updated_at=utcnow())
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount == 1
+
+    def next_submit_seqs(self, job_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
+        """`next_submit_seq` for several jobs in one statement (the waiters freed slots let in at once).
+
+        Jobs that need no submit any more are left out.
+        """
+        wanted = list(dict.fromkeys(job_ids))
+        if not wanted:
+            return {}
+        statement = (
+            update_jobs()
+            .where(Job.id.in_(wanted), not_final(), Job.scenario_job_id.is_(None))
+            .values(submit_seq=Job.submit_seq + 1, updated_at=utcnow())
+            .returning(Job.id, Job.submit_seq, Job.batch_id)
+        )
+        with self._db.session() as session:
+            rows = {row[0]: (row[1], row[2]) for row in session.execute(statement)}
+        return {job_id: rows[job_id] for job_id in wanted if job_id in rows}
 
     def next_submit_seq(self, job_id: str) -> tuple[int, str | None] | None:
         """Start a new chain of submit messages for an unsent job; older chains' messages are dropped.

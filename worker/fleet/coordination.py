@@ -85,6 +85,15 @@ class Coordination:
         """The sweep ran just now."""
         self._redis.set(f"{PREFIX}:sweep:last", repr(time.time()), ex=86_400)
 
+    def note_listed(self) -> None:
+        """The sweep called Scenario's jobs list just now."""
+        self._redis.set(f"{PREFIX}:sweep:listed", repr(time.time()), ex=86_400)
+
+    def listed_s_ago(self) -> float | None:
+        """Seconds since the sweep last called the jobs list; None when it never has (or Redis forgot)."""
+        value = self._redis.get(f"{PREFIX}:sweep:listed")
+        return None if value is None else max(0.0, time.time() - float(value))
+
     def sweep_is_alive(self) -> bool:
         value = self._redis.get(f"{PREFIX}:sweep:last")
         return value is not None and time.time() - float(value) < self._interval_s * 3 + 1.0

@@ -5,8 +5,9 @@ slot of a job whose worker vanished comes back by itself. Jobs without a slot wa
 in order of class (a job an application waits for before a batch item), then of the job's own
 priority (JobOptions.priority: 0 first, 9 last), then of a virtual time:
 each batch's next waiter is placed one step after the batch's previous one (or now, if later),
-so batches take turns and a small batch started after a big library is served within minutes,
-while every waiter's turn still comes. A freed slot names the waiters to wake so their submits
+the step growing with the square root of the batch's size, so batches share the slots and a
+small batch started after a big library gets most of them until it is done, while every
+waiter's turn still comes. A freed slot names the waiters to wake so their submits
 can be queued at once.
 Every change is one Lua script, so two workers never both take the last slot.
 """
@@ -28,7 +29,8 @@ DEFAULT_KEY = "scenario-worker:slots"
 GROW_BACK_STEPS = 4
 
 # Between two waiters of one batch in virtual time: about how often the fleet frees a slot, so a
-# batch that comes later is placed among the first waiters of one that came long before.
+# batch that comes later is placed among the first waiters of one that came long before. A batch
+# of n items steps this times the square root of n (turn_step_ms).
 TURN_STEP_MS = 1000
 
 # Classes of waiters: a job an application enqueued and waits for goes before a batch item.
@@ -140,6 +142,23 @@ return redis.call('ZRANK', KEYS[2], ARGV[3])
 """
 )
 
+# ARGV: cap, alive ms, job. A waiter's look on its own timer: its rank (and it stays alive) while
+# it waits and the free slots are for those ahead of it; -1 when it may try (or waits no more).
+_STILL_WAITING = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+local job = ARGV[3]
+local rank = redis.call('ZRANK', KEYS[2], job)
+if not rank or redis.call('ZSCORE', KEYS[4], job) then return -1 end
+local c = cap()
+if c < 0 or rank < c - redis.call('ZCARD', KEYS[1]) then return -1 end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), job)
+return rank
+"""
+)
+
 # ARGV: cap, wake grace ms, job. Returns the waiters to wake: those the freed slots now
 # admit, less any woken within the grace (their submit is on its way).
 _RELEASE = (
@@ -199,6 +218,16 @@ return {redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf'), cap()}
 )
 
 
+def turn_step_ms(items: int | None) -> int:
+    """Between two waiters of a batch of `items` in virtual time.
+
+    Batches waiting together are served in inverse proportion to their steps: a 20-item batch
+    beside a 1,000-item library takes about seven turns to the library's one, so the small one
+    is done in minutes while the library still moves; two batches of one size take turns.
+    """
+    return max(TURN_STEP_MS, round(TURN_STEP_MS * math.sqrt(max(1, items or 1))))
+
+
 class SlotsUnavailable(FleetUnavailable):
     """Redis, which holds the fleet's parallel slots, did not answer."""
 
@@ -236,6 +265,7 @@ class FleetSlots:
             for name, source in (
                 ("acquire", _ACQUIRE),
                 ("wait", _WAIT),
+                ("still_waiting", _STILL_WAITING),
                 ("release", _RELEASE),
                 ("refresh", _REFRESH),
                 ("shrink", _SHRINK),
@@ -244,15 +274,22 @@ class FleetSlots:
         }
 
     def acquire(
-        self, job_id: str, *, priority: int = BATCH, group: str | None = None, rank: int = DEFAULT_PRIORITY
+        self,
+        job_id: str,
+        *,
+        priority: int = BATCH,
+        group: str | None = None,
+        rank: int = DEFAULT_PRIORITY,
+        group_items: int | None = None,
     ) -> bool:
         """Take a slot for the job (or extend the one it holds); False when none is free for it.
 
         `priority` is its class: waiters of a higher class are served first (APPLICATION before
         BATCH). `rank` is the job's own priority within its class (0 first, 9 last). `group`
-        (a batch) takes turns with the other groups of its class and rank.
+        (a batch of `group_items`) takes turns with the other groups of its class and rank.
         """
-        args = [_ms(self.lease_s), job_id, _class(priority), group or "", TURN_STEP_MS, _rank(rank)]
+        step = turn_step_ms(group_items)
+        args = [_ms(self.lease_s), job_id, _class(priority), group or "", step, _rank(rank)]
         return bool(self._run("acquire", args))
 
     def wait(
@@ -263,14 +300,21 @@ class FleetSlots:
         priority: int = BATCH,
         group: str | None = None,
         rank: int = DEFAULT_PRIORITY,
+        group_items: int | None = None,
     ) -> int:
         """Put the job in the waiting list (it keeps its place if already there); return its rank.
 
         A waiter not seen again within `alive_s` is dropped, so a job that vanished while
         waiting does not hold back those behind it for ever.
         """
-        args = [_ms(alive_s), job_id, _class(priority), group or "", TURN_STEP_MS, _rank(rank)]
+        args = [_ms(alive_s), job_id, _class(priority), group or "", turn_step_ms(group_items), _rank(rank)]
         return int(self._run("wait", args))
+
+    def still_waiting(self, job_id: str, *, alive_s: float) -> int | None:
+        """A waiter's own look: its rank while it still waits and no free slot is for it (it stays
+        alive for `alive_s`); None when it may try for a slot, was woken, or is no waiter."""
+        rank = int(self._run("still_waiting", [_ms(alive_s), job_id]))
+        return None if rank < 0 else rank
 
     def release(self, job_id: str, *, wake_grace_s: float) -> list[str]:
         """Give back the job's slot (and its place in the waiting list); return the waiters to wake.

@@ -15,7 +15,7 @@ from worker.fleet.errors import FleetUnavailable, SlotWait
 from worker.fleet.slots import APPLICATION, BATCH
 from worker.options import DEFAULT_PRIORITY
 from worker.scenario.errors import ParallelLimitReached, RateLimited, ScenarioError
-from worker.waits import slot_recheck_s
+from worker.waits import slot_recheck_s, waiter_recheck_s
 
 log = logging.getLogger("worker.tasks")
 
@@ -42,15 +42,18 @@ def _details(exc: BaseException) -> Mapping[str, Any]:
     return details if isinstance(details, Mapping) else {}
 
 
-def recheck_s() -> float:
-    """How long a job waits for a slot before looking again on its own."""
-    return slot_recheck_s(runtime.current().settings.slot_lease_s)
+def recheck_s(place: int = 0) -> float:
+    """How long a job waits for a slot before looking again on its own; longer far back in the queue."""
+    rt = runtime.current()
+    near_s = slot_recheck_s(rt.settings.slot_lease_s)
+    cap = rt.slots.configured_cap if rt.slots is not None else 0
+    return waiter_recheck_s(near_s, rt.settings.fleet_hop_s, place=place, cap=cap)
 
 
 def _alive_s() -> float:
-    # A waiter asks again within its countdown, which the retry backoff may stretch.
+    # A waiter asks again within its countdown, which the retry backoff or the hop may stretch.
     settings = runtime.current().settings
-    return 2 * max(recheck_s(), settings.retry_backoff_max_s) + 5.0
+    return 2 * max(recheck_s(), settings.fleet_hop_s, settings.retry_backoff_max_s) + 5.0
 
 
 _plan_read_at = -math.inf
@@ -72,6 +75,22 @@ def _read_the_plan() -> None:
     log.info("the team's plan allows %s parallel jobs", limit)
 
 
+# A batch's size, read once per process: it only sets the batch's share of the slots.
+_items_of: dict[str, int] = {}
+
+
+def _batch_items(batch_id: str | None) -> int | None:
+    """How many items the job's batch has (its share of the slots depends on it); None for no batch."""
+    if batch_id is None:
+        return None
+    if batch_id not in _items_of:
+        batch = runtime.current().batches.get(batch_id)
+        if batch is None:
+            return None
+        _items_of[batch_id] = batch.item_count
+    return _items_of[batch_id]
+
+
 def take_slot(job_id: str, *, batch_id: str | None = None, rank: int = DEFAULT_PRIORITY) -> None:
     """Hold a slot for the job before it is submitted; raise SlotWait (nothing sent) when none is free.
 
@@ -83,12 +102,32 @@ def take_slot(job_id: str, *, batch_id: str | None = None, rank: int = DEFAULT_P
     _read_the_plan()
     # A job an application enqueued goes before every batch item waiting for a slot.
     priority = APPLICATION if batch_id is None else BATCH
-    if slots.acquire(job_id, priority=priority, group=batch_id, rank=rank):
+    items = _batch_items(batch_id)
+    if slots.acquire(job_id, priority=priority, group=batch_id, rank=rank, group_items=items):
         return
-    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id, rank=rank)
+    place = slots.wait(job_id, alive_s=_alive_s(), priority=priority, group=batch_id, rank=rank, group_items=items)
     raise SlotWait(
         f"every parallel slot of the fleet is taken (cap {slots.cap}); waiting as number {place + 1}",
-        retry_after_s=recheck_s(),
+        retry_after_s=recheck_s(place),
+    )
+
+
+def still_waiting(job_id: str, seq: int) -> SlotWait | None:
+    """A waiter's look on its own timer, in one Redis call and one row touch: the wait to raise
+    while no free slot is for it yet; None when it should take the whole submit path (a slot may
+    be free for it, it was woken, or its row or chain moved on)."""
+    rt = runtime.current()
+    if rt.slots is None:
+        return None
+    try:
+        rank = rt.slots.still_waiting(job_id, alive_s=_alive_s())
+    except FleetUnavailable:
+        return None  # the whole path meets Redis' outage the usual way
+    if rank is None or not rt.jobs.touch_waiter(job_id, seq):
+        return None
+    return SlotWait(
+        f"every parallel slot of the fleet is taken; still waiting as number {rank + 1}",
+        retry_after_s=recheck_s(rank),
     )
 
 
@@ -107,7 +146,9 @@ def refuse_for_the_plan(
     learned = slots.shrink_to(parallel_limit_of(exc) or slots.in_use() - 1)
     give_back_slot(job_id)
     job_class = APPLICATION if batch_id is None else BATCH
-    slots.wait(job_id, alive_s=_alive_s(), priority=job_class, group=batch_id, rank=rank)
+    slots.wait(
+        job_id, alive_s=_alive_s(), priority=job_class, group=batch_id, rank=rank, group_items=_batch_items(batch_id)
+    )
     log.warning("parallel limit reached job_id=%s cap=%s error=%s", job_id, learned, exc)
     return SlotWait(
         f"Scenario's parallel limit is reached; the fleet's cap is now {learned}: {exc.message}",

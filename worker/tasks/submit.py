@@ -36,7 +36,7 @@ from worker.spending import batch_budget_cu, estimate_cu
 from worker.tasks.base import GenerationTask, begin, dead_letter, event
 from worker.tasks.generation import watch_once
 from worker.tasks.lost_answer import find_earlier_submission
-from worker.tasks.slots import give_back_slot, is_parallel_limit, refuse_for_the_plan, take_slot
+from worker.tasks.slots import give_back_slot, is_parallel_limit, refuse_for_the_plan, still_waiting, take_slot
 
 log = logging.getLogger("worker.tasks")
 
@@ -58,6 +58,12 @@ def submit_generation(
     `seq` names the chain of submit messages this one belongs to: a release or the recovery
     starts a new chain, and a message of an older one is a stale copy that does nothing.
     """
+    if waited:
+        # A job that waits for a slot looks again on its own timer: while the free slots are
+        # for those ahead of it, that costs one Redis call and one row touch, not a whole claim.
+        wait = still_waiting(job_id, seq)
+        if wait is not None:
+            raise wait
     job = begin(self, job_id)
     if job is None:
         return

@@ -6,8 +6,10 @@ ended since the last sweep, one list per final status (Scenario allows
 successes every sweep, failures and cancels every few (each status has its own cursor).
 A job the list does not show for a while, or every job when the list call fails, is
 looked at on its own. One sweep runs at a time across the fleet, timed to the moment the
-first job in flight should end (its model's typical render time, as recently seen) when
-that comes before the usual interval, so a finished job's plan slot is given back soon.
+first jobs in flight should end (their model's typical render time, as recently seen): ends
+close together are seen by one list call, a late job is looked at closely for a little while,
+and a sweep woken before any end is due asks Scenario nothing. The moment a list shows a job
+ended, its plan slot is given back and the next waiter's submit sent, before any row is written.
 
 Batch jobs are always swept; single jobs are swept once at least
 `sweep_from_jobs` jobs are unfinished, since below that their own polls cost
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,9 +31,16 @@ import redis
 from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import WatchedJob
-from worker.dispatch import send_poll
+from worker.dispatch import free_slots, send_poll
 from worker.fleet.errors import Throttled
-from worker.polling import next_sweep_in_s, render_seconds, statuses_to_list
+from worker.polling import (
+    group_window_s,
+    is_late,
+    list_is_due,
+    next_sweep_in_s,
+    render_seconds,
+    statuses_to_list,
+)
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.scenario.models import iso_timestamp
 from worker.states import JobStatus
@@ -59,6 +69,10 @@ PAGE_SIZE = 100
 SWEEP_429_WAIT_S = 2.0
 
 
+# A job the list showed as ended, with what it showed.
+Seen = tuple[WatchedJob, dict[str, Any]]
+
+
 class SweepTask(GenerationTask):
     # A sweep that cannot reach Scenario or the database is simply followed by the next one.
     autoretry_for = ()
@@ -73,8 +87,9 @@ def sweep(self: SweepTask) -> None:
     token = uuid.uuid4().hex
     if not coord.claim("sweep", token, hold_s=max(30.0, rt.settings.sweep_interval_s * 10)):
         return
+    woken: list[str] = []
     try:
-        _sweep_once(self)
+        _sweep_once(self, woken)
         coord.beat()
     except TRANSIENT_ERRORS as exc:
         event(logging.WARNING, "sweep failed; the next one will try again", None, self, error=str(exc))
@@ -84,7 +99,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep()
+        request_sweep(woken=woken)
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -127,16 +142,21 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep() -> None:
-    """Make sure a sweep is coming: the first caller schedules it, the others find it armed."""
+def request_sweep(*, woken: Iterable[str] = ()) -> None:
+    """Make sure a sweep is coming: the first caller schedules it, the others find it armed.
+
+    `woken` names the waiters whose submits the caller just sent, so the next look also
+    covers the jobs they are about to start.
+    """
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
-        # Timed by whoever arms it (a submit, the recovery, the last sweep): the first end due.
-        sweep.apply_async(countdown=_next_sweep_in_s())
+        # Timed by whoever arms it (a submit, the recovery, the last sweep): the first ends due.
+        sweep.apply_async(countdown=_next_sweep_in_s(set(woken)))
 
 
-def _next_sweep_in_s() -> float:
-    """The next sweep comes when the first job in flight should end, if that is before the interval.
+def _next_sweep_in_s(woken: set[str]) -> float:
+    """The next sweep comes just after the first expected end (or ends close together), if that is
+    sooner than the usual cadence.
 
     A slot is given back only once a look sees its job ended: looking when the end is due,
     rather than on a fixed beat, keeps the plan's slots from idling for the beat's lag.
@@ -144,29 +164,58 @@ def _next_sweep_in_s() -> float:
     rt = runtime.current()
     interval_s = rt.settings.sweep_interval_s
     try:
-        typical = rt.coordination.render_s() if rt.coordination is not None else {}
+        typical = _typical_render_s()
     except redis.RedisError:
         return interval_s
-    if not typical:
-        return interval_s
-    ends = [
+    jobs = rt.jobs.in_flight()
+    known = [typical[job.model_id] for job in jobs if job.model_id in typical] or list(typical.values())
+    now = datetime.now(timezone.utc)
+    # A woken waiter whose job is not on Scenario yet is being submitted: if sent now, it ends then.
+    on_its_way = woken - {job.id for job in jobs}
+    new_end = now + timedelta(seconds=max(known)) if known and on_its_way else None
+    return next_sweep_in_s(
+        now, _expected_ends(jobs, typical), interval_s=interval_s, window_s=group_window_s(known), new_end=new_end
+    )
+
+
+def _typical_render_s() -> dict[str, float]:
+    coord = runtime.current().coordination
+    return coord.render_s() if coord is not None else {}
+
+
+def _expected_ends(jobs: Iterable[WatchedJob], typical: dict[str, float]) -> list[datetime | None]:
+    """When each job should end: its submit plus its model's typical render time; None when not known."""
+    return [
         job.submitted_at + timedelta(seconds=typical[job.model_id])
-        for job in rt.jobs.in_flight()
         if job.submitted_at is not None and job.model_id in typical
+        else None
+        for job in jobs
     ]
-    return next_sweep_in_s(datetime.now(timezone.utc), ends, interval_s=interval_s)
 
 
-def _sweep_once(task: SweepTask) -> None:
+def _sweep_once(task: SweepTask, woken: list[str]) -> None:
+    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent."""
     rt = runtime.current()
+    coord = rt.coordination
     watched = {job.scenario_job_id: job for job in rt.jobs.in_flight()}
     if not watched:
         return
-    keep_slots(job.id for job in watched.values())
+    now = datetime.now(timezone.utc)
+    try:
+        ends = _expected_ends(watched.values(), _typical_render_s())
+        listed_s_ago = coord.listed_s_ago()
+    except redis.RedisError:
+        ends, listed_s_ago = [None], None
+    if not list_is_due(now, ends, listed_s_ago=listed_s_ago, interval_s=rt.settings.sweep_interval_s):
+        return  # woken before any end is due: the next sweep is set for it
+    ended: list[Seen] = []
     listed = True
     try:
-        for status in statuses_to_list(rt.coordination.next_sweep_number()):
-            _list_ended(task, status, watched)
+        for status in statuses_to_list(coord.next_sweep_number(), late=is_late(now, ends)):
+            if not watched:
+                break  # every job in flight is seen ended: the other lists have nothing to find
+            _list_ended(status, watched, ended, woken)
+        coord.note_listed()
     except (RateLimited, Throttled) as exc:
         if isinstance(exc, RateLimited):
             slow_the_fleet(exc, SWEEP_429_WAIT_S)  # no worker asks again before Retry-After
@@ -174,14 +223,25 @@ def _sweep_once(task: SweepTask) -> None:
     except ScenarioError as exc:
         listed = False
         event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
+    finally:
+        # Their slots are free already; their rows are written once every list call is in.
+        for job, remote in ended:
+            _store(task, job, remote)
+    keep_slots(job.id for job in watched.values())
     _look_at_stragglers(task, watched.values(), everyone=not listed)
 
 
-def _list_ended(task: SweepTask, status: JobStatus, watched: dict[str, WatchedJob]) -> None:
-    """Store every watched job Scenario lists as ended with `status` since that status's cursor."""
+def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[Seen], woken: list[str]) -> None:
+    """Find every watched job Scenario lists as ended with `status` since that status's cursor.
+
+    Their plan slots are given back as soon as the list is read, and the waiters they let in
+    are sent on their way, before any row is written: the next submits go out while this sweep
+    stores what it saw.
+    """
     rt = runtime.current()
     since = _since(rt.coordination.cursor(status.value), watched.values())
     newest = since
+    freed: list[str] = []
     for remote in rt.client.iter_jobs(status=status.value, updated_after=since, page_size=PAGE_SIZE):
         updated = str(remote.get("updatedAt") or "")
         if updated and _instant(updated) < _instant(since):
@@ -189,8 +249,13 @@ def _list_ended(task: SweepTask, status: JobStatus, watched: dict[str, WatchedJo
             break
         newest = max(newest, updated or newest, key=_instant)
         job = watched.pop(remote.get("jobId"), None)
-        if job is not None:
-            _store(task, job, remote)
+        if job is None:
+            continue
+        final = JobStatus.from_scenario(str(remote.get("status")))
+        if final is not None and final.is_final:
+            freed.append(job.id)
+        ended.append((job, remote))
+    woken += free_slots(freed)
     rt.coordination.set_cursor(status.value, newest)
 
 
