@@ -24,10 +24,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis
+from celery import Task
 
 from worker import runtime
 from worker.celery_app import app
-from worker.db.jobs import WatchedJob
+from worker.db.jobs import JobView, WatchedJob
 from worker.dispatch import send_poll
 from worker.fleet.errors import Throttled
 from worker.polling import next_sweep_in_s, render_seconds, statuses_to_list
@@ -190,7 +191,7 @@ def _list_ended(task: SweepTask, status: JobStatus, watched: dict[str, WatchedJo
         newest = max(newest, updated or newest, key=_instant)
         job = watched.pop(remote.get("jobId"), None)
         if job is not None:
-            _store(task, job, remote)
+            store_remote(task, job, remote)
     rt.coordination.set_cursor(status.value, newest)
 
 
@@ -216,10 +217,11 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         except ScenarioError as exc:
             event(logging.WARNING, "could not look at the job", job.id, task, error=str(exc))
             continue
-        _store(task, job, remote)
+        store_remote(task, job, remote)
 
 
-def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
+def store_remote(task: Task, job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
+    """Store what Scenario said of a job (a list's entry or a GET), and end the job if it is final."""
     rt = runtime.current()
     status = JobStatus.from_scenario(str(remote.get("status")))
     if status is not None and status.is_final and status is not JobStatus.SUCCESS:
@@ -233,7 +235,7 @@ def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
         _learn_render_time(job, remote)
 
 
-def _learn_render_time(job: WatchedJob, remote: dict[str, Any]) -> None:
+def _learn_render_time(job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
     rt = runtime.current()
     seconds = render_seconds(remote.get("statusHistory") or [])
     if seconds is None or rt.coordination is None or not job.model_id:
