@@ -30,6 +30,14 @@ from worker.states import JobStatus
 HOOK_SECRET = "whsec_" + base64.b64encode(b"console-hook-test-key-0123456789").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"a-forgers-own-key-0123456789abcd").decode()
 POLL_S = "30"
+# Each job's own polls 30 s out, single jobs never swept: only a hint's look sees an end sooner.
+SLOW_POLLS = {
+    "SCENARIO_POLL_INITIAL_S": POLL_S,
+    "SCENARIO_POLL_MAX_S": POLL_S,
+    "SCENARIO_VISIBILITY_TIMEOUT_S": "120",
+    "SCENARIO_JOB_DEADLINE_S": "300",
+    "SCENARIO_SWEEP_FROM_JOBS": "1000",
+}
 
 
 @dataclass
@@ -43,17 +51,10 @@ class Hooked:
 def hooked(redis_url, tmp_path_factory) -> Iterator[Hooked]:
     config = SimulatorConfig(api_key=KEY, api_secret=API_SECRET, job_duration_s=1.0, seed=7)
     workdir = tmp_path_factory.mktemp("hooks")
-    slow_polls = {
-        "SCENARIO_POLL_INITIAL_S": POLL_S,
-        "SCENARIO_POLL_MAX_S": POLL_S,
-        "SCENARIO_VISIBILITY_TIMEOUT_S": "120",
-        "SCENARIO_JOB_DEADLINE_S": "300",
-        "SCENARIO_SWEEP_FROM_JOBS": "1000",
-    }
     with (
         throwaway_postgres() as database_url,
         running_system(
-            database_url=database_url, broker_url=redis_url, workdir=workdir, sim_config=config, **slow_polls
+            database_url=database_url, broker_url=redis_url, workdir=workdir, sim_config=config, **SLOW_POLLS
         ) as system,
         serving_console(system, workdir, SCENARIO_WEBHOOK_SECRET=HOOK_SECRET) as url,
         serving_console(system, workdir, "open-console.log") as open_url,

@@ -30,14 +30,15 @@ def scenario() -> tuple[Response, int]:
         return jsonify({"error": str(exc)}), 503
     ignored = outcome.hint.ignored
     if ignored is not None:
-        return jsonify({"ignored": ignored.value}), _status_of(ignored)
+        return jsonify({"ignored": ignored.value}), status_for(ignored)
     assert outcome.taken is not None
     if outcome.taken is Taken.LOOK:
         return jsonify({"look": outcome.taken.value, "job_id": outcome.job_id}), 202
     return jsonify({"ignored": outcome.taken.value}), 200
 
 
-def _status_of(ignored: Ignored) -> int:
+def status_for(ignored: Ignored) -> int:
+    """The HTTP answer to a delivery that asks for no look: 4xx only for what the sender got wrong."""
     if not ignored.sender_at_fault:
         return 200
     return 400 if ignored is Ignored.MALFORMED else 401
