@@ -155,6 +155,22 @@ def test_a_forged_delivery_from_scenarios_side_leaves_the_job_to_its_poll(hooked
     assert gets(system, job.scenario_job_id) == 0
 
 
+def test_a_look_that_fails_is_dropped_without_a_dead_letter_and_the_next_hint_ends_the_job(hooked) -> None:
+    system = hooked.system
+    system.sim.faults.job_duration(seconds=3, prompt_contains="stubborn", times=1)
+    job = submitted(system, enqueue_generation("a stubborn lighthouse", width=256, height=256))
+    system.sim.faults.add_rule(endpoint="get_job", job_id=job.scenario_job_id, status=500, times=1)
+    # Scenario's own webhook comes at the end; its look meets the 500 and gives up quietly.
+    system.wait_for_log(f"could not look after a hint job_id={job.id}")
+    assert not system.jobs.get(job.id).status.is_final
+    assert system.dead_letters.get_for_job(job.id) is None
+    body = event_for(job.scenario_job_id)
+    assert deliver(hooked.url, body, signed(HOOK_SECRET, body)).status_code == 202
+    ended = system.wait_for(job.id, timeout_s=20)
+    assert ended.status is JobStatus.SUCCESS and ended.polls == 0
+    assert gets(system, job.scenario_job_id) == 1  # the 500 is not an answered GET
+
+
 def test_a_hint_for_an_unknown_job_changes_nothing(hooked) -> None:
     system = hooked.system
     not_found_before = system.sim.stats()["requests"].get("get_job", {}).get("404", 0)

@@ -183,6 +183,10 @@ class Webhooks:
 
     def start(self) -> None:
         self._stopping.clear()
+        # A fresh outbox: what an earlier stop left in it (its wake-ups, deliveries cut short) is gone.
+        self._outbox = queue.Queue()
+        with self._lock:
+            self._unsent = 0
         self._threads = [threading.Thread(target=self._schedule, name="sim-webhooks", daemon=True)]
         self._threads += [
             threading.Thread(target=self._send, name=f"sim-webhook-sender-{n}", daemon=True)
