@@ -80,8 +80,14 @@ def rows(off: dict[str, Any], on: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"<= {WEBHOOK_GOAL:g}x",
         ),
         (
-            "Scenario requests per job with webhooks on; hints delivered",
-            f"{on['requests_per_job']:.2f}; {hooks.get('delivered', 0)} of {on['library'] + on['singles']} jobs",
+            "Scenario requests per job with webhooks on (by endpoint); hints delivered",
+            f"{on['requests_per_job']:.2f} ({_by_endpoint(on)}; without: {_by_endpoint(off)}); "
+            f"{hooks.get('delivered', 0)} of {on['library'] + on['singles']} jobs",
             "",
         ),
     ]
+
+
+def _by_endpoint(figures: dict[str, Any]) -> str:
+    counts = figures.get("requests_by_endpoint", {})
+    return ", ".join(f"{name} {counts[name]}" for name in ("submit", "get_job", "list_jobs") if counts.get(name))
