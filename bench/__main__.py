@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import plan, rows, sections
+from bench import hints, plan, rows, sections
 from bench.report import Sizes, render_markdown, render_table
 
 FULL = Sizes(
@@ -109,7 +109,8 @@ def _pipeline(sizes: Sizes, concurrency: int) -> str:
 def _plan(library: int, big: int, concurrency: int) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = plan.plan_share(Path(tmp), library=library, singles=5, job_s=3.0, concurrency=concurrency)
-    lines = [("the team's plan as the limit", "figure", "goal"), *plan.rows(figures)]
+        hooked = _plan_with_webhooks(Path(tmp), library, concurrency)
+    lines = [("the team's plan as the limit", "figure", "goal"), *plan.rows(figures), *hints.rows(figures, hooked)]
     lines += _plan_makespan(library, concurrency)
     lines += _plan_small_beside_big(big, concurrency)
     return "\n".join(
@@ -131,6 +132,11 @@ def _plan_small_beside_big(big: int, concurrency: int) -> list[tuple[str, str, s
             Path(tmp), library=big, small=20, after_s=10.0, job_s=3.0, concurrency=concurrency
         )
     return plan.small_beside_big_rows(figures)
+
+
+def _plan_with_webhooks(work: Path, library: int, concurrency: int) -> dict:
+    _say("plan again, with Scenario's webhooks on: each job's end sent to a console as a hint")
+    return plan.plan_share(work, library=library, singles=5, job_s=3.0, concurrency=concurrency, with_webhooks=True)
 
 
 def _say(text: str) -> None:

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.counters import api_requests
+from bench.hints import webhooks_on
 from bench.stack import stack
 
 KEY, SECRET = "bench", "bench-secret"
 CAP = 4
 
 
-def plan_share(workdir: Path, *, library: int, singles: int, job_s: float, concurrency: int) -> dict[str, Any]:
+def plan_share(
+    workdir: Path, *, library: int, singles: int, job_s: float, concurrency: int, with_webhooks: bool = False
+) -> dict[str, Any]:
     from worker import enqueue_generation, runtime
     from worker.batches.manifest import parse_manifest
     from worker.batches.submit import submit_batch
@@ -29,7 +32,8 @@ def plan_share(workdir: Path, *, library: int, singles: int, job_s: float, concu
     config = SimulatorConfig(
         api_key=KEY, api_secret=SECRET, job_duration_s=job_s, job_duration_jitter=0.0, seed=1, parallel_inferences=CAP
     )
-    with stack(workdir / "plan", config, SCENARIO_PARALLEL_JOBS=str(CAP)) as st:
+    name = "plan-webhooks" if with_webhooks else "plan"
+    with stack(workdir / name, config, SCENARIO_PARALLEL_JOBS=str(CAP)) as st, webhooks_on(st, with_webhooks):
         for _ in range(2):
             st.start_workers(concurrency=concurrency, SCENARIO_SWEEP_INTERVAL_S="2", SCENARIO_POLL_INITIAL_S="1")
         lines = "".join(f"  - name: item-{n:04d}\n    prompt: library item {n}\n" for n in range(library))
@@ -71,6 +75,7 @@ def plan_share(workdir: Path, *, library: int, singles: int, job_s: float, concu
         "floor_s": math.ceil(renders / CAP) * job_s,
         "requests_per_job": requests / renders,
         "elapsed_s": time.monotonic() - started,
+        "webhooks": stats["webhooks"],
         "requests_by_endpoint": {
             endpoint: sum(outcomes.values()) for endpoint, outcomes in stats["requests"].items() if outcomes
         },

@@ -51,6 +51,8 @@ def test_values_are_read_from_the_environment_with_their_types():
         ({"SCENARIO_BREAKER_PROBE_S": "0"}, "SCENARIO_BREAKER_PROBE_S"),
         ({"SCENARIO_LATE_SUBMIT_S": "0"}, "SCENARIO_LATE_SUBMIT_S"),
         ({"SCENARIO_RECONCILE_INTERVAL_S": "-5"}, "SCENARIO_RECONCILE_INTERVAL_S"),
+        ({"SCENARIO_WEBHOOK_TOLERANCE_S": "0"}, "SCENARIO_WEBHOOK_TOLERANCE_S"),
+        ({"SCENARIO_WEBHOOK_TOLERANCE_S": "soon"}, "SCENARIO_WEBHOOK_TOLERANCE_S"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_variable(env, named):
@@ -61,6 +63,12 @@ def test_a_bad_value_is_refused_naming_the_variable(env, named):
 def test_the_secret_never_shows_in_repr():
     settings = Settings.from_env({"SCENARIO_API_SECRET": "hunter2-secret"})
     assert "hunter2-secret" not in repr(settings)
+
+
+def test_the_webhook_secret_is_read_and_never_shows_in_repr():
+    settings = Settings.from_env({"SCENARIO_WEBHOOK_SECRET": "whsec_aHVudGVyMi1ob29r"})
+    assert settings.webhook_secret == "whsec_aHVudGVyMi1ob29r"
+    assert "aHVudGVyMi1ob29r" not in repr(settings)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ log = logging.getLogger("worker.dispatch")
 SUBMIT_TASK = "scenario.submit_generation"
 POLL_TASK = "scenario.poll_job"
 CALLBACK_TASK = "scenario.deliver_callback"
+HINT_TASK = "scenario.look_after_hint"
 
 
 def send_submit(job_id: str, batch_id: str | None, *, producer: Any = None, countdown_s: float = 0.0) -> None:
@@ -57,6 +58,12 @@ def send_poll(job_id: str, seq: int) -> None:
     """A look at a job on Scenario; a duplicate of a look already taken finds its place gone."""
     args = (job_id, seq)
     app.send_task(POLL_TASK, args=args, argsrepr=job_argsrepr(args))
+
+
+def send_hint_look(job_id: str) -> None:
+    """One look at a job Scenario says has ended (a webhook), beside its poll chain, in the watch lane."""
+    args = (job_id,)
+    app.send_task(HINT_TASK, args=args, argsrepr=job_argsrepr(args))
 
 
 def send_callback(delivery_id: int) -> None:

@@ -31,6 +31,7 @@ _BY_TASK = {
     "scenario.poll_job": WATCH,
     "scenario.sweep": WATCH,
     "scenario.deliver_callback": WATCH,
+    "scenario.look_after_hint": WATCH,
     "scenario.download_batch": DOWNLOAD,
 }
 

@@ -153,6 +153,14 @@ class Settings:
     callback_backoff_s: float = 5.0
     callback_backoff_max_s: float = 900.0
 
+    # Scenario's webhooks (inference.completed / failed / cancelled), received by the console at
+    # POST /hooks/scenario, are hints: each asks for one look at its job at once. With a secret,
+    # a delivery not signed with it is dropped before any look; without one every hint is taken
+    # (a forged one costs a GET, never a wrong state). Kept out of repr.
+    webhook_secret: str = field(default="", repr=False)
+    # How far a signed delivery's timestamp may stray from our clock, seconds.
+    webhook_tolerance_s: float = 300.0
+
     log_level: str = "INFO"
     # The port each worker serves Prometheus metrics on (`/metrics`); 0 serves none.
     metrics_port: int = 0
@@ -178,6 +186,7 @@ class Settings:
             "sweep_interval_s",
             "sweep_stale_after_s",
             "heartbeat_interval_s",
+            "webhook_tolerance_s",
         ):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_ENV_NAMES[name]} must be greater than 0")
@@ -495,6 +504,8 @@ _ENV_NAMES: dict[str, str] = {
     "callback_max_attempts": "SCENARIO_CALLBACK_MAX_ATTEMPTS",
     "callback_backoff_s": "SCENARIO_CALLBACK_BACKOFF_S",
     "callback_backoff_max_s": "SCENARIO_CALLBACK_BACKOFF_MAX_S",
+    "webhook_secret": "SCENARIO_WEBHOOK_SECRET",
+    "webhook_tolerance_s": "SCENARIO_WEBHOOK_TOLERANCE_S",
     "log_level": "SCENARIO_LOG_LEVEL",
     "metrics_port": "SCENARIO_METRICS_PORT",
     "log_format": "SCENARIO_LOG_FORMAT",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 from tests.harness import ROOT
@@ -29,6 +30,8 @@ def test_the_demo_runs_the_example_library_on_an_embedded_broker_and_exits_zero(
     assert "using the embedded broker" in run.stdout
     assert "Summary of game-icons-" in run.stdout
     assert "potion-of-chaos: permanent_error, HTTP 400" in run.stdout
+    assert "taking Scenario's webhooks as hints" in run.stdout
+    assert re.search(r"webhooks: +([1-9]\d*) hints delivered", run.stdout), run.stdout
     index = json.loads((out / "index.json").read_text())
     assert len(index["items"]) == 13
     assert len(list(out.glob("*.png"))) == sum(len(item["files"]) for item in index["items"])

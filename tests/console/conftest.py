@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,43 @@ class Console:
     out_dir: Path
 
 
+@contextmanager
+def serving_console(system: System, workdir: Path, log_name: str = "console.log", **env: str) -> Iterator[str]:
+    """`scenario-worker console` for this system on a free port, with these logins; its URL."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        **system.env,
+        "CONSOLE_ADMIN_USER": ADMIN[0],
+        "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
+        "CONSOLE_VIEWER_USER": VIEWER[0],
+        "CONSOLE_VIEWER_PASSWORD": VIEWER[1],
+        "CONSOLE_SECRET_KEY": "console-test-secret-key-0123456789abcdef",
+        "CONSOLE_FLOWER_URL": FLOWER_URL,
+        **env,
+    }
+    log_path = workdir / log_name
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [SCRIPT, "console", "--host", "127.0.0.1", "--port", str(port)],
+            env=full_env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(
+                lambda: proc.poll() is not None or port_open("127.0.0.1", port),
+                20,
+                "the console to listen",
+                on_timeout=log_path.read_text,
+            )
+            assert proc.poll() is None, log_path.read_text()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            end_process(proc)
+
+
 @pytest.fixture(scope="module")
 def console(redis_url, tmp_path_factory) -> Iterator[Console]:
     """PostgreSQL, the simulator, one worker, and `scenario-worker console` on a free port."""
@@ -72,38 +110,9 @@ def console(redis_url, tmp_path_factory) -> Iterator[Console]:
     with (
         throwaway_postgres() as database_url,
         running_system(database_url=database_url, broker_url=redis_url, workdir=workdir, sim_config=config) as system,
+        serving_console(system, workdir) as url,
     ):
-        port = free_port()
-        env = {
-            **os.environ,
-            **system.env,
-            "CONSOLE_ADMIN_USER": ADMIN[0],
-            "CONSOLE_ADMIN_PASSWORD": ADMIN[1],
-            "CONSOLE_VIEWER_USER": VIEWER[0],
-            "CONSOLE_VIEWER_PASSWORD": VIEWER[1],
-            "CONSOLE_SECRET_KEY": "console-test-secret-key-0123456789abcdef",
-            "CONSOLE_FLOWER_URL": FLOWER_URL,
-        }
-        log_path = workdir / "console.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [SCRIPT, "console", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_until(
-                    lambda: proc.poll() is not None or port_open("127.0.0.1", port),
-                    20,
-                    "the console to listen",
-                    on_timeout=log_path.read_text,
-                )
-                assert proc.poll() is None, log_path.read_text()
-                yield Console(f"http://127.0.0.1:{port}", system, workdir / "out")
-            finally:
-                end_process(proc)
+        yield Console(url, system, workdir / "out")
 
 
 @pytest.fixture

@@ -237,7 +237,7 @@ def test_every_variable_in_env_example_has_a_comment_line(env_example):
 
 def test_env_example_holds_only_placeholder_secrets(env_example):
     secrets = [entry for entry in env_example.values() if CREDENTIAL_NAME.search(entry.name)]
-    assert len(secrets) == 9
+    assert len(secrets) == 10
     assert [entry.name for entry in secrets if "change-me" not in entry.value] == []
 
 

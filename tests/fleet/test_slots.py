@@ -237,6 +237,28 @@ def test_a_refresh_gives_a_running_job_its_lapsed_slot_back(client, key):
     assert fleet.in_use() == 1
 
 
+def test_a_late_refresh_does_not_give_an_ended_job_its_slot_back(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("ended")
+    fleet.acquire("running")
+    # A webhook's look ends the job; a sweep that read it running a moment before refreshes after.
+    fleet.release("ended", wake_grace_s=GRACE_S)
+
+    assert fleet.refresh(["ended", "running"]) == 1
+    assert fleet.in_use() == 1
+    assert fleet.acquire("next")
+
+
+def test_an_ended_jobs_mark_lapses_with_the_lease(client, key):
+    fleet = slots(client, key, cap=2, lease_s=0.2)
+    fleet.acquire("job")
+    fleet.release("job", wake_grace_s=GRACE_S)
+    time.sleep(0.3)
+
+    assert fleet.refresh(["job"]) == 1
+    assert client.zcard(f"{{{key}}}:ended") == 0
+
+
 @pytest.mark.parametrize(
     ("configured", "shrinks", "effective"),
     [(5, [3], 3), (5, [0], 1), (5, [-2], 1), (5, [8], 5), (5, [3, 4], 3), (5, [4, 2], 2), (0, [3], 3)],

@@ -9,16 +9,21 @@ summary; and stops everything it started.
 from __future__ import annotations
 
 import argparse
+import base64
+import importlib.util
 import os
+import secrets
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
 from worker import runtime
-from worker.cli.localstack import local_settings, local_worker
+from worker.cli.localstack import local_console, local_settings, local_worker
 from worker.states import JobStatus
 
 # The demo's bad item: Scenario refuses its prompt every time, so it is dead-lettered.
@@ -31,6 +36,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder (default out/demo)")
     demo.add_argument("--timeout", type=float, default=300.0, help="seconds the run may take (default 300)")
     demo.add_argument("--concurrency", type=int, default=4, help="worker processes (default 4)")
+    demo.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="do not start the console that takes the simulator's webhooks (each job's end) as hints",
+    )
     demo.set_defaults(func=run)
 
 
@@ -76,11 +86,27 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     say(f"Starting a worker (concurrency {args.concurrency}); its log is {out / 'worker.log'}")
     try:
-        with local_worker(env, log_path=out / "worker.log", concurrency=args.concurrency):
+        with (
+            local_worker(env, log_path=out / "worker.log", concurrency=args.concurrency),
+            _webhooks_to_console(env, out, sim, off=args.no_webhooks),
+        ):
             return _run_batch(manifest, out, sim, started, args.timeout)
     finally:
         if sim is not None:
             sim.stop()
+
+
+@contextmanager
+def _webhooks_to_console(env: dict[str, str], out: Path, sim, *, off: bool) -> Iterator[None]:
+    """The console on 127.0.0.1 taking the simulator's webhooks: each job's end wakes one look at it."""
+    if sim is None or off or importlib.util.find_spec("flask") is None:
+        yield
+        return
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    with local_console({**env, "SCENARIO_WEBHOOK_SECRET": secret}, log_path=out / "console.log") as url:
+        sim.add_webhook(f"{url}/hooks/scenario", secret)
+        say(f"Console on {url} taking Scenario's webhooks as hints; its log is {out / 'console.log'}")
+        yield
 
 
 def _start_simulator(manifest):
@@ -169,5 +195,8 @@ def _summary(progress, exported, sim, elapsed_s: float) -> None:
             f"  Scenario calls:  {made} API requests ({made / max(1, progress.items):.1f} per item), "
             f"{transient} of them answered 429/5xx and were retried"
         )
+        hooks = stats["webhooks"]
+        if hooks["attempts"]:
+            say(f"  webhooks:        {hooks['delivered']} hints delivered to the console, each waking one look")
     if not progress.is_done:
         say(f"  NOT FINISHED:    {progress.items - progress.finished} items still running when the time ran out")

@@ -149,3 +149,45 @@ def local_worker(env: dict[str, str], *, log_path: Path, concurrency: int) -> It
         worker.stop()
         runtime.current().close()
         runtime.forget()
+
+
+@contextmanager
+def local_console(env: dict[str, str], *, log_path: Path, timeout_s: float = 30.0) -> Iterator[str]:
+    """`scenario-worker console` in development mode on a free port of 127.0.0.1 (one process, a
+    made-up login), on the same database and broker as `env`; its URL. Stopped afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "worker.cli.main", "console", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            command,
+            env={**os.environ, **env, "CONSOLE_DEV_MODE": "true", "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not _listens(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the console did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+def _listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False

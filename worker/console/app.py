@@ -15,7 +15,7 @@ except ImportError as exc:  # an install without the console extra is told which
     raise missing_extra(exc, "the console") from None
 
 from worker import runtime
-from worker.console import probes
+from worker.console import hooks, probes
 from worker.console.auth import Role, authenticate, csrf_ok, may_change, new_csrf_token
 from worker.console.settings import ConsoleSettings
 from worker.console.signin_limit import MemoryFailures, RedisFailures, SignInLimiter
@@ -25,9 +25,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
-# Endpoints open without a session: the sign-in page, the stylesheet it uses, the probes, and
-# Prometheus's scrape (numbers only: no id, name or secret is ever a label).
-OPEN_ENDPOINTS = frozenset({"login", "static", "metrics.index"}) | probes.ENDPOINTS
+# Endpoints open without a session: the sign-in page, the stylesheet it uses, the probes,
+# Prometheus's scrape (numbers only: no id, name or secret is ever a label), and Scenario's webhooks.
+OPEN_ENDPOINTS = frozenset({"login", "static", "metrics.index"}) | probes.ENDPOINTS | hooks.ENDPOINTS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,7 +52,7 @@ def create_app(settings: ConsoleSettings) -> Flask:
     app.add_url_rule("/", "index", lambda: redirect(url_for("batches.index")))
     app.add_url_rule("/healthz", "healthz", probes.healthz)
     app.add_url_rule("/readyz", "readyz", probes.readyz)
-    for module in (pages_batches, pages_jobs, pages_deadletters, pages_health, pages_metrics):
+    for module in (hooks, pages_batches, pages_jobs, pages_deadletters, pages_health, pages_metrics):
         app.register_blueprint(module.blueprint)
     return app
 
@@ -86,6 +86,8 @@ def csrf_token() -> str:
 
 def _require_login_and_csrf() -> Response | None:
     g.user, g.role = session.get("user"), session.get("role")
+    if request.endpoint in hooks.ENDPOINTS:
+        return None  # a machine's delivery: no session, no form, its own check
     if request.method == "POST" and not csrf_ok(session.get("csrf"), request.form.get("csrf_token")):
         abort(400, description="the form's CSRF token is missing or not this session's; reload the page and retry")
     if request.endpoint in OPEN_ENDPOINTS or g.user:

@@ -114,6 +114,12 @@ class JobRepository(SubmissionRecords):
             row = session.scalars(select(Job).where(Job.idempotency_key == key)).first()
             return job_view(row) if row is not None else None
 
+    def find_by_scenario_job_id(self, scenario_job_id: str) -> JobView | None:
+        """The job Scenario knows by this id (a unique column: at most one)."""
+        with self._db.session() as session:
+            row = session.scalars(select(Job).where(Job.scenario_job_id == scenario_job_id)).first()
+            return job_view(row) if row is not None else None
+
     def create_many(
         self, rows: Iterable[NewJob], *, on_chunk: Callable[[int], None] | None = None
     ) -> builtins.list[str]:

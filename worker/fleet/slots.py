@@ -44,8 +44,9 @@ PRIORITY_WEIGHT_MS = 10**11
 
 # KEYS: 1 holders (job -> lease expiry ms), 2 waiting (job -> its place), 3 alive (job -> the
 # moment a waiter that stopped asking is dropped, ms), 4 woken (job -> until when a wake is
-# pending, ms), 5 learned cap, 6 turns (batch -> virtual time of its last waiter, ms). ARGV[1]
-# is always the configured cap (0: none of our own).
+# pending, ms), 5 learned cap, 6 turns (batch -> virtual time of its last waiter, ms), 7 ended
+# (job -> when its slot was given back at its end, ms). ARGV[1] is always the configured cap
+# (0: none of our own).
 _COMMON = """
 local function now_ms()
   local t = redis.call('TIME')
@@ -168,6 +169,7 @@ local now = now_ms()
 prune(now)
 local held = redis.call('ZREM', KEYS[1], ARGV[3])
 forget_waiter(ARGV[3])
+redis.call('ZADD', KEYS[7], now, ARGV[3])
 if held == 0 then return {} end
 local c = cap()
 local free
@@ -184,14 +186,25 @@ return wake
 """
 )
 
-# ARGV: cap, lease ms, jobs... A job still running keeps (or gets back) its slot.
+# ARGV: cap, lease ms, jobs... A job still running keeps (or gets back) its slot; one whose slot
+# was given back at its end within the last lease does not: the look that saw it running can
+# come after the look that saw it end (a poll or the sweep beside a webhook's look), and would
+# otherwise hold a slot for a finished job until the lease runs out. Returns the slots kept.
 _REFRESH = (
     _COMMON
     + """
 local now = now_ms()
 prune(now)
-for i = 3, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i]) end
-return #ARGV - 2
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now - lease)
+local kept = 0
+for i = 3, #ARGV do
+  if not redis.call('ZSCORE', KEYS[7], ARGV[i]) then
+    redis.call('ZADD', KEYS[1], now + lease, ARGV[i])
+    kept = kept + 1
+  end
+end
+return kept
 """
 )
 
@@ -258,7 +271,7 @@ class FleetSlots:
         self.learned_for_s = float(learned_for_s)
         self.key = key
         # One hash tag for every key, so a Redis Cluster keeps them on one node for the scripts.
-        parts = ("holders", "waiting", "alive", "woken", "learned", "turns")
+        parts = ("holders", "waiting", "alive", "woken", "learned", "turns", "ended")
         self._keys = [f"{{{key}}}:{part}" for part in parts]
         self._scripts = {
             name: redis_client.register_script(source)
@@ -325,7 +338,9 @@ class FleetSlots:
         return [w.decode() if isinstance(w, bytes) else str(w) for w in woken]
 
     def refresh(self, job_ids: Iterable[str]) -> int:
-        """Extend the leases of jobs seen still running; a job whose lease lapsed gets its slot back."""
+        """Extend the leases of jobs seen still running; a job whose lease lapsed gets its slot back,
+        unless its slot was given back at its end (a look that read it running came late). Returns
+        the slots kept."""
         ids = list(job_ids)
         if not ids:
             return 0

@@ -177,6 +177,7 @@ class Api:
 
     def get_job(self, req: Request, caller: Caller, now: float) -> Response:
         record = self._job(req.params["job_id"], caller)
+        self.stats.note_job_get(record.job_id)
         return json_response(200, {"job": self._job_json(record, now)})
 
     def list_jobs(self, req: Request, caller: Caller, now: float) -> Response:

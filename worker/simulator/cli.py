@@ -145,6 +145,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         metavar="BYTES",
         help="largest image POST /assets takes (decoded); beyond it, 413",
     )
+    add(
+        "--webhook-url",
+        default="",
+        metavar="URL",
+        help="send every job's end event (inference.completed / failed / cancelled) to this URL; "
+        "more endpoints can be registered with POST /_sim/webhooks",
+    )
+    add(
+        "--webhook-secret",
+        default="",
+        metavar="SECRET",
+        help="the secret signing those events (Standard Webhooks headers); empty: one is made up and printed",
+    )
     add("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -173,6 +186,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         error_shape=args.error_shape,
         strict_list_filters=args.strict_list_filters,
         max_upload_bytes=args.max_upload_bytes,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
         verbose=args.verbose,
     )
 
@@ -200,6 +215,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             f"{simulator.api_url}/models/flux.1-dev",
             flush=True,
         )
+        for endpoint in simulator.webhooks.endpoints():
+            print(f"webhooks to {endpoint.url}, signed with {endpoint.secret}", flush=True)
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # The random fault rates, each a probability 0..1 drawn once per request (or per job).
 RATE_FIELDS = (
@@ -72,6 +72,12 @@ class SimulatorConfig:
     # Largest image POST /assets takes, in bytes once decoded; beyond it, 413.
     max_upload_bytes: int = 5 * 1024 * 1024
 
+    # An endpoint that receives every job's end event (Scenario's webhooks), signed with the secret
+    # (Standard Webhooks; a `whsec_` secret is made up when empty); "" sends none. More can be
+    # registered at run time with POST /_sim/webhooks.
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+
     # Longest list of recorded 429s kept for the stats.
     max_rate_limited_records: int = 10_000
     # Log every request to stderr.
@@ -97,6 +103,8 @@ class SimulatorConfig:
             raise ValueError(f"error_shape must be one of {', '.join(ERROR_SHAPES)}, got {self.error_shape!r}")
         if self.max_upload_bytes < 1:
             raise ValueError(f"max_upload_bytes must be at least 1, got {self.max_upload_bytes!r}")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError(f"webhook_url must start with http:// or https://, got {self.webhook_url!r}")
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
 

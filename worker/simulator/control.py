@@ -7,9 +7,11 @@ from typing import Any
 
 from worker.simulator.faults import Faults
 from worker.simulator.messages import ApiError, Request, Response, json_response
+from worker.simulator.webhooks import Webhooks
 
-_RULE_KINDS = ("rule", "fail_jobs", "job_duration")
+_RULE_KINDS = ("rule", "fail_jobs", "job_duration", "webhook")
 _JOB_FIELDS = ("modelId", "inputs", "apiKey", "durationS")
+_WEBHOOK_FIELDS = ("url", "secret", "events")
 _HOLDS = "/_sim/faults/holds/"
 
 
@@ -22,8 +24,10 @@ class Control:
         stats: Callable[[], dict[str, Any]],
         reset_stats: Callable[[], None],
         create_job: Callable[..., dict[str, Any]],
+        webhooks: Webhooks,
     ):
         self.faults = faults
+        self.webhooks = webhooks
         self._stats = stats
         self._reset_stats = reset_stats
         self._create_job = create_job
@@ -69,6 +73,8 @@ class Control:
             return json_response(200, {"id": int(rule_id), "held": self.faults.release(int(rule_id))})
         if (method, path) == ("POST", "/_sim/jobs"):
             return json_response(200, {"job": self._plant(_object(req))})
+        if path == "/_sim/webhooks" and method in ("GET", "POST", "DELETE"):
+            return self._webhooks(method, req)
         raise ApiError(404, f"No such endpoint: {method} {path}")
 
     def _plant(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +95,19 @@ class Control:
             raise ApiError(400, '"durationS" must be a number of seconds, 0 or more')
         return self._create_job(model_id, inputs, api_key=api_key, duration_s=duration_s)
 
+    def _webhooks(self, method: str, req: Request) -> Response:
+        """POST registers an endpoint (its secret is in this answer only), GET lists them, DELETE forgets them."""
+        if method == "POST":
+            body = _object(req)
+            for name in body:
+                if name not in _WEBHOOK_FIELDS:
+                    raise ApiError(400, f'"{name}" is not allowed; send {", ".join(_WEBHOOK_FIELDS)}')
+            endpoint = self.webhooks.register(body.get("url"), body.get("secret"), body.get("events"))
+            return json_response(200, {"endpoint": endpoint.to_json(with_secret=True)})
+        if method == "DELETE":
+            self.webhooks.clear()
+        return json_response(200, {"endpoints": [e.to_json() for e in self.webhooks.endpoints()]})
+
     def _add_rule(self, body: dict[str, Any]) -> int:
         kind = body.pop("kind", "rule")
         if kind not in _RULE_KINDS:
@@ -97,6 +116,7 @@ class Control:
             "rule": self.faults.add_rule,
             "fail_jobs": self.faults.fail_jobs,
             "job_duration": self.faults.job_duration,
+            "webhook": self.faults.webhook,
         }[kind]
         try:
             return add(**body)

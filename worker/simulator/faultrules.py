@@ -40,7 +40,7 @@ class Rule:
     """A targeted fault; `times` None means it never wears out."""
 
     id: int
-    kind: str  # "rule", "fail_jobs" or "job_duration"
+    kind: str  # "rule", "fail_jobs", "job_duration" or "webhook"
     endpoint: str = "*"
     prompt_contains: str | None = None
     job_id: str | None = None
@@ -89,6 +89,7 @@ SHOWN_FIELDS = {
     ),
     "fail_jobs": ("prompt_contains", "model_id", "error"),
     "job_duration": ("prompt_contains", "model_id", "seconds"),
+    "webhook": ("job_id", "model_id", "action"),
 }
 
 

@@ -44,6 +44,8 @@ ENDPOINTS = frozenset(
 # the connection without a word; slow: wait delay_s, then answer normally; hold: wait
 # until release(rule id) (delay_s at most, HOLD_LIMIT_S by default), then answer normally.
 ACTIONS = frozenset({"respond", "respond_after", "drop", "drop_after", "slow", "hold"})
+# What a webhook rule does to a job's end event: drop it unsent, or send it with a wrong signature.
+WEBHOOK_ACTIONS = frozenset({"drop", "forge"})
 _DRAWS_PER_REQUEST = 2 + len(ERROR_RATES)
 DEFAULT_JOB_ERROR = "Inference failed (simulated)"
 
@@ -180,6 +182,25 @@ class Faults:
         rule = Rule(id=0, kind="job_duration", prompt_contains=prompt_contains, model_id=model_id, seconds=seconds)
         rule.times = check_times(times)
         return self._add(rule)
+
+    def webhook(
+        self, *, action: str, job_id: str | None = None, model_id: str | None = None, times: int | None = None
+    ) -> int:
+        """The end events of matching jobs are dropped unsent or sent forged (a wrong signature)."""
+        if action not in WEBHOOK_ACTIONS:
+            raise ValueError(f"unknown webhook action {action!r}; known: {', '.join(sorted(WEBHOOK_ACTIONS))}")
+        rule = Rule(id=0, kind="webhook", job_id=job_id, model_id=model_id, action=action)
+        rule.times = check_times(times)
+        return self._add(rule)
+
+    def webhook_action(self, *, job_id: str, model_id: str) -> str | None:
+        """What happens to one delivery of a job's end event: "drop", "forge", or None to send it.
+
+        Rules only, no random draw: the requests' seeded sequence stays the same with webhooks on.
+        """
+        with self._lock:
+            rule = self._take("webhook", None, None, job_id, model_id)
+        return None if rule is None else rule.action
 
     def clear(self) -> None:
         """Forget every rule, release every hold and set every random rate back to 0 (slow_s and retry_after_s stay)."""

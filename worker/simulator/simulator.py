@@ -16,6 +16,7 @@ from worker.simulator.faults import Faults
 from worker.simulator.pipeline import Dispatcher
 from worker.simulator.server import HttpServer
 from worker.simulator.stats import Stats, peak_overlap
+from worker.simulator.webhooks import Endpoint, Webhooks
 from worker.simulator.world import World
 
 
@@ -33,7 +34,11 @@ class Simulator:
         self._stopping = threading.Event()
         self._api = Api(self.config, self.world, self.faults, self._stats, secrets.token_bytes(32))
         self._dispatcher = Dispatcher(self.config, self._api, self.faults, self._stats, sleep=self._stopping.wait)
-        self._control = Control(self.faults, self.stats, self.reset_stats, self.create_job)
+        self.webhooks = Webhooks(self.world, self.faults, self._stats)
+        self.world.listener = self.webhooks.job_changed
+        if self.config.webhook_url:
+            self.webhooks.register(self.config.webhook_url, self.config.webhook_secret or None)
+        self._control = Control(self.faults, self.stats, self.reset_stats, self.create_job, self.webhooks)
         self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -49,6 +54,7 @@ class Simulator:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="scenario-simulator", daemon=True
         )
         self._thread.start()
+        self.webhooks.start()
         return self
 
     def stop(self) -> None:
@@ -57,6 +63,7 @@ class Simulator:
         if server is None:
             return
         self._stopping.set()
+        self.webhooks.stop()
         self.faults.release_all()
         server.shutdown()
         server.server_close()
@@ -111,6 +118,11 @@ class Simulator:
         `api_key` names that other program (its author id); raises ApiError on bad inputs.
         """
         return self._api.plant_job(model_id, inputs or {}, api_key=api_key, duration_s=duration_s, now=time.time())
+
+    def add_webhook(self, url: str, secret: str | None = None, events: list[str] | None = None) -> Endpoint:
+        """Send every job's end event (inference.completed / failed / cancelled) to `url`, signed with
+        `secret` (a fresh `whsec_` one when None: read it from the returned endpoint)."""
+        return self.webhooks.register(url, secret, events)
 
     def reset_stats(self) -> None:
         self._stats.reset()

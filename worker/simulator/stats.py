@@ -12,6 +12,9 @@ from typing import Any
 # Bounds that keep a long load run from growing memory without end.
 MAX_PROMPTS = 10_000
 MAX_FINGERPRINTS = 100_000
+# What GET /_sim/stats counts of webhook deliveries: each POST made, those answered 2xx, those
+# given up after every attempt, those a fault rule dropped unsent, those sent with a wrong signature.
+WEBHOOK_COUNTS = ("attempts", "delivered", "failed", "dropped_by_fault", "forged")
 
 
 def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
@@ -51,6 +54,10 @@ class Stats:
             self._uploads: dict[str, int] = {}
             self._parallel_refusals = 0
             self._planted = 0
+            self._webhooks: dict[str, int] = dict.fromkeys(WEBHOOK_COUNTS, 0)
+            self._webhook_answers: dict[str, int] = {}
+            self._webhooks_by_type: dict[str, int] = {}
+            self._gets_by_job: OrderedDict[str, int] = OrderedDict()
             # Jobs created before a reset do not count toward running_peak.
             self.reset_at = time.time()
 
@@ -116,6 +123,28 @@ class Stats:
         with self._lock:
             self._parallel_refusals += 1
 
+    def note_webhook(
+        self, kind: str, *, answer: int | None = None, forged: bool = False, event_type: str | None = None
+    ) -> None:
+        """A webhook delivery's step: an attempt (with the receiver's status, None if unreachable), delivered,
+        failed for good, or dropped by a fault rule."""
+        with self._lock:
+            self._webhooks[kind] += 1
+            if forged:
+                self._webhooks["forged"] += 1
+            if kind == "attempts":
+                key = "unreachable" if answer is None else str(answer)
+                self._webhook_answers[key] = self._webhook_answers.get(key, 0) + 1
+            if event_type is not None:
+                self._webhooks_by_type[event_type] = self._webhooks_by_type.get(event_type, 0) + 1
+
+    def note_job_get(self, job_id: str) -> None:
+        """GET /jobs/{jobId}, counted per job: how many looks a job cost."""
+        with self._lock:
+            self._gets_by_job[job_id] = self._gets_by_job.get(job_id, 0) + 1
+            if len(self._gets_by_job) > MAX_FINGERPRINTS:
+                self._gets_by_job.popitem(last=False)
+
     def note_planted(self) -> None:
         with self._lock:
             self._planted += 1
@@ -140,4 +169,10 @@ class Stats:
                 "concurrent_peak": self._peak,
                 "rate_limited": [dict(entry) for entry in self._rate_limited],
                 "jobs": dict(jobs_by_status),
+                "webhooks": {
+                    **self._webhooks,
+                    "answers": dict(self._webhook_answers),
+                    "delivered_by_type": dict(self._webhooks_by_type),
+                },
+                "gets_by_job": dict(self._gets_by_job),
             }

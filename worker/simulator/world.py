@@ -8,6 +8,7 @@ import secrets
 import string
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -96,6 +97,8 @@ class World:
         self._refunded_jobs: set[str] = set()
         self.charged_cu = 0
         self.refunded_cu = 0
+        # Told of every job created or canceled (outside the lock): the webhooks time its end event by it.
+        self.listener: Callable[[JobRecord], None] | None = None
 
     def credits_left(self, owner_id: str, now: float) -> float:
         with self._lock:
@@ -180,6 +183,8 @@ class World:
             for asset_id in record.asset_ids:
                 self._asset_jobs[asset_id] = record.job_id
             self._evict(now)
+        if self.listener is not None:
+            self.listener(record)
         return record
 
     def _evict(self, now: float) -> None:
@@ -211,7 +216,9 @@ class World:
                 return record
             record = replace(record, times=replace(record.times, canceled_at=now))
             self._jobs[job_id] = record
-            return record
+        if self.listener is not None:
+            self.listener(record)
+        return record
 
     def add_upload(self, upload: Upload) -> None:
         with self._lock:

@@ -27,10 +27,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis
+from celery import Task
 
 from worker import runtime
 from worker.celery_app import app
-from worker.db.jobs import WatchedJob
+from worker.db.jobs import JobView, WatchedJob
 from worker.dispatch import free_slots, send_poll
 from worker.fleet.errors import Throttled
 from worker.polling import (
@@ -226,7 +227,7 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> None:
     finally:
         # Their slots are free already; their rows are written once every list call is in.
         for job, remote in ended:
-            _store(task, job, remote)
+            store_remote(task, job, remote)
     keep_slots(job.id for job in watched.values())
     _look_at_stragglers(task, watched.values(), everyone=not listed)
 
@@ -281,10 +282,11 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         except ScenarioError as exc:
             event(logging.WARNING, "could not look at the job", job.id, task, error=str(exc))
             continue
-        _store(task, job, remote)
+        store_remote(task, job, remote)
 
 
-def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
+def store_remote(task: Task, job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
+    """Store what Scenario said of a job (a list's entry or a GET), and end the job if it is final."""
     rt = runtime.current()
     status = JobStatus.from_scenario(str(remote.get("status")))
     if status is not None and status.is_final and status is not JobStatus.SUCCESS:
@@ -298,7 +300,7 @@ def _store(task: SweepTask, job: WatchedJob, remote: dict[str, Any]) -> None:
         _learn_render_time(job, remote)
 
 
-def _learn_render_time(job: WatchedJob, remote: dict[str, Any]) -> None:
+def _learn_render_time(job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
     rt = runtime.current()
     seconds = render_seconds(remote.get("statusHistory") or [])
     if seconds is None or rt.coordination is None or not job.model_id:
