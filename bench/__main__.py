@@ -3,9 +3,11 @@
 Every measurement runs on a system of its own (a private Redis server, a throwaway
 PostgreSQL database, the simulator, workers of the given concurrency). Usage:
 
-    python -m bench [--quick] [--concurrency 2] [--only pipeline|plan|rows] [--plan-big N] [--out docs/benchmarks.md]
+    python -m bench [--quick] [--concurrency 2] [--only pipeline|strict|plan|rows] [--plan-big N]
+                    [--out docs/benchmarks.md]
 
-`--only rows` runs the reads at a million rows alone (bench/rows.py); `--only pipeline` the rest.
+`--only rows` runs the reads at a million rows alone (bench/rows.py); `--only strict` the strict
+end-to-end ratio against bare Celery (bench/strict.py); `--only pipeline` the jobs under load.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import hints, plan, rows, sections
+from bench import hints, plan, rows, sections, strict
 from bench.report import Sizes, render_markdown, render_table
 
 FULL = Sizes(
@@ -26,7 +28,9 @@ FULL = Sizes(
 QUICK = Sizes(enqueue_items=10_000, throughput_jobs=200, in_flight=1_000, probes=20, fill_s=60.0, jobs=50, job_s=5.0)
 
 
-SECTIONS = ("pipeline", "plan", "rows")
+SECTIONS = ("pipeline", "strict", "plan", "rows")
+# Jobs of the strict ratio: enough that a run lasts seconds at bare Celery's pace.
+STRICT_JOBS, QUICK_STRICT_JOBS = 2_000, 500
 
 
 @dataclass
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=SECTIONS,
         action="append",
         metavar="SECTION",
-        help="run only this section (repeatable): pipeline (the jobs under load), plan (a cap of 4 "
+        help="run only this section (repeatable): pipeline (the jobs under load), strict (the strict "
+        "end-to-end ratio against bare Celery, 0-s renders), plan (a cap of 4 "
         "shared by a library and an app's jobs) or rows (reads at a million rows)",
     )
     parser.add_argument(
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     tables = []
     if "pipeline" in chosen:
         tables.append(_pipeline(sizes, args.concurrency))
+    if "strict" in chosen:
+        jobs = QUICK_STRICT_JOBS if args.quick else STRICT_JOBS
+        _say(f"strict: {jobs} jobs of 0 s through bare Celery, then singles; again, then enqueue_many")
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            tables.append(strict.render(strict.strict(Path(tmp), jobs, args.concurrency), args.concurrency))
     if "plan" in chosen:
         library = 40 if args.quick else 100
         _say(f"plan: a {library}-item library of 3-s renders under a cap of 4, and an app's single jobs meanwhile")

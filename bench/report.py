@@ -105,6 +105,11 @@ NOTES = """How to read it:
   three bare Celery tasks (submit, poll every 0.2 s, store; no database, no leases) and then
   through the pipeline (`enqueue_many`, the sweep every 2 s), each from first enqueue to last
   job final; the figure is bare time over pipeline time.
+- **Strict ratio** (`--only strict`): the same comparison with nothing to hide behind: 0-s
+  renders, so each job costs only the pipeline's own work; single `enqueue_generation` calls
+  (one INSERT and one publish each), then one `enqueue_many`, each on a system of its own
+  where bare Celery's chain runs first; work per job is counted for both sides. Statements
+  are what SQLAlchemy runs; a Lua script's commands each count in Redis' own figures.
 - **Submit delay**: from `enqueue_generation` returning to the job's row holding its Scenario
   job id, for single jobs sent one after another while the batch's jobs run (an hour each).
 - **Memory**: taken when the batch is in flight, before the probes, and of the same worker

@@ -145,6 +145,7 @@ def enqueue_request(
         item_name=item_name,
         tags=[*tags, *options.tags],
         options=stored_options(options, digest),
+        fresh_id=job_id is None,
     )
     if options.idempotency_key is not None and job.id != new_id:
         # Another caller's row won the key (the unique index decided): that call queues it.

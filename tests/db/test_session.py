@@ -3,12 +3,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import StatementError
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError, StatementError
+from sqlalchemy.pool import QueuePool
 
 from tests.db.conftest import FLUX_PARAMS
 from worker.db.models import Job
-from worker.db.session import Database, DatabaseUrlError
+from worker.db.session import Database, DatabaseUrlError, needs_ping, watch_idle_connections
 
 
 def test_a_session_commits_when_its_block_succeeds(db):
@@ -105,3 +106,53 @@ def test_a_malformed_database_url_is_one_clear_error_with_its_password_masked(ur
     for word in words:
         assert word in message
     assert "hunter2" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("idle_since", "now", "pinged"),
+    [
+        (None, 100.0, True),  # never seen: a ping first
+        (99.0, 100.0, False),  # given back a second ago
+        (98.0, 100.0, True),  # idle for the whole window
+        (90.0, 100.0, True),
+    ],
+)
+def test_a_pooled_connection_is_pinged_only_when_idle_for_the_window(idle_since, now, pinged):
+    assert needs_ping(idle_since, now, idle_after_s=2.0) is pinged
+
+
+def _backend_pid_and_kill(engine, admin_url: str) -> int:
+    with engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    killer = create_engine(admin_url)
+    try:
+        with killer.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        killer.dispose()
+    return pid
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_use(postgres_url):
+    engine = create_engine(postgres_url, poolclass=QueuePool, pool_size=1)
+    watch_idle_connections(engine, idle_after_s=0.0)
+    try:
+        dropped = _backend_pid_and_kill(engine, postgres_url)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != dropped
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_dropped_within_the_quiet_window_fails_once_then_the_pool_is_renewed(postgres_url):
+    engine = create_engine(postgres_url, poolclass=QueuePool, pool_size=1)
+    watch_idle_connections(engine, idle_after_s=3600.0)
+    try:
+        dropped = _backend_pid_and_kill(engine, postgres_url)
+        with pytest.raises(OperationalError):
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != dropped
+    finally:
+        engine.dispose()

@@ -59,7 +59,7 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_as_poison(s
     worker.kill()
     system.start_worker(name="poison-3", **poison_env)
 
-    job = system.wait_for(job_id, timeout_s=40)
+    job = system.wait_for(job_id, timeout_s=90)
     assert job.status is JobStatus.DEAD
     letter = system.dead_letters.get_for_job(job_id)
     assert letter.reason == DeadLetterReason.POISON

@@ -10,7 +10,7 @@ that its fence no longer matches and writes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_
 from worker.db.models import Job, utcnow
 from worker.db.reservations import give_back_unsent
 from worker.db.statements import RowWriter, load_job, not_final, update_jobs
+from worker.db.views import JobView, job_view
 from worker.observe import metrics
 from worker.states import JobStatus
 
@@ -33,6 +34,8 @@ class Claim:
     job_id: str
     token: str
     fence: int
+    # The row as the claim left it (read back by the claiming statement), for the sender's checks.
+    job: JobView | None = field(default=None, compare=False, repr=False)
 
 
 class CancelStep(StrEnum):
@@ -76,11 +79,11 @@ class SubmitClaims(RowWriter):
                 claim_until=now + timedelta(seconds=hold_s),
                 updated_at=now,
             )
-            .returning(Job.claim_fence)
+            .returning(Job)
         )
         with self._db.session() as session:
-            fence = session.execute(statement).scalar_one_or_none()
-        return None if fence is None else Claim(job_id, token, fence)
+            row = session.execute(statement).scalar_one_or_none()
+            return None if row is None else Claim(job_id, token, row.claim_fence, job_view(row))
 
     def open_send(self, claim: Claim, *, hold_s: float) -> int | None:
         """The last check before money is spent, in the statement that counts the attempt.

@@ -61,8 +61,12 @@ class JobRepository(SubmissionRecords):
         tags: Iterable[str] = (),
         job_id: str | None = None,
         options: StoredOptions | None = None,
+        fresh_id: bool = False,
     ) -> JobView:
         """A new job in CREATED; with an explicit `job_id` that exists already, that job.
+
+        `fresh_id` says the caller made `job_id` just now (a new uuid), so no row can hold it
+        and it is not looked up first; the INSERT's unique key would still refuse a clash.
 
         With an idempotency key in `options` that a job holds already, that job: the unique key
         decides between concurrent callers, and the caller compares `request_digest`.
@@ -71,7 +75,7 @@ class JobRepository(SubmissionRecords):
         stored = options or StoredOptions()
         try:
             with self._db.session() as session:
-                if job_id is not None and (existing := session.get(Job, job_id)) is not None:
+                if job_id is not None and not fresh_id and (existing := session.get(Job, job_id)) is not None:
                     return job_view(existing)
                 if stored.idempotency_key is not None:
                     keyed = session.scalars(select(Job).where(Job.idempotency_key == stored.idempotency_key)).first()

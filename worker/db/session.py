@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -18,6 +19,10 @@ from worker.settings import DEFAULT_DB_SCHEMA, check_schema_name, mask_url_passw
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 URL_EXAMPLES = "sqlite:///path/to/jobs.db or postgresql+psycopg://user@host:5432/name"
+# A pooled connection given back less than this long ago is handed out without a ping: a
+# ping before every transaction was one more round trip per statement a job makes. One idle
+# longer (a worker between bursts) is pinged, and replaced when the server dropped it.
+PING_IDLE_AFTER_S = 2.0
 
 
 class DatabaseUrlError(WorkerError, ValueError):
@@ -104,7 +109,9 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
     parsed = parse_database_url(url)
     if parsed.get_backend_name() != "sqlite":
         # Workers hold connections across long idle gaps; a dropped one should be replaced, not raise.
-        return create_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_engine(url, echo=echo)
+        watch_idle_connections(engine)
+        return engine
     options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if parsed.database in (None, "", ":memory:"):
         # One shared connection, or every pooled connection would see its own empty database.
@@ -113,6 +120,34 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def watch_idle_connections(engine: Engine, *, idle_after_s: float = PING_IDLE_AFTER_S) -> None:
+    """Ping a pooled connection before use only when it has been idle a while.
+
+    A connection that fails its ping is replaced (the pool retries the checkout); one the
+    server dropped within the quiet window fails its statement instead, which the tasks
+    retry as an outage, and the pool then replaces every connection it holds.
+    """
+
+    def fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if needs_ping(record.info.get("idle_since"), time.monotonic(), idle_after_s=idle_after_s):
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as exc:
+                raise DisconnectionError(f"a pooled connection did not answer its ping: {exc}") from exc
+
+    event.listen(engine, "connect", fresh)
+    event.listen(engine, "checkin", fresh)
+    event.listen(engine, "checkout", ping_if_idle)
+
+
+def needs_ping(idle_since: float | None, now: float, *, idle_after_s: float) -> bool:
+    """Whether a pooled connection is to be pinged before use: unknown, or idle at least `idle_after_s`."""
+    return idle_since is None or now - idle_since >= idle_after_s
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -12,8 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Update, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from worker.db.claims import Claim, SubmitClaims, holds, release_on_record
 from worker.db.models import Job, utcnow
@@ -21,6 +22,7 @@ from worker.db.snapshots import snapshot_values
 from worker.db.statements import (
     first_scenario_job,
     load_job,
+    not_final,
     scenario_job_id_of,
     snapshot_update,
     update_jobs,
@@ -189,20 +191,20 @@ class SubmissionRecords(SubmitClaims):
         first_statement = first_scenario_job(job_id, scenario_job_id, now)
         if claim is not None:
             first_statement = first_statement.values(**release_on_record(claim.fence))
+        cost = {"cu_cost": cu_cost} if cu_cost is not None and "billing" not in scenario_job else {}
         try:
             with self._db.session() as session:
-                first = session.execute(first_statement)
-                # A repeat (same or other id) leaves the row alone: an old answer must not
-                # roll back what later polls stored.
-                recorded = first.rowcount == 1
-                if recorded:
-                    update_ = snapshot_update(job_id, scenario_job, now)
-                    if cu_cost is not None and "billing" not in scenario_job:
-                        update_ = update_.values(cu_cost=cu_cost)
-                    session.execute(update_)
-                elif claim is not None:
-                    session.execute(update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None))
-                view = job_view(load_job(session, job_id))
+                # The usual answer, for an unfinished row with no Scenario job yet, is stored and
+                # read back in one statement; anything else takes the careful way below.
+                snapshot = snapshot_values(scenario_job, now=now)
+                merged = first_statement.where(not_final()).values(**snapshot, **cost).returning(Job)
+                row = session.execute(merged).scalar_one_or_none()
+                recorded = row is not None
+                if row is None:
+                    recorded = self._record_the_careful_way(session, first_statement, job_id, scenario_job, now, cost)
+                    if not recorded and claim is not None:
+                        session.execute(update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None))
+                view = job_view(row if row is not None else load_job(session, job_id))
         except IntegrityError:
             # Only a look-alike job's search can have taken it; the marker stays, so this job looks again.
             raise ScenarioJobTaken(
@@ -213,6 +215,23 @@ class SubmissionRecords(SubmitClaims):
             metrics.submitted(view.created_at, now)
             metrics.creative_units_spent(view.cu_cost)
         return view
+
+    @staticmethod
+    def _record_the_careful_way(
+        session: Session,
+        first_statement: Update,
+        job_id: str,
+        scenario_job: Mapping[str, Any],
+        now: datetime,
+        cost: Mapping[str, Any],
+    ) -> bool:
+        """The id first, then the snapshot only where it may go (a final row keeps its end)."""
+        # A repeat (same or other id) leaves the row alone: an old answer must not
+        # roll back what later polls stored.
+        if session.execute(first_statement).rowcount != 1:
+            return False
+        session.execute(snapshot_update(job_id, scenario_job, now).values(**cost))
+        return True
 
 
 def _count_first_snapshot(scenario_job: Mapping[str, Any], batch_id: str | None, now: datetime) -> None:

@@ -75,11 +75,14 @@ def submit_generation(
         return
     _wait_out_an_auth_pause()
     held = claim(job_id)
+    sent = None
     try:
         checked = check(self, held)
         sent = send(self, held, checked) if checked is not None and checked.scenario_job_id is None else None
     finally:
-        runtime.current().jobs.release_claim(held)
+        if sent is None:
+            # A recorded answer gave the claim up in its own statement (`record_submitted`).
+            runtime.current().jobs.release_claim(held)
     job = sent or checked
     if job is not None and job.scenario_job_id is not None:
         # Sent or adopted under this claim: this sender starts its watch.
@@ -108,7 +111,8 @@ def claim(job_id: str) -> Claim:
 def check(task: GenerationTask, claim: Claim) -> JobView | None:
     """What stands between the claim and a send; None when the job ends here (or is watched already)."""
     rt = runtime.current()
-    job = rt.jobs.get(claim.job_id)
+    # The claiming statement read the row back; only a claim made elsewhere needs a read.
+    job = claim.job if claim.job is not None else rt.jobs.get(claim.job_id)
     if job is None or job.is_final or job.scenario_job_id is not None:
         return job if job is not None and not job.is_final else None
     if job.unanswered_submit_at is not None:
