@@ -13,6 +13,7 @@ import logging
 from worker import runtime
 from worker.celery_app import app
 from worker.fleet.errors import FleetWait
+from worker.labels import remember
 from worker.scenario.errors import RateLimited, ScenarioError
 from worker.tasks.base import GenerationTask, event, slow_the_fleet
 from worker.tasks.sweep import SWEEP_429_WAIT_S, store_remote
@@ -29,6 +30,8 @@ def look_after_hint(self: HintTask, job_id: str) -> None:
     job = rt.jobs.get(job_id)
     if job is None or job.status.is_final or job.scenario_job_id is None:
         return
+    # This process may never have seen the job: its log lines still name the batch and item.
+    remember(job)
     try:
         remote = rt.client.get_job(job.scenario_job_id)
     except RateLimited as exc:
