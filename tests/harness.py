@@ -264,11 +264,9 @@ def flush_redis(url: str) -> None:
 
 def point_the_app_at(settings: Settings) -> None:
     """Make this process's Celery app send to the settings' broker, whichever an earlier test used."""
-    from worker.celery_app import app, celery_config
+    from worker.celery_app import send_to
 
-    app.conf.update(celery_config(settings))
-    # Drops the connection and producer pools, which were made for the broker before.
-    app._after_fork()
+    send_to(settings)
 
 
 @contextmanager

@@ -116,6 +116,16 @@ def _common(settings: Settings) -> dict[str, Any]:
     }
 
 
+def send_to(settings: Settings) -> None:
+    """Make this process's app send to the settings' broker from now on, whichever it sent to before."""
+    app.conf.update(celery_config(settings))
+    # Drops the connection and producer pools, which were made for the broker before.
+    app._after_fork()
+    # The task-sent events' exchange is typed for the broker it was first made on (fanout on
+    # Redis, topic on RabbitMQ): kept across a change of broker, those events reach no one.
+    app.amqp.__dict__.pop("_event_dispatcher", None)
+
+
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
     sender.config_from_object(celery_config(runtime.current_settings()))

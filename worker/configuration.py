@@ -86,9 +86,7 @@ def _suggestion(name: str) -> str:
 
 def _use(settings: Settings) -> None:
     from worker import runtime
-    from worker.celery_app import app, celery_config
+    from worker.celery_app import send_to
 
     runtime.install(settings)
-    app.conf.update(celery_config(settings))
-    # Drops the connection and producer pools, which were made for the broker before.
-    app._after_fork()
+    send_to(settings)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from typing import Any
 
 import requests
 
 from tests.flower.conftest import workers_status
-from tests.harness import FlowerProcess, wait_until
+from tests.harness import ROOT, FlowerProcess, wait_until
 from worker import enqueue_generation, lanes
 from worker.states import JobStatus
 
@@ -61,8 +63,21 @@ def test_flower_lists_the_running_worker_and_the_tasks_it_serves(flower, system)
     assert info["stats"]["pool"]["max-concurrency"] == 2
 
 
+def enqueue_from_a_fresh_process(system, prompt: str) -> str:
+    """Enqueue as an application's own process does: its task-sent event comes from its own producer."""
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "scenario-worker"), "generate", prompt],
+        env={**os.environ, **system.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
 def test_flower_shows_a_job_that_succeeds_as_a_successful_submit_and_its_polls(flower, system):
-    job_id = enqueue_generation("a copper lantern, watched by flower")
+    job_id = enqueue_from_a_fresh_process(system, "a copper lantern, watched by flower")
     assert system.wait_for(job_id).status is JobStatus.SUCCESS
 
     def seen(tasks: Tasks) -> bool:
