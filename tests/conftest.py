@@ -61,11 +61,27 @@ BOTH_BROKERS = pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect
 ON_POSTGRES = pytest.mark.on_postgres
 
 
+# A module of system tests on both engines and both brokers runs two of the four pairs: PostgreSQL
+# with Redis (production's pair) and SQLite with RabbitMQ. Each engine and each broker still meets
+# every test; what an engine alone decides is tested on both in tests/db.
+PAIRED = {("postgres", "redis"), ("sqlite", "rabbitmq")}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    dropped = [item for item in items if _sqlite_twin_of_a_postgres_only_test(item)]
+    dropped = [item for item in items if _sqlite_twin_of_a_postgres_only_test(item) or _unpaired(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if not _sqlite_twin_of_a_postgres_only_test(item)]
+        kept = set(map(id, items)) - set(map(id, dropped))
+        items[:] = [item for item in items if id(item) in kept]
+
+
+def _unpaired(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    on_both_brokers = any(
+        mark.args[0] == "broker" and set(mark.args[1]) == {"redis", "rabbitmq"}
+        for mark in item.iter_markers("parametrize")
+    )
+    return on_both_brokers and "backend_url" in params and (params["backend_url"], params["broker"]) not in PAIRED
 
 
 def _sqlite_twin_of_a_postgres_only_test(item: pytest.Item) -> bool:

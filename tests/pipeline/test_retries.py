@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import ON_POSTGRES
 from worker import enqueue_generation
 from worker.db.models import DeadLetterReason
 from worker.states import JobStatus
@@ -56,8 +57,12 @@ def test_a_429_without_retry_after_is_retried_with_backoff(system):
     assert job.attempts == 2
 
 
+# Its waits are the gateway's, not the engine's; a dead letter on SQLite is written in the next test.
+@ON_POSTGRES
 def test_retries_that_run_out_end_in_a_dead_letter_with_the_last_error(system):
     prompt = "an iron anvil, always failing"
+    # A gateway's 502: Scenario may still make the job behind it, so each retry waits that out,
+    # looks for it, and only then sends again.
     system.sim.faults.add_rule(endpoint="submit", prompt_contains=prompt, status=502, times=None)
 
     job = system.wait_for(enqueue_generation(prompt), timeout_s=60)
@@ -75,7 +80,8 @@ def test_waiting_out_a_fleet_pause_spends_none_of_a_jobs_retries(system):
     system.sim.faults.add_rule(endpoint="submit", prompt_contains="a tripwire", status=401, times=1)
     system.wait_for(enqueue_generation("a tripwire, refused credentials"))
     doomed = "an iron gate, failing after waiting out the pause"
-    system.sim.faults.add_rule(endpoint="submit", prompt_contains=doomed, status=502, times=None)
+    # Scenario's own 500: it answered, so each retry goes after its backoff alone.
+    system.sim.faults.add_rule(endpoint="submit", prompt_contains=doomed, status=500, times=None)
 
     job = system.wait_for(enqueue_generation(doomed), timeout_s=60)
 
