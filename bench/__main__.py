@@ -3,11 +3,12 @@
 Every measurement runs on a system of its own (a private Redis server, a throwaway
 PostgreSQL database, the simulator, workers of the given concurrency). Usage:
 
-    python -m bench [--quick] [--concurrency 2] [--only pipeline|strict|plan|rows] [--plan-big N]
+    python -m bench [--quick] [--concurrency 2] [--only pipeline|strict|plan|rows|growth] [--plan-big N]
                     [--out docs/benchmarks.md]
 
 `--only rows` runs the reads at a million rows alone (bench/rows.py); `--only strict` the strict
-end-to-end ratio against bare Celery (bench/strict.py); `--only pipeline` the jobs under load.
+end-to-end ratio against bare Celery (bench/strict.py); `--only pipeline` the jobs under load;
+`--only growth` a batch's time per item at ten times the size (bench/growth.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import hints, plan, rows, sections, strict
+from bench import growth, hints, plan, rows, sections, strict
 from bench.report import Sizes, render_markdown, render_table
 
 FULL = Sizes(
@@ -28,7 +29,9 @@ FULL = Sizes(
 QUICK = Sizes(enqueue_items=10_000, throughput_jobs=200, in_flight=1_000, probes=20, fill_s=60.0, jobs=50, job_s=5.0)
 
 
-SECTIONS = ("pipeline", "strict", "plan", "rows")
+SECTIONS = ("pipeline", "strict", "plan", "rows", "growth")
+# The growth section's small batch; the big one is ten times it.
+GROWTH_SMALL, QUICK_GROWTH_SMALL = 2_000, 200
 # Jobs of the strict ratio: enough that a run lasts seconds at bare Celery's pace.
 STRICT_JOBS, QUICK_STRICT_JOBS = 2_000, 500
 
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECTION",
         help="run only this section (repeatable): pipeline (the jobs under load), strict (the strict "
         "end-to-end ratio against bare Celery, 0-s renders), plan (a cap of 4 "
-        "shared by a library and an app's jobs) or rows (reads at a million rows)",
+        "shared by a library and an app's jobs), rows (reads at a million rows) or growth (a batch's "
+        "time per item at ten times the size)",
     )
     parser.add_argument(
         "--plan-big",
@@ -92,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         row_sizes = rows.QUICK_ROWS if args.quick else rows.FULL_ROWS
         _say(f"rows: {row_sizes.jobs:,} jobs seeded in PostgreSQL, then each hot read timed, then a purge")
         tables.append(rows.render_rows(rows.rows_section(row_sizes)))
+    if "growth" in chosen:
+        small = QUICK_GROWTH_SMALL if args.quick else GROWTH_SMALL
+        _say(f"growth: a {small:,}-item batch of 0.5-s renders, then one of {10 * small:,}")
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            figures = growth.growth(Path(tmp), small=small, concurrency=args.concurrency)
+        tables.append(_table(("a batch's size", "figure", "goal"), growth.rows(figures)))
     table = "\n\n".join(tables)
     print()
     print(table)
@@ -147,6 +157,11 @@ def _plan_small_beside_big(big: int, concurrency: int) -> list[tuple[str, str, s
 def _plan_with_webhooks(work: Path, library: int, concurrency: int) -> dict:
     _say("plan again, with Scenario's webhooks on: each job's end sent to a console as a hint")
     return plan.plan_share(work, library=library, singles=5, job_s=3.0, concurrency=concurrency, with_webhooks=True)
+
+
+def _table(head: tuple[str, str, str], lines: list[tuple[str, str, str]]) -> str:
+    rendered = ["| " + " | ".join(head) + " |", "| --- | --- | --- |"]
+    return "\n".join(rendered + ["| " + " | ".join(line) + " |" for line in lines])
 
 
 def _say(text: str) -> None:
