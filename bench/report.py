@@ -120,6 +120,10 @@ NOTES = """How to read it:
   commands from the benchmark's own Redis server (`INFO commandstats`), broker traffic,
   task events, leases and the fleet's parallel slots included; the four commands run most
   are named.
+- **Growth** (`--only growth`): a batch and one ten times its size, 0.5-s renders and no plan
+  cap, each on a system of its own, from the manifest handed to `submit_batch` to its last
+  item final; the figure is the big batch's time per item over the small one's, so work that
+  grows with the batch rather than with what changed shows above 1.
 """
 
 
