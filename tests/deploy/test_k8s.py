@@ -248,6 +248,12 @@ def test_with_redis_the_fleet_state_may_live_in_the_broker():
         assert env["SCENARIO_REDIS_URL"]["valueFrom"]["secretKeyRef"]["optional"] is True
 
 
+def test_the_console_reads_scenarios_webhook_secret_from_the_secret_when_one_is_set(by_key):
+    env = {item["name"]: item for item in _container(by_key[("Deployment", "console")])["env"]}
+    ref = env["SCENARIO_WEBHOOK_SECRET"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": SECRET, "key": "SCENARIO_WEBHOOK_SECRET", "optional": True}
+
+
 # --- pods ---
 
 
