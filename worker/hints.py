@@ -16,6 +16,7 @@ from enum import Enum
 from worker import runtime
 from worker.dispatch import send_hint_look
 from worker.edge import at_the_edge
+from worker.observe import metrics
 from worker.scenario.webhooks import Hint, read_hint
 
 log = logging.getLogger("worker.hints")
@@ -54,6 +55,7 @@ def take_hint(body: bytes, headers: Mapping[str, str], *, now: float | None = No
     if hint.ignored is not None or hint.scenario_job_id is None:
         reason = hint.ignored.value if hint.ignored is not None else "no job"
         log.info("webhook ignored reason=%s event=%s", reason, hint.event)
+        metrics.webhook_hint(reason)
         return HintOutcome(hint)
     with at_the_edge():
         job = runtime.current().jobs.find_by_scenario_job_id(hint.scenario_job_id)
@@ -64,6 +66,7 @@ def take_hint(body: bytes, headers: Mapping[str, str], *, now: float | None = No
         else:
             send_hint_look(job.id)
             taken, job_id = Taken.LOOK, job.id
+    metrics.webhook_hint(taken.value)
     log.info(
         "webhook taken outcome=%s event=%s scenario_job_id=%s job_id=%s",
         taken.value,

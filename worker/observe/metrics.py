@@ -30,6 +30,10 @@ COUNTERS = {
     "scenario_waits_total": ("Retries that wait for the fleet (pause, budget, slot, breaker)", ("reason",)),
     "scenario_dead_letters_total": ("Jobs dead-lettered, by reason", ("reason",)),
     "scenario_creative_units_spent_total": ("Creative units Scenario charged for the jobs it accepted", ()),
+    "scenario_webhook_hints_total": (
+        "Scenario's webhook deliveries, by what came of them (a look sent, or why none was)",
+        ("outcome",),
+    ),
 }
 HISTOGRAMS = {
     "scenario_submit_seconds": ("Seconds from a job's enqueue to Scenario accepting its submit", SUBMIT_BUCKETS_S),
@@ -94,6 +98,11 @@ def dead_lettered(reason: str) -> None:
 def creative_units_spent(units: float | None) -> None:
     if units is not None and units > 0:
         _get()["scenario_creative_units_spent_total"].inc(units)
+
+
+def webhook_hint(outcome: str) -> None:
+    """A webhook delivery was read: `outcome` is the look it sent or why it sent none."""
+    _get()["scenario_webhook_hints_total"].labels(outcome).inc()
 
 
 def submitted(created_at: datetime, now: datetime) -> None:
