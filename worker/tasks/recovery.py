@@ -163,7 +163,7 @@ def recover_stalled(
     stalled = [job for job in stalled if job.id not in waiting]
     if dry_run:
         return stalled
-    # Their turn comes with a freed slot (or the wake below); touched, so the next runs look past them.
+    # Their turn comes with a freed slot (or the recovery's wake); touched, so the next runs look past them.
     rt.jobs.touch_waiting(waiting)
     sent = []
     for job in stalled:
