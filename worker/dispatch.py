@@ -9,11 +9,14 @@ copy) finds itself stale and does nothing. One chain per job, however many wake 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import kombu.exceptions
 
 from worker import runtime
 from worker.celery_app import app
+from worker.db.jobs import NewJob
 from worker.endings import announce_end
 from worker.fleet.errors import FleetUnavailable
 from worker.labels import job_argsrepr
@@ -90,21 +93,88 @@ def free_slots(job_ids: Iterable[str]) -> list[str]:
     rt = runtime.current()
     if rt.slots is None:
         return []
-    grace_s = slot_recheck_s(rt.settings.slot_lease_s)
     woken: dict[str, str] = {}
     for job_id in job_ids:
         try:
-            woken.update((waiter, job_id) for waiter in rt.slots.release(job_id, wake_grace_s=grace_s))
+            woken.update((waiter, job_id) for waiter in rt.slots.release(job_id, wake_grace_s=_wake_grace_s()))
         except FleetUnavailable as exc:
             log.warning("could not give back the slot job_id=%s error=%s", job_id, exc)
-    if not woken:
+    return send_woken(woken)
+
+
+def wake_waiters() -> list[str]:
+    """Send the submits of waiters the free slots admit that no release woke (a wake whose submit
+    was lost, a holder whose lease ran out): a parked batch item has no timer of its own."""
+    rt = runtime.current()
+    if rt.slots is None:
         return []
-    # New chains: each waiter's own timed retry, still on its way, is dropped when it comes.
-    chains = rt.jobs.next_submit_seqs(woken)
-    for waiter, (seq, batch_id) in chains.items():
-        args = (waiter,)
-        app.send_task(
-            SUBMIT_TASK, args=args, kwargs={"seq": seq}, queue=submit_lane(batch_id), argsrepr=job_argsrepr(args)
+    try:
+        woken = rt.slots.wake(wake_grace_s=_wake_grace_s())
+    except FleetUnavailable as exc:
+        log.warning("could not look for waiters to wake error=%s", exc)
+        return []
+    return send_woken(dict.fromkeys(woken, "a free slot"))
+
+
+def park_batch_items(rows: Sequence[NewJob], *, items: int | None) -> list[NewJob]:
+    """Newly recorded items of one batch wait for a slot in the fleet's waiting list, without a
+    submit message each. Returns the rows whose first submit the caller sends now: those the free
+    slots admit; all of them without a cap (or Redis); and any scheduled for later (its wait is
+    the broker's countdown)."""
+    rt = runtime.current()
+    due = [row for row in rows if row.batch_id is not None and row.options.not_before is None]
+    if rt.slots is None or not due or len({row.batch_id for row in due}) != 1:
+        return list(rows)
+    try:
+        woken = rt.slots.park(
+            [(row.job_id, row.options.priority) for row in due],
+            group=str(due[0].batch_id),
+            group_items=items,
+            wake_grace_s=_wake_grace_s(),
         )
-        log.info("woken for a free slot job_id=%s freed_by=%s", waiter, woken[waiter])
-    return list(chains)
+    except FleetUnavailable as exc:
+        log.warning("could not park batch items for a slot; sending each error=%s", exc)
+        return list(rows)
+    if woken is None:
+        return list(rows)
+    parked = {row.job_id for row in due}
+    admitted = set(woken) & parked
+    try:
+        # Earlier waiters the free slots admitted too (their wake was lost): new chains.
+        send_woken({waiter: "a free slot" for waiter in woken if waiter not in parked})
+    except kombu.exceptions.OperationalError as exc:
+        log.warning("could not wake earlier waiters; the recovery wakes them error=%s", exc)
+    return [row for row in rows if row.job_id not in parked or row.job_id in admitted]
+
+
+def send_woken(woken: Mapping[str, str]) -> list[str]:
+    """Send the submits of woken waiters (waiter -> what woke it) as new chains, one statement for
+    all. A waiter that needs no submit any more (ended, or sent) gives its place up, and the slot
+    it was woken for goes to the next waiter. Returns the jobs whose submits were sent."""
+    rt = runtime.current()
+    sent: list[str] = []
+    while woken:
+        # New chains: each waiter's own timed retry, still on its way, is dropped when it comes.
+        chains = rt.jobs.next_submit_seqs(woken)
+        for waiter, (seq, batch_id) in chains.items():
+            args = (waiter,)
+            app.send_task(
+                SUBMIT_TASK, args=args, kwargs={"seq": seq}, queue=submit_lane(batch_id), argsrepr=job_argsrepr(args)
+            )
+            log.info("woken for a free slot job_id=%s freed_by=%s", waiter, woken[waiter])
+        sent.extend(chains)
+        gone = [waiter for waiter in woken if waiter not in chains]
+        if not gone or rt.slots is None:
+            break
+        try:
+            # A parked item ended some other way would otherwise hold the head of the list.
+            rt.slots.forget(gone)
+            woken = dict.fromkeys(rt.slots.wake(wake_grace_s=_wake_grace_s()), "a free slot")
+        except FleetUnavailable as exc:
+            log.warning("could not take ended jobs off the waiting list error=%s", exc)
+            break
+    return sent
+
+
+def _wake_grace_s() -> float:
+    return slot_recheck_s(runtime.current().settings.slot_lease_s)

@@ -14,7 +14,7 @@ from worker import runtime
 from worker.cancellation import CancelOutcome, CancelResult, cancel_on_scenario, result_of
 from worker.db.claims import CancelStep
 from worker.db.jobs import JobView, NewJob, StoredOptions
-from worker.dispatch import job_ended, send_submit
+from worker.dispatch import job_ended, park_batch_items, send_submit
 from worker.edge import at_the_edge, broker_error
 from worker.errors import BrokerUnavailable, IdempotencyConflict, InputError, JobNotFound, WorkerError
 from worker.generation import DEFAULT_MODEL_ID, GenerationRequest, camel
@@ -323,21 +323,33 @@ def queue_new_jobs(rows: Sequence[NewJob], *, on_progress: Progress | None = Non
     for start in range(0, len(rows), QUEUE_CHUNK):
         chunk = rows[start : start + QUEUE_CHUNK]
         rt.jobs.create_many(chunk)
-        queued.extend(_publish_submits(chunk, queued))
+        # Under a cap, a batch's items wait for their turns in the fleet's waiting list, and only
+        # those a slot admits go to the broker now: a thousand-item library queues a few messages.
+        to_send = park_batch_items(chunk, items=_batch_items(chunk))
+        queued.extend(_publish_submits(chunk, to_send, queued))
         if on_progress is not None:
             on_progress(len(queued), len(rows))
     log.info("enqueued %d jobs in bulk", len(queued))
     return queued
 
 
-def _publish_submits(chunk: Sequence[NewJob], queued: list[str]) -> list[str]:
+def _batch_items(chunk: Sequence[NewJob]) -> int | None:
+    """How many items the chunk's batch has (its share of the slots); None for jobs of no one batch."""
+    batch_ids = {row.batch_id for row in chunk}
+    if len(batch_ids) != 1 or None in batch_ids:
+        return None
+    batch = runtime.current().batches.get(str(next(iter(batch_ids))))
+    return None if batch is None else batch.item_count
+
+
+def _publish_submits(chunk: Sequence[NewJob], to_send: Sequence[NewJob], queued: list[str]) -> list[str]:
     from worker.celery_app import app
 
     try:
         # One connection for the whole chunk, and on Redis one pipelined round trip for all its
         # messages (kombu's publish batch; a broker without batches publishes each at once).
         with app.producer_or_acquire() as producer, producer.batch(max_size=_PUBLISH_BATCH_OPS):
-            for row in chunk:
+            for row in to_send:
                 send_submit(row.job_id, row.batch_id, producer=producer, countdown_s=_due_in_s(row.options.not_before))
     except Exception as exc:
         # Nothing of a failed batch counts as sent; a message that went out all the same finds

@@ -475,3 +475,67 @@ def test_a_waiter_that_looks_on_its_own_is_not_dropped_for_silence(client, key):
         assert fleet.still_waiting("waiter", alive_s=0.2) == 0
 
     assert fleet.release("holder", wake_grace_s=GRACE_S) == ["waiter"]
+
+
+def test_parked_items_take_their_places_in_order_and_the_free_slots_wake_the_first(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("running")
+
+    woken = fleet.park([(f"item-{n}", 5) for n in range(5)], group="batch", group_items=5, wake_grace_s=GRACE_S)
+
+    assert woken == ["item-0"]  # one slot is free
+    assert fleet.waiting_among([f"item-{n}" for n in range(5)] + ["stranger"]) == {f"item-{n}" for n in range(5)}
+    assert fleet.acquire("item-0", group="batch", group_items=5)
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["item-1"]
+
+
+def test_a_parked_item_is_not_dropped_for_silence(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.park([("parked", 5)], group="batch", group_items=1, wake_grace_s=GRACE_S)
+    fleet.wait("silent", alive_s=0.01, priority=APPLICATION)
+
+    time.sleep(0.05)
+
+    assert fleet.waiting_among(["parked", "silent"]) == {"parked"}
+    assert fleet.release("running", wake_grace_s=GRACE_S) == ["parked"]
+
+
+def test_without_a_cap_nothing_is_parked(client, key):
+    fleet = slots(client, key, cap=0)
+
+    assert fleet.park([("item", 5)], group="batch", group_items=1, wake_grace_s=GRACE_S) is None
+    assert fleet.waiting_among(["item"]) == set()
+
+
+def test_a_small_batch_parked_after_a_big_one_is_served_among_its_first_items(client, key):
+    fleet = slots(client, key, cap=1)
+    fleet.acquire("running")
+    fleet.park([(f"library-{n}", 5) for n in range(1000)], group="library", group_items=1000, wake_grace_s=GRACE_S)
+    fleet.park([(f"small-{n}", 5) for n in range(20)], group="small", group_items=20, wake_grace_s=GRACE_S)
+
+    order = served_in_turn(fleet, "running", 24)
+
+    assert [job for job in order if job.startswith("small")] == [f"small-{n}" for n in range(20)]
+    assert 1 <= sum(job.startswith("library") for job in order) <= 4
+
+
+def test_wake_names_the_waiters_the_free_slots_admit_once_within_the_grace(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("running")
+    fleet.park([("first", 5), ("second", 5)], group="batch", group_items=2, wake_grace_s=0.001)
+    time.sleep(0.01)  # the park's own wake lapsed, as a lost submit's does
+
+    assert fleet.wake(wake_grace_s=GRACE_S) == ["first"]
+    assert fleet.wake(wake_grace_s=GRACE_S) == []
+
+
+def test_a_forgotten_waiter_leaves_the_list_and_keeps_a_slot_it_holds(client, key):
+    fleet = slots(client, key, cap=2)
+    fleet.acquire("holder")
+    fleet.park([("ended", 5), ("next", 5)], group="batch", group_items=2, wake_grace_s=GRACE_S)
+
+    fleet.forget(["ended", "holder"])
+
+    assert fleet.waiting_among(["ended", "next"]) == {"next"}
+    assert fleet.in_use() == 1

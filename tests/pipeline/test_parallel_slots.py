@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -12,8 +13,10 @@ from tests.harness import System, running_system, wait_until
 from worker import cancel_job, enqueue_generation, runtime
 from worker.batches.manifest import parse_manifest
 from worker.batches.submit import submit_batch
+from worker.dispatch import free_slot
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
+from worker.tasks.recovery import recover_stalled
 
 pytestmark = ON_POSTGRES
 
@@ -168,7 +171,8 @@ def test_an_applications_job_goes_before_the_batch_items_waiting_for_a_slot(capp
     items = "".join(f"  - name: tile-{n:02d}\n    prompt: {prompt} {n}\n" for n in range(20))
     submit_batch(parse_manifest(f"batch: tiles\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}", kind="yaml"))
     wait_until(lambda: sum(1 for j in capped.batch_jobs("tiles") if j.submitted_at) >= CAP, 20, "every slot taken")
-    wait_until(lambda: "every parallel slot" in capped.logs(), 20, "batch items to wait for a slot")
+    tiles = [j.id for j in capped.batch_jobs("tiles")]
+    wait_until(lambda: runtime.current().slots.waiting_among(tiles), 20, "batch items to wait for a slot")
 
     job_id = enqueue_generation("an application's urgent sigil", width=256, height=256)
     job = capped.wait_for(job_id, timeout_s=60)
@@ -181,3 +185,50 @@ def test_an_applications_job_goes_before_the_batch_items_waiting_for_a_slot(capp
     # The slots the batch held, and the few freed meanwhile whose waiters were already woken; first
     # come, first served would have sent it after all twenty.
     assert sent_before <= CAP + 2
+
+
+def test_a_batch_under_the_cap_waits_in_the_list_not_the_broker_and_each_item_is_sent_once(capped):
+    prompt = "a parked loom"
+    capped.sim.faults.job_duration(prompt_contains=prompt, seconds=2)
+    rt = runtime.current()
+    wait_until(lambda: rt.slots.in_use() == 0, 10, "every slot to be free")
+    items = "".join(f"  - name: loom-{n:02d}\n    prompt: {prompt} {n}\n" for n in range(30))
+    submit_batch(parse_manifest(f"batch: looms\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}", kind="yaml"))
+    ids = [j.id for j in capped.batch_jobs("looms")]
+
+    parked = rt.slots.waiting_among(ids)
+    # The recovery takes a parked item for a waiter, not for a lost message: touched, not sent again.
+    recovered = recover_stalled(untouched_since=datetime.now(timezone.utc) + timedelta(seconds=1))
+    wait_until(
+        lambda: all_final(capped, ids), 60, "the batch to end", every_s=0.2, on_timeout=lambda: unfinished(capped, ids)
+    )
+
+    jobs = capped.jobs.get_many(ids)
+    intervals = running_intervals(capped, prompt)
+    assert len(parked) >= len(ids) - CAP  # only the items the free slots admitted had a message
+    assert not parked & {job.id for job in recovered}
+    assert [j.status for j in jobs] == [JobStatus.SUCCESS] * len(ids)
+    assert len(intervals) == len(ids)  # each item sent once
+    assert peak(intervals) <= CAP
+    assert rt.slots.waiting_among(ids) == set()
+
+
+def test_a_parked_item_that_ended_unseen_gives_its_turn_to_the_next(capped):
+    rt = runtime.current()
+    wait_until(lambda: rt.slots.in_use() == 0, 10, "every slot to be free")
+    holders = [f"outside-holder-{n}" for n in range(CAP)]
+    for holder in holders:
+        assert rt.slots.acquire(holder)
+    items = "".join(f"  - name: reel-{n}\n    prompt: a parked reel {n}\n" for n in range(3))
+    submit_batch(parse_manifest(f"batch: reels\ndefaults:\n  width: 256\n  height: 256\nitems:\n{items}", kind="yaml"))
+    first, second, third = sorted(capped.batch_jobs("reels"), key=lambda j: j.item_name)
+    rt.jobs.mark_status(first.id, JobStatus.DEAD, error={"status": None, "code": "GONE", "message": "ended unseen"})
+
+    woken = free_slot(holders[0])
+    for holder in holders[1:]:
+        free_slot(holder)
+    ends = [capped.wait_for(job.id, timeout_s=30) for job in (second, third)]
+
+    assert woken == [second.id]
+    assert [job.status for job in ends] == [JobStatus.SUCCESS] * 2
+    assert rt.slots.waiting_among([first.id, second.id, third.id]) == set()

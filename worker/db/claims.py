@@ -184,6 +184,20 @@ class SubmitClaims(RowWriter):
         with self._db.session() as session:
             return session.execute(statement).rowcount == 1
 
+    def touch_waiting(self, job_ids: Iterable[str]) -> int:
+        """Jobs the fleet's waiting list holds (a parked batch item has no message to touch them):
+        touched in one statement, so the recovery leaves them be for another while. Returns how many."""
+        wanted = list(dict.fromkeys(job_ids))
+        if not wanted:
+            return 0
+        statement = (
+            update_jobs()
+            .where(Job.id.in_(wanted), not_final(), Job.scenario_job_id.is_(None))
+            .values(updated_at=utcnow())
+        )
+        with self._db.session() as session:
+            return session.execute(statement).rowcount
+
     def next_submit_seqs(self, job_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
         """`next_submit_seq` for several jobs in one statement (the waiters freed slots let in at once).
 

@@ -8,14 +8,17 @@ each batch's next waiter is placed one step after the batch's previous one (or n
 the step growing with the square root of the batch's size, so batches share the slots and a
 small batch started after a big library gets most of them until it is done, while every
 waiter's turn still comes. A freed slot names the waiters to wake so their submits
-can be queued at once.
+can be queued at once. A batch's items can take their places all at once without a message each
+(`park`): the broker then holds about as many submits as there are slots, so a small batch's
+first submits never queue behind a big one's thousand.
 Every change is one Lua script, so two workers never both take the last slot.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -100,6 +103,21 @@ local function forget_waiter(id)
   redis.call('ZREM', KEYS[3], id)
   redis.call('ZREM', KEYS[4], id)
 end
+-- The waiters the free slots admit now, less any woken within the grace (their submit is on its
+-- way); each is marked woken for the grace.
+local function wake_admitted(now, c, grace)
+  local free
+  if c < 0 then free = redis.call('ZCARD', KEYS[2]) else free = c - redis.call('ZCARD', KEYS[1]) end
+  if free <= 0 then return {} end
+  local wake = {}
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, free - 1)) do
+    if not redis.call('ZSCORE', KEYS[4], id) then
+      redis.call('ZADD', KEYS[4], now + grace, id)
+      table.insert(wake, id)
+    end
+  end
+  return wake
+end
 """
 
 # ARGV: cap, lease ms, job, class, batch ('' for none), turn step ms, priority. A job may take a free slot
@@ -171,18 +189,61 @@ local held = redis.call('ZREM', KEYS[1], ARGV[3])
 forget_waiter(ARGV[3])
 redis.call('ZADD', KEYS[7], now, ARGV[3])
 if held == 0 then return {} end
+return wake_admitted(now, cap(), tonumber(ARGV[2]))
+"""
+)
+
+# ARGV: cap, wake grace ms, class, batch, turn step ms, then job and priority in pairs. Batch items
+# that take their places in the waiting list at once, in order, without a submit message each: no
+# alive entry, so they wait until a freed slot wakes them, however long. Returns the waiters to
+# wake now, as `release` does; false (nothing parked) when there is no cap to wait for.
+_PARK = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
 local c = cap()
-local free
-if c < 0 then free = redis.call('ZCARD', KEYS[2]) else free = c - redis.call('ZCARD', KEYS[1]) end
-if free <= 0 then return {} end
-local wake = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, free - 1)) do
-  if not redis.call('ZSCORE', KEYS[4], id) then
-    redis.call('ZADD', KEYS[4], now + tonumber(ARGV[2]), id)
-    table.insert(wake, id)
+if c < 0 then return false end
+for i = 6, #ARGV, 2 do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) and not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    redis.call('ZADD', KEYS[2], place(now, ARGV[3], ARGV[4], ARGV[5], true, ARGV[i + 1]), ARGV[i])
   end
 end
-return wake
+return wake_admitted(now, c, tonumber(ARGV[2]))
+"""
+)
+
+# ARGV: cap, wake grace ms. The waiters free slots admit that no release named (a wake whose
+# submit was lost, a holder whose lease ran out): woken as `release` wakes them.
+_WAKE = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+return wake_admitted(now, cap(), tonumber(ARGV[2]))
+"""
+)
+
+# ARGV: cap, jobs... The jobs leave the waiting list (a slot they hold is theirs still).
+_FORGET = (
+    _COMMON
+    + """
+for i = 2, #ARGV do forget_waiter(ARGV[i]) end
+return #ARGV - 1
+"""
+)
+
+# ARGV: cap, jobs... Which of the jobs are in the waiting list (1) or not (0).
+_WAITING = (
+    _COMMON
+    + """
+local now = now_ms()
+prune(now)
+local found = {}
+for i = 2, #ARGV do
+  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then found[i - 1] = 1 else found[i - 1] = 0 end
+end
+return found
 """
 )
 
@@ -280,6 +341,10 @@ class FleetSlots:
                 ("wait", _WAIT),
                 ("still_waiting", _STILL_WAITING),
                 ("release", _RELEASE),
+                ("park", _PARK),
+                ("wake", _WAKE),
+                ("waiting", _WAITING),
+                ("forget", _FORGET),
                 ("refresh", _REFRESH),
                 ("shrink", _SHRINK),
                 ("in_use", _IN_USE),
@@ -334,8 +399,48 @@ class FleetSlots:
 
         A waiter named here is not named again for `wake_grace_s`, while its submit is on its way.
         """
-        woken = self._run("release", [_ms(wake_grace_s), job_id])
-        return [w.decode() if isinstance(w, bytes) else str(w) for w in woken]
+        return _names(self._run("release", [_ms(wake_grace_s), job_id]))
+
+    def park(
+        self,
+        jobs: Sequence[tuple[str, int]],
+        *,
+        group: str,
+        group_items: int | None,
+        wake_grace_s: float,
+    ) -> list[str] | None:
+        """Put a batch's new items, (job id, priority) in order, in the waiting list without a
+        submit message each; return the waiters to wake now (as `release` does), or None when
+        there is no cap to wait for (nothing was parked: every item is sent at once).
+
+        A parked item is never dropped for not asking again: a freed slot or `wake` names it
+        when its turn comes, so a long batch queues about as many messages as there are slots.
+        """
+        if not jobs:
+            return []
+        args: list[object] = [_ms(wake_grace_s), _class(BATCH), group, turn_step_ms(group_items)]
+        for job_id, rank in jobs:
+            args += [job_id, _rank(rank)]
+        woken = self._run("park", args)
+        return None if woken is None else _names(woken)
+
+    def wake(self, *, wake_grace_s: float) -> list[str]:
+        """The waiters the free slots admit that no release named (a lost wake, a lapsed lease)."""
+        return _names(self._run("wake", [_ms(wake_grace_s)]))
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        """The jobs wait no more (they need no submit any more); a slot one holds is left alone."""
+        ids = list(job_ids)
+        if ids:
+            self._run("forget", ids)
+
+    def waiting_among(self, job_ids: Iterable[str]) -> set[str]:
+        """Those of the jobs that are in the waiting list."""
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        found = self._run("waiting", ids)
+        return {job_id for job_id, flag in zip(ids, found, strict=True) if int(flag)}
 
     def refresh(self, job_ids: Iterable[str]) -> int:
         """Extend the leases of jobs seen still running; a job whose lease lapsed gets its slot back,
@@ -375,6 +480,10 @@ class FleetSlots:
             return script(keys=self._keys, args=[self.configured_cap, *args])
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise SlotsUnavailable(f"Redis did not answer the parallel slots: {exc}") from exc
+
+
+def _names(values: Any) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
 def _class(priority: int) -> int:

@@ -24,8 +24,9 @@ from celery.signals import worker_ready
 from worker import lanes, runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
-from worker.dispatch import send_callback, send_submit_again
+from worker.dispatch import send_callback, send_submit_again, wake_waiters
 from worker.endings import queue_callback
+from worker.fleet.errors import FleetUnavailable
 from worker.lanes import submit_lane
 from worker.reconcile import reconcile
 from worker.scenario.errors import ScenarioError
@@ -62,6 +63,8 @@ def recover(self: RecoveryTask) -> int:
         _rearm_downloads()
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
         sent = _recover_stalled(since)
+        # A parked batch item has no timer of its own: a wake lost with a worker is made again here.
+        wake_waiters()
         resumed = resume_paused(limit=JOBS_PER_RUN)
         _recover_callbacks(since)
         _reconcile_now_and_then()
@@ -156,8 +159,12 @@ def recover_stalled(
     rt = runtime.current()
     skip = [lane for lane in (lanes.SUBMIT, lanes.BATCH) if lane in lanes_with_backlog]
     stalled = rt.jobs.stalled(untouched_since=untouched_since, limit=limit, skip_unpicked_in=skip)
+    waiting = _waiting_for_a_slot(stalled)
+    stalled = [job for job in stalled if job.id not in waiting]
     if dry_run:
         return stalled
+    # Their turn comes with a freed slot (or the recovery's wake); touched, so the next runs look past them.
+    rt.jobs.touch_waiting(waiting)
     sent = []
     for job in stalled:
         if job.scenario_job_id is None:
@@ -170,6 +177,20 @@ def recover_stalled(
         sent.append(job)
         log.info("recovered job_id=%s scenario_job_id=%s", job.id, job.scenario_job_id)
     return sent
+
+
+def _waiting_for_a_slot(jobs: list[JobView]) -> set[str]:
+    """The unsent jobs among these that the fleet's waiting list holds (a parked batch item has no
+    message until its turn); none when Redis does not answer, so a lost list loses no job."""
+    slots = runtime.current().slots
+    unsent = [job.id for job in jobs if job.scenario_job_id is None]
+    if slots is None or not unsent:
+        return set()
+    try:
+        return slots.waiting_among(unsent)
+    except FleetUnavailable as exc:
+        log.warning("could not read the waiting list; sending the stalled jobs again error=%s", exc)
+        return set()
 
 
 def _not_sent_lately(job: JobView) -> bool:
