@@ -6,6 +6,7 @@ import pytest
 
 from worker.polling import (
     PollOutcome,
+    group_pending_s,
     group_window_s,
     is_late,
     list_is_due,
@@ -137,6 +138,37 @@ def test_the_next_sweep_comes_just_after_the_first_expected_ends(
     new_end = None if new_end_in_s is None else T0 + timedelta(seconds=new_end_in_s)
     in_s = next_sweep_in_s(T0, _at(ends_in_s), interval_s=interval_s, window_s=window_s, new_end=new_end)
     assert in_s == pytest.approx(expected_s)
+
+
+@pytest.mark.parametrize(
+    ("ends_in_s", "unknown_step_s", "expected_s"),
+    [
+        ([None], 1.0, 1.0),  # a model's first renders: looked for at the poll's pace
+        ([None], 5.0, 2.0),  # never past the beat
+        ([None, 0.5], 1.0, 0.55),  # a known end sooner still comes first
+        ([3.0], 1.0, 3.05),  # every end known: the step does not apply
+    ],
+)
+def test_ends_nobody_can_foresee_yet_are_looked_for_at_the_poll_s_pace(ends_in_s, unknown_step_s, expected_s):
+    in_s = next_sweep_in_s(T0, _at(ends_in_s), interval_s=2.0, unknown_step_s=unknown_step_s)
+    assert in_s == pytest.approx(expected_s)
+
+
+@pytest.mark.parametrize(
+    ("ends_in_s", "window_s", "hold_s"),
+    [
+        ([-0.1, 0.1], 0.75, 0.15),  # the rest of the group is about to end: one list for all
+        ([-0.1, -0.05, 0.2, 0.3], 0.75, 0.35),  # the last of the group sets the wait
+        ([-0.1, 0.7], 0.75, None),  # past the group's window: its own list later
+        ([-0.9, 0.1], 0.75, None),  # the window has closed: list now
+        ([-0.1, -0.05], 0.75, None),  # all due: list now
+        ([0.1, 0.2], 0.75, None),  # nothing due: not a hold (the sweep is early)
+        ([-0.1, None, 3.0], 0.75, None),  # unknown and far ends do not hold it
+    ],
+)
+def test_a_sweep_holds_its_list_for_the_rest_of_the_group_of_the_first_end_due(ends_in_s, window_s, hold_s):
+    held = group_pending_s(T0, _at(ends_in_s), window_s=window_s)
+    assert held == (None if hold_s is None else pytest.approx(hold_s))
 
 
 @pytest.mark.parametrize(

@@ -125,14 +125,17 @@ def next_sweep_in_s(
     interval_s: float,
     window_s: float = 0.0,
     new_end: datetime | None = None,
+    unknown_step_s: float | None = None,
 ) -> float:
     """When the next sweep should run, seconds from `now`.
 
     `expected_ends` has one entry per job in flight: when it should end, or None when its
     model's render time is not known yet. The sweep comes just after the first expected end,
     waiting for those within `window_s` of it so one list sees them all; a job past its end is
-    looked at closely for a little while; an unknown end keeps the usual beat; with every end
-    known, the gap may stretch to a few beats. `new_end` is when a job whose submit is on its
+    looked at closely for a little while; an unknown end is looked for every `unknown_step_s`
+    (the poll's own pace for the oldest such job; the usual beat when None), so the first
+    renders of a model are not left ended for most of a beat; with every end known, the gap
+    may stretch to a few beats. `new_end` is when a job whose submit is on its
     way can end at the latest, if it is sent now: it counts as one more end. Never sooner than
     the floor.
     """
@@ -143,7 +146,7 @@ def next_sweep_in_s(
     future = []
     for end in ends:
         if end is None:
-            candidates.append(interval_s)
+            candidates.append(interval_s if unknown_step_s is None else min(interval_s, unknown_step_s))
         elif end > now:
             future.append(end)
         else:
@@ -156,6 +159,25 @@ def next_sweep_in_s(
         last_of_group = max(end for end in future if end <= first + timedelta(seconds=window_s))
         candidates.append((last_of_group - now).total_seconds() + EXPECTED_END_MARGIN_S)
     return max(min(SWEEP_FLOOR_S, interval_s), min(candidates))
+
+
+def group_pending_s(now: datetime, expected_ends: Iterable[datetime | None], *, window_s: float) -> float | None:
+    """How long a sweep that comes when an end is due holds its list for the rest of that end's group.
+
+    The sweep was timed before every job of the group was on Scenario (a woken waiter's submit
+    was still on its way); by now each one's end is known. Ends within `window_s` of the first
+    one due are seen by one list, as `next_sweep_in_s` meant: seconds until just after the last
+    of them, or None when none is still to come (or the window has passed): list now.
+    """
+    ends = [end for end in expected_ends if end is not None]
+    due = [end for end in ends if end <= now]
+    if not due:
+        return None
+    closes = min(due) + timedelta(seconds=window_s)
+    pending = [end for end in ends if now < end <= closes]
+    if not pending:
+        return None
+    return (max(pending) - now).total_seconds() + EXPECTED_END_MARGIN_S
 
 
 def list_is_due(

@@ -42,6 +42,32 @@ def test_twenty_senders_claiming_at_once_leave_exactly_one_holder(jobs):
     assert sum(1 for claim in claims if claim is not None) == 1
 
 
+def test_a_submit_of_the_live_chain_claims_and_counts_its_delivery_in_one_statement(jobs):
+    job_id = new_job(jobs)
+
+    taken = jobs.claim_delivered_submit(job_id, "a" * 32, seq=0, delivery="task-1:0", hold_s=HOLD_S)
+
+    assert taken is not None
+    claim, deliveries = taken
+    assert claim.fence == 1 and deliveries == 1 and claim.job is not None and claim.job.id == job_id
+    # Held: a redelivered copy claims nothing and counts nothing (the whole path counts it).
+    assert jobs.claim_delivered_submit(job_id, "b" * 32, seq=0, delivery="task-1:0", hold_s=HOLD_S) is None
+    assert jobs.release_claim(claim)
+    again = jobs.claim_delivered_submit(job_id, "b" * 32, seq=0, delivery="task-1:0", hold_s=HOLD_S)
+    assert again is not None and again[1] == 2 and again[0].fence == 2
+    assert jobs.release_claim(again[0])
+    assert jobs.claim_delivery(job_id, "task-2:0") == 1
+
+
+def test_a_submit_of_an_older_chain_claims_nothing(jobs):
+    job_id = new_job(jobs)
+    seq, _ = jobs.next_submit_seq(job_id)
+
+    assert jobs.claim_delivered_submit(job_id, "a" * 32, seq=seq - 1, delivery="t:0", hold_s=HOLD_S) is None
+    assert jobs.get(job_id).claim_fence == 0
+    assert jobs.claim_delivered_submit(job_id, "a" * 32, seq=seq, delivery="t:0", hold_s=HOLD_S) is not None
+
+
 def test_a_lapsed_claim_taken_over_can_neither_send_nor_release_the_new_holders_claim(jobs):
     job_id = new_job(jobs)
     old = jobs.claim_submit(job_id, "a" * 32, hold_s=0.05)

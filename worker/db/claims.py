@@ -85,6 +85,43 @@ class SubmitClaims(RowWriter):
             row = session.execute(statement).scalar_one_or_none()
             return None if row is None else Claim(job_id, token, row.claim_fence, job_view(row))
 
+    def claim_delivered_submit(
+        self, job_id: str, token: str, *, seq: int, delivery: str, hold_s: float
+    ) -> tuple[Claim, int] | None:
+        """`claim_submit` for a submit message of chain `seq`, counting its delivery in the same
+        statement (as `claim_delivery` does); the claim and the delivery count, or None (nothing
+        claimed or counted) when the claim does not pass or the chain is not the row's live one.
+
+        One statement instead of a read, a count and a claim: the common submit (a first one, or
+        a waiter a freed slot woke) reaches Scenario two round trips sooner.
+        """
+        now = utcnow()
+        statement = (
+            update_jobs()
+            .where(
+                Job.id == job_id,
+                Job.submit_seq == seq,
+                not_final(),
+                Job.scenario_job_id.is_(None),
+                unclaimed(now),
+                due(now),
+            )
+            .values(
+                claim_token=token,
+                claim_fence=Job.claim_fence + 1,
+                claim_until=now + timedelta(seconds=hold_s),
+                deliveries=case((Job.last_task_id == delivery, Job.deliveries + 1), else_=1),
+                last_task_id=delivery,
+                updated_at=now,
+            )
+            .returning(Job)
+        )
+        with self._db.session() as session:
+            row = session.execute(statement).scalar_one_or_none()
+            if row is None:
+                return None
+            return Claim(job_id, token, row.claim_fence, job_view(row)), row.deliveries
+
     def open_send(self, claim: Claim, *, hold_s: float) -> int | None:
         """The last check before money is spent, in the statement that counts the attempt.
 

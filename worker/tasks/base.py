@@ -216,14 +216,18 @@ def begin(task: GenerationTask, job_id: str) -> JobView | None:
         return None
     if job.status.is_final:
         return None
-    # The same message (task id and retry number) handed out again means its worker died.
-    deliveries = rt.jobs.claim_delivery(job_id, f"{task.request.id}:{task.request.retries}")
+    deliveries = rt.jobs.claim_delivery(job_id, delivery_of(task))
     if deliveries > rt.settings.max_deliveries:
         message = f"the same task message was delivered {deliveries} times without finishing; its worker died each time"
         dead_letter(task, job_id, DeadLetterReason.POISON, {"status": None, "code": "POISON", "message": message})
         return None
     remember(job)
     return job
+
+
+def delivery_of(task: Task) -> str:
+    """What names this delivery of the task's message: the same one handed out again means its worker died."""
+    return f"{task.request.id}:{task.request.retries}"
 
 
 def finish(task: Task, job_id: str, status: JobStatus | None, snapshot: dict[str, Any]) -> None:

@@ -12,9 +12,11 @@ import logging
 
 from worker import runtime
 from worker.celery_app import app
+from worker.dispatch import free_slot
 from worker.fleet.errors import FleetWait
 from worker.labels import remember
 from worker.scenario.errors import RateLimited, ScenarioError
+from worker.states import JobStatus
 from worker.tasks.base import GenerationTask, event, slow_the_fleet
 from worker.tasks.sweep import SWEEP_429_WAIT_S, store_remote
 
@@ -40,6 +42,11 @@ def look_after_hint(self: HintTask, job_id: str) -> None:
     except (ScenarioError, FleetWait) as exc:
         event(logging.INFO, "could not look after a hint", job_id, self, error=str(exc))
         return
+    status = JobStatus.from_scenario(str(remote.get("status")))
+    if status is not None and status.is_final:
+        # As the sweep does: the slot goes back, and the next waiter's submit leaves, before any
+        # row is written; the end stored below finds the slot free already.
+        free_slot(job.id)
     store_remote(self, job, remote)
     # Written after the row took the answer, so whoever reads the line finds the row moved.
     event(

@@ -29,11 +29,12 @@ from worker.dispatch import job_ended
 from worker.fleet.errors import NotYetDue, SubmitInProgress, SubmitsPaused, Throttled
 from worker.fleet.pause import PauseUnavailable
 from worker.generation import inputs_of
+from worker.labels import remember
 from worker.retrying import AnswerMayStillCome, LookAgain, error_details
 from worker.scenario.errors import NetworkError, PaymentRequired, ScenarioError, Unauthorized
 from worker.scenario.models import Submission
 from worker.spending import batch_budget_cu, estimate_cu
-from worker.tasks.base import GenerationTask, begin, dead_letter, event
+from worker.tasks.base import GenerationTask, begin, dead_letter, delivery_of, event
 from worker.tasks.generation import watch_once
 from worker.tasks.lost_answer import find_earlier_submission
 from worker.tasks.slots import give_back_slot, is_parallel_limit, refuse_for_the_plan, still_waiting, take_slot
@@ -64,17 +65,19 @@ def submit_generation(
         wait = still_waiting(job_id, seq)
         if wait is not None:
             raise wait
-    job = begin(self, job_id)
-    if job is None:
-        return
-    if job.scenario_job_id is not None:
-        watch_once(job, ours=False)
-        return
-    if seq != job.submit_seq:
-        log.debug("a stale submit message dropped job_id=%s seq=%s live=%s", job_id, seq, job.submit_seq)
-        return
-    _wait_out_an_auth_pause()
-    held = claim(job_id)
+    held = _claim_at_once(self, job_id, seq)
+    if held is None:
+        job = begin(self, job_id)
+        if job is None:
+            return
+        if job.scenario_job_id is not None:
+            watch_once(job, ours=False)
+            return
+        if seq != job.submit_seq:
+            log.debug("a stale submit message dropped job_id=%s seq=%s live=%s", job_id, seq, job.submit_seq)
+            return
+        _wait_out_an_auth_pause()
+        held = claim(job_id)
     sent = None
     try:
         checked = check(self, held)
@@ -88,6 +91,31 @@ def submit_generation(
         # Sent or adopted under this claim: this sender starts its watch.
         job = record_cancel_request(self, job)
         watch_once(job, ours=True)
+
+
+def _claim_at_once(task: GenerationTask, job_id: str, seq: int) -> Claim | None:
+    """The claim of a submit with nothing in its way (its chain live, the job unsent, unclaimed and
+    due), taken with its delivery counted in one statement; None when anything is in the way, or
+    its message was delivered too often: the whole path (`begin`, then `claim`) finds out what."""
+    rt = runtime.current()
+    taken = rt.jobs.claim_delivered_submit(
+        job_id, uuid.uuid4().hex, seq=seq, delivery=delivery_of(task), hold_s=request_horizon_s()
+    )
+    if taken is None:
+        return None
+    held, deliveries = taken
+    if deliveries > rt.settings.max_deliveries:
+        # `begin` counts it once more and dead-letters the job, as for any other task.
+        rt.jobs.release_claim(held)
+        return None
+    try:
+        _wait_out_an_auth_pause()
+    except BaseException:
+        rt.jobs.release_claim(held)
+        raise
+    if held.job is not None:
+        remember(held.job)
+    return held
 
 
 def claim(job_id: str) -> Claim:

@@ -35,9 +35,11 @@ from worker.db.jobs import JobView, WatchedJob
 from worker.dispatch import free_slots, send_poll
 from worker.fleet.errors import Throttled
 from worker.polling import (
+    group_pending_s,
     group_window_s,
     is_late,
     list_is_due,
+    next_poll_delay_s,
     next_sweep_in_s,
     render_seconds,
     statuses_to_list,
@@ -89,8 +91,9 @@ def sweep(self: SweepTask) -> None:
     if not coord.claim("sweep", token, hold_s=max(30.0, rt.settings.sweep_interval_s * 10)):
         return
     woken: list[str] = []
+    hold_s = None
     try:
-        _sweep_once(self, woken)
+        hold_s = _sweep_once(self, woken)
         coord.beat()
     except TRANSIENT_ERRORS as exc:
         event(logging.WARNING, "sweep failed; the next one will try again", None, self, error=str(exc))
@@ -100,7 +103,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep(woken=woken)
+        request_sweep(woken=woken, in_s=hold_s)
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -143,16 +146,17 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep(*, woken: Iterable[str] = ()) -> None:
+def request_sweep(*, woken: Iterable[str] = (), in_s: float | None = None) -> None:
     """Make sure a sweep is coming: the first caller schedules it, the others find it armed.
 
     `woken` names the waiters whose submits the caller just sent, so the next look also
-    covers the jobs they are about to start.
+    covers the jobs they are about to start; `in_s`, when given, is when it comes (a sweep
+    holding its list for the rest of a group).
     """
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
         # Timed by whoever arms it (a submit, the recovery, the last sweep): the first ends due.
-        sweep.apply_async(countdown=_next_sweep_in_s(set(woken)))
+        sweep.apply_async(countdown=_next_sweep_in_s(set(woken)) if in_s is None else in_s)
 
 
 def _next_sweep_in_s(woken: set[str]) -> float:
@@ -175,7 +179,27 @@ def _next_sweep_in_s(woken: set[str]) -> float:
     on_its_way = woken - {job.id for job in jobs}
     new_end = now + timedelta(seconds=max(known)) if known and on_its_way else None
     return next_sweep_in_s(
-        now, _expected_ends(jobs, typical), interval_s=interval_s, window_s=group_window_s(known), new_end=new_end
+        now,
+        _expected_ends(jobs, typical),
+        interval_s=interval_s,
+        window_s=group_window_s(known),
+        new_end=new_end,
+        unknown_step_s=_unknown_step_s(now, jobs, typical),
+    )
+
+
+def _unknown_step_s(now: datetime, jobs: Iterable[WatchedJob], typical: dict[str, float]) -> float | None:
+    """How often to look for ends nobody can foresee yet (a model's first renders): at the pace the
+    oldest such job's own polls would take; None when every end in flight is foreseen."""
+    unknown = [job.submitted_at for job in jobs if job.submitted_at is not None and job.model_id not in typical]
+    if not unknown:
+        return None
+    settings = runtime.current().settings
+    return next_poll_delay_s(
+        (now - min(unknown)).total_seconds(),
+        initial_s=settings.poll_initial_s,
+        growth=settings.poll_growth,
+        max_s=settings.sweep_interval_s,
     )
 
 
@@ -194,21 +218,31 @@ def _expected_ends(jobs: Iterable[WatchedJob], typical: dict[str, float]) -> lis
     ]
 
 
-def _sweep_once(task: SweepTask, woken: list[str]) -> None:
-    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent."""
+def _sweep_once(task: SweepTask, woken: list[str]) -> float | None:
+    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent.
+
+    Returns when the next sweep should come if this one held its list for the rest of a group
+    (None: the usual timing).
+    """
     rt = runtime.current()
     coord = rt.coordination
     watched = {job.scenario_job_id: job for job in rt.jobs.in_flight()}
     if not watched:
-        return
+        return None
     now = datetime.now(timezone.utc)
     try:
-        ends = _expected_ends(watched.values(), _typical_render_s())
+        typical = _typical_render_s()
+        ends = _expected_ends(watched.values(), typical)
         listed_s_ago = coord.listed_s_ago()
     except redis.RedisError:
-        ends, listed_s_ago = [None], None
+        typical, ends, listed_s_ago = {}, [None], None
     if not list_is_due(now, ends, listed_s_ago=listed_s_ago, interval_s=rt.settings.sweep_interval_s):
-        return  # woken before any end is due: the next sweep is set for it
+        return None  # woken before any end is due: the next sweep is set for it
+    # Slots freed apart are refilled apart and stay apart, each part costing a list a round:
+    # an end due now waits a moment for the ends of its group that are about to come.
+    hold_s = group_pending_s(now, ends, window_s=group_window_s(typical.values()))
+    if hold_s is not None:
+        return hold_s
     ended: list[Seen] = []
     listed = True
     try:
@@ -220,7 +254,7 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> None:
     except (RateLimited, Throttled) as exc:
         if isinstance(exc, RateLimited):
             slow_the_fleet(exc, SWEEP_429_WAIT_S)  # no worker asks again before Retry-After
-        return  # the fleet is pausing or out of budget; the next sweep picks up from the same cursors
+        return None  # the fleet is pausing or out of budget; the next sweep picks up from the same cursors
     except ScenarioError as exc:
         listed = False
         event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
@@ -230,6 +264,7 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> None:
             store_remote(task, job, remote)
     keep_slots(job.id for job in watched.values())
     _look_at_stragglers(task, watched.values(), everyone=not listed)
+    return None
 
 
 def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[Seen], woken: list[str]) -> None:
