@@ -1,4 +1,5 @@
-"""A worker's warm shutdown: its pool processes wait a bounded time for their results to be read.
+"""A worker's warm shutdown: what it holds but will not run goes back to the broker at once, and its
+pool processes wait a bounded time for their results to be read.
 
 Workers stopped in turn while a canceled batch drains are in tests/chaos/test_stopped_while_draining.py."""
 
@@ -7,7 +8,15 @@ from __future__ import annotations
 import billiard.pool
 import pytest
 
-from worker import shutdown
+from tests.conftest import KEY, SECRET
+from tests.harness import running_system, wait_until
+from tests.services import messages_ready, throwaway_broker, throwaway_postgres
+from worker import lanes, shutdown
+from worker.batches.manifest import parse_manifest
+from worker.batches.runs import submit_batch
+from worker.celery_app import app
+from worker.dispatch import POLL_TASK
+from worker.simulator import SimulatorConfig
 
 
 @pytest.mark.parametrize(
@@ -35,3 +44,45 @@ def test_a_pool_process_waits_at_most_the_bound_for_its_results_to_be_read(monke
     shutdown.bound_the_result_handover()
 
     assert shutdown.RESULT_HANDOVER_WAIT_S <= shutdown.result_handover_s() < shutdown.RESULT_HANDOVER_WAIT_S + 0.2
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("broker_kind", ["redis", "rabbitmq"])
+def test_a_stopping_worker_gives_back_its_countdown_messages_before_its_running_task_ends(
+    redis_url, tmp_path, broker_kind
+):
+    config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=3)
+    with (
+        throwaway_postgres() as database_url,
+        throwaway_broker(broker_kind, redis_url) as broker_url,
+        running_system(
+            database_url=database_url,
+            broker_url=broker_url,
+            redis_url=redis_url,
+            workdir=tmp_path / "workers",
+            sim_config=config,
+            workers=(),
+        ) as system,
+    ):
+        # The one submit is held by Scenario until the test lets it go: the worker is still running
+        # it, and so still alive, while the test looks at the broker.
+        hold = system.sim.faults.add_rule(endpoint="submit", action="hold", delay_s=60)
+        # Its client, and the task's time limits, wait longer for the answer than the test waits for the message.
+        worker = system.start_worker(
+            name="stopping", concurrency=2, SCENARIO_READ_TIMEOUT_S="40", SCENARIO_VISIBILITY_TIMEOUT_S="3600"
+        )
+        # A look at a job that does not exist, due in a minute: held by the worker until then, and a
+        # no-op whenever it runs.
+        app.send_task(POLL_TASK, args=("no-such-job", 0), countdown=60)
+        submit_batch(parse_manifest("batch: held\nitems:\n  - name: one\n    prompt: a held answer\n", kind="yaml"))
+        system.wait_for_log("scenario.poll_job", timeout_s=30)
+        wait_until(lambda: system.sim.faults.held(hold) == 1, 30, "the submit to reach Scenario")
+
+        worker.terminate()
+        wait_until(lambda: messages_ready(broker_url, lanes.WATCH) == 1, 20, "the countdown message to be given back")
+        still_running = worker.proc is not None and worker.proc.poll() is None
+        system.sim.faults.release(hold)
+
+        assert still_running, "the message was back in the queue while the worker still ran its submit"
+        assert worker.exited_within(30)
+        assert "gave back 1 held messages at shutdown" in worker.log_path.read_text()

@@ -30,6 +30,8 @@ from worker.settings import Settings
 app = Celery("worker", include=["worker.tasks"])
 # The worker's proof of life for `scenario-worker health --worker`, beaten by its consumer.
 app.steps["consumer"].add(HeartbeatStep)
+# At a warm shutdown, the countdown messages the worker holds go back to the broker at once.
+app.steps["worker"].add(shutdown.HandBackStep)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A worker's warm shutdown (SIGTERM): every pool process exits soon after its last task.
+"""A worker's warm shutdown (SIGTERM): the countdown messages it holds go back to the broker at once,
+and every pool process exits soon after its last task.
 
 Before a pool process exits it waits until the main process has read the results of every task
 it ran. At a warm shutdown the main process stops reading results early: a task it had handed to
@@ -14,9 +15,15 @@ do, and nothing is sent to Scenario twice).
 
 from __future__ import annotations
 
+import logging
 import math
+from typing import Any
 
 import billiard.pool
+from celery import bootsteps
+from celery.worker import state as worker_state
+
+log = logging.getLogger("worker.shutdown")
 
 # How long a pool process waits at exit for the main process to read its last results. A main
 # process that still reads them does so within milliseconds.
@@ -44,3 +51,50 @@ def result_handover_s() -> float:
         billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT
         * billiard.pool.GUARANTEE_MESSAGE_CONSUMPTION_RETRY_INTERVAL
     )
+
+
+class HandBackStep(bootsteps.StartStopStep):
+    """At a warm shutdown, give back at once the countdown messages the worker holds.
+
+    The worker holds countdown messages (a job's guard, the fleet's one sweep, retries, slot waits)
+    until they are due. Left to Celery, they go back only when the connection closes, after the
+    last running task and the pool's exit: seconds in which the fleet's sweep is stalled on a
+    worker that will never run it, and guards and retries wait. This step closes before the
+    consumer stops (which forgets those messages): it stops taking messages, then requeues them.
+    """
+
+    name = "Hand back countdown messages"
+    requires = ("celery.worker.components:Pool",)
+
+    def close(self, worker: Any) -> None:
+        consumer = getattr(worker, "consumer", None)
+        if consumer is None:
+            return
+        try:
+            task_consumer = getattr(consumer, "task_consumer", None)
+            if task_consumer is not None:
+                # First, so that nothing given back is delivered straight back to this worker.
+                task_consumer.cancel()
+            count = hand_back_countdowns(getattr(consumer, "timer", None))
+        except Exception as exc:  # what is not given back here goes back with the connection
+            log.warning("could not give back the held messages at shutdown error=%s", exc)
+            return
+        if count:
+            log.info("gave back %d held messages at shutdown", count)
+
+
+def hand_back_countdowns(timer: Any) -> int:
+    """Requeue the countdown messages waiting on `timer`: none of them will run here. Returns how many."""
+    count = 0
+    for request in tuple(worker_state.scheduled_requests):
+        if request in worker_state.reserved_requests or request in worker_state.active_requests:
+            continue
+        entry = getattr(request, "_eta_timer_entry", None)
+        if entry is not None and timer is not None:
+            timer.cancel(entry)
+        if not request.acknowledged:
+            request.reject(requeue=True)
+            worker_state.requests.pop(request.id, None)
+            count += 1
+        worker_state.scheduled_requests.discard(request)
+    return count
