@@ -33,6 +33,7 @@ from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView, WatchedJob
 from worker.dispatch import free_slots, send_poll
+from worker.endings import announce_ends
 from worker.fleet.errors import Throttled
 from worker.polling import (
     group_window_s,
@@ -226,8 +227,7 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> None:
         event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
     finally:
         # Their slots are free already; their rows are written once every list call is in.
-        for job, remote in ended:
-            store_remote(task, job, remote)
+        store_ended(task, ended)
     keep_slots(job.id for job in watched.values())
     _look_at_stragglers(task, watched.values(), everyone=not listed)
 
@@ -256,6 +256,10 @@ def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[S
         if final is not None and final.is_final:
             freed.append(job.id)
         ended.append((job, remote))
+        if not watched:
+            # Every job in flight is found: the pages left hold only ends stored already (the
+            # cursor's overlap), and the newest change came first, so the cursor loses nothing.
+            break
     woken += free_slots(freed)
     rt.coordination.set_cursor(status.value, newest)
 
@@ -285,6 +289,32 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         store_remote(task, job, remote)
 
 
+def store_ended(task: Task, ended: list[Seen]) -> None:
+    """Store what the lists showed: the successes in one transaction, anything else one by one.
+
+    The successes' slots were given back when the list was read, so only their ends are told;
+    their model's render time is learned once from all of them.
+    """
+    rt = runtime.current()
+    successes = {job.id: (job, remote) for job, remote in ended if _status_of(remote) is JobStatus.SUCCESS}
+    for job, remote in ended:
+        if job.id not in successes:
+            store_remote(task, job, remote)
+    if not successes:
+        return
+    stored = rt.jobs.apply_final_snapshots((job_id, remote) for job_id, (_, remote) in successes.items())
+    for row in stored:
+        event(logging.INFO, "succeeded", row.id, task, scenario_job_id=successes[row.id][0].scenario_job_id)
+    announce_ends((row.id, row.callback_url is not None) for row in stored)
+    for batch_id in {row.batch_id for row in stored if row.batch_id is not None}:
+        request_downloads(batch_id)
+    _learn_render_times([successes[row.id] for row in stored])
+
+
+def _status_of(remote: dict[str, Any]) -> JobStatus | None:
+    return JobStatus.from_scenario(str(remote.get("status")))
+
+
 def store_remote(task: Task, job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
     """Store what Scenario said of a job (a list's entry or a GET), and end the job if it is final."""
     rt = runtime.current()
@@ -298,6 +328,28 @@ def store_remote(task: Task, job: WatchedJob | JobView, remote: dict[str, Any]) 
         finish(task, job.id, status, remote)
         request_downloads(job.batch_id)
         _learn_render_time(job, remote)
+
+
+def _learn_render_times(seen: list[Seen]) -> None:
+    """Fold the render times of jobs seen ended together into their models' estimates, once per model."""
+    coord = runtime.current().coordination
+    if coord is None:
+        return
+    by_model: dict[str, list[float]] = {}
+    for job, remote in seen:
+        seconds = render_seconds(remote.get("statusHistory") or [])
+        if seconds is not None and job.model_id:
+            by_model.setdefault(job.model_id, []).append(seconds)
+    try:
+        for model_id, times in by_model.items():
+            # As if each were folded in alone: n steps of weight w leave (1 - w)^n of the old value.
+            coord.note_render_s(model_id, sum(times) / len(times), weight=1 - (1 - RENDER_WEIGHT) ** len(times))
+    except redis.RedisError:
+        pass  # a hint for the sweep's timing; the fixed interval serves without it
+
+
+# How much one observed render moves its model's estimate.
+RENDER_WEIGHT = 0.3
 
 
 def _learn_render_time(job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
