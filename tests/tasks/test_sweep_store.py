@@ -14,10 +14,11 @@ from tests.services import throwaway_database
 from tests.tasks.conftest import unsent_job
 from worker import enqueue_generation, runtime
 from worker.options import JobOptions
+from worker.polling import CLOSE_STEP_S, CLOSE_WATCH_S
 from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
 from worker.tasks.submit import submit_generation
-from worker.tasks.sweep import PAGE_SIZE, _sweep_once, sweep
+from worker.tasks.sweep import PAGE_SIZE, _next_sweep_in_s, _sweep_once, sweep
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,7 @@ def instant(redis_url, tmp_path_factory) -> Iterator[System]:
             workdir=tmp_path_factory.mktemp("sweep"),
             sim_config=config,
             workers=(),
+            SCENARIO_SWEEP_INTERVAL_S="2",
         ) as system,
     ):
         yield system
@@ -89,3 +91,20 @@ def test_a_sweep_learns_the_render_time_of_the_jobs_it_saw_end(instant):
     model_id = instant.jobs.get(job_id).model_id
     assert instant.jobs.get(job_id).status is JobStatus.SUCCESS
     assert model_id in runtime.current().coordination.render_s()
+
+
+def test_a_job_recorded_while_a_sweep_ran_is_looked_for_next_at_once_however_long_ago_it_ended(instant):
+    earlier = unsent_job("a lantern the sweep looks for")
+    _submitted([earlier])
+    time.sleep(0.05)
+    looked: set[str] = set()
+    _sweep_once(sweep, [], looked)
+    assert looked == {earlier}
+
+    unlooked = unsent_job("a lantern recorded behind the sweep's back")
+    _submitted([unlooked])
+    time.sleep(CLOSE_WATCH_S + 0.2)  # its end came due long ago: late, were it looked for and missed
+
+    assert instant.jobs.get(unlooked).status is not JobStatus.SUCCESS
+    assert _next_sweep_in_s(set(), looked) == pytest.approx(CLOSE_STEP_S)
+    assert _next_sweep_in_s(set(), {unlooked}) == pytest.approx(2.0)

@@ -90,8 +90,9 @@ def sweep(self: SweepTask) -> None:
     if not coord.claim("sweep", token, hold_s=max(30.0, rt.settings.sweep_interval_s * 10)):
         return
     woken: list[str] = []
+    looked: set[str] = set()
     try:
-        _sweep_once(self, woken)
+        _sweep_once(self, woken, looked)
         coord.beat()
     except TRANSIENT_ERRORS as exc:
         event(logging.WARNING, "sweep failed; the next one will try again", None, self, error=str(exc))
@@ -101,7 +102,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep(woken=woken)
+        request_sweep(woken=woken, looked=looked)
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -144,19 +145,19 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep(*, woken: Iterable[str] = ()) -> None:
+def request_sweep(*, woken: Iterable[str] = (), looked: set[str] | None = None) -> None:
     """Make sure a sweep is coming: the first caller schedules it, the others find it armed.
 
     `woken` names the waiters whose submits the caller just sent, so the next look also
-    covers the jobs they are about to start.
+    covers the jobs they are about to start; `looked`, given by a sweep, the jobs it looked for.
     """
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
         # Timed by whoever arms it (a submit, the recovery, the last sweep): the first ends due.
-        sweep.apply_async(countdown=_next_sweep_in_s(set(woken)))
+        sweep.apply_async(countdown=_next_sweep_in_s(set(woken), looked))
 
 
-def _next_sweep_in_s(woken: set[str]) -> float:
+def _next_sweep_in_s(woken: set[str], looked: set[str] | None = None) -> float:
     """The next sweep comes just after the first expected end (or ends close together), if that is
     sooner than the usual cadence.
 
@@ -175,9 +176,15 @@ def _next_sweep_in_s(woken: set[str]) -> float:
     # A woken waiter whose job is not on Scenario yet is being submitted: if sent now, it ends then.
     on_its_way = woken - {job.id for job in jobs}
     new_end = now + timedelta(seconds=max(known)) if known and on_its_way else None
-    return next_sweep_in_s(
-        now, _expected_ends(jobs, typical), interval_s=interval_s, window_s=group_window_s(known), new_end=new_end
-    )
+    ends = _expected_ends(jobs, typical)
+    if looked is not None:
+        # A job the last sweep did not look for (recorded while it ran) is not late, however long
+        # ago its end came due: no list has missed it yet, so it is due now, not left to the beat.
+        ends = [
+            now if end is not None and end < now and job.id not in looked else end
+            for job, end in zip(jobs, ends, strict=True)
+        ]
+    return next_sweep_in_s(now, ends, interval_s=interval_s, window_s=group_window_s(known), new_end=new_end)
 
 
 def _typical_render_s() -> dict[str, float]:
@@ -195,8 +202,9 @@ def _expected_ends(jobs: Iterable[WatchedJob], typical: dict[str, float]) -> lis
     ]
 
 
-def _sweep_once(task: SweepTask, woken: list[str]) -> None:
-    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent."""
+def _sweep_once(task: SweepTask, woken: list[str], looked: set[str] | None = None) -> None:
+    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent,
+    `looked` the jobs this sweep looked for."""
     rt = runtime.current()
     coord = rt.coordination
     watched = {job.scenario_job_id: job for job in rt.jobs.in_flight()}
@@ -210,6 +218,8 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> None:
         ends, listed_s_ago = [None], None
     if not list_is_due(now, ends, listed_s_ago=listed_s_ago, interval_s=rt.settings.sweep_interval_s):
         return  # woken before any end is due: the next sweep is set for it
+    if looked is not None:
+        looked.update(job.id for job in watched.values())
     ended: list[Seen] = []
     listed = True
     try:
