@@ -8,6 +8,7 @@ its callback is recorded once (the delivery's row is unique per job).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from worker import runtime
 
@@ -37,6 +38,31 @@ def announce_end(job_id: str) -> None:
         queue_callback(job_id)
     except Exception as exc:
         log.warning("could not queue the callback job_id=%s error=%s", job_id, exc)
+
+
+def announce_ends(ended: Iterable[tuple[str, bool]]) -> None:
+    """`announce_end` for many jobs ended together, each told with whether it has a callback URL.
+
+    The ends are published in one round trip, and only a job with a URL is read again for its
+    callback: the URL is fixed when the job is made, so the writer that ended it knows already.
+    """
+    ended = list(ended)
+    rt = runtime.current()
+    if rt.redis is not None and ended:
+        try:
+            with rt.redis.pipeline(transaction=False) as pipe:
+                for job_id, _ in ended:
+                    pipe.publish(channel_of(job_id), "ended")
+                pipe.execute()
+        except Exception as exc:  # a Redis outage must not fail the task that ended the jobs
+            log.warning("could not publish %d ends error=%s", len(ended), exc)
+    for job_id, has_callback in ended:
+        if not has_callback:
+            continue
+        try:
+            queue_callback(job_id)
+        except Exception as exc:
+            log.warning("could not queue the callback job_id=%s error=%s", job_id, exc)
 
 
 def queue_callback(job_id: str) -> int | None:

@@ -32,6 +32,7 @@ from worker.states import JobStatus
 __all__ = [
     "FINAL_STATUSES",
     "AdoptOutcome",
+    "EndedRow",
     "JobNotFound",
     "JobRepository",
     "JobView",
@@ -328,6 +329,30 @@ class JobRepository(SubmissionRecords):
             metrics.ended_on_scenario(scenario_job, now)
         return True
 
+    def apply_final_snapshots(self, snapshots: Iterable[tuple[str, Mapping[str, Any]]]) -> builtins.list[EndedRow]:
+        """Store many final Scenario job objects in one transaction: the rows it ended, with their callback URL.
+
+        Each row is written by `apply_snapshot`'s own statement (a final or another Scenario job's
+        row is left alone), so a job another worker ended first is not in the answer.
+        """
+        now = utcnow()
+        ended: builtins.list[EndedRow] = []
+        given = builtins.list(snapshots)
+        with self._db.session() as session:
+            for job_id, scenario_job in given:
+                statement = snapshot_update(job_id, scenario_job, now).returning(Job.batch_id, Job.callback_url)
+                written = session.execute(statement).first()
+                if written is not None:
+                    ended.append(EndedRow(job_id, written.batch_id, written.callback_url))
+        by_id = dict(given)
+        for row in ended:
+            scenario_job = by_id[row.id]
+            status = JobStatus.from_scenario(str(scenario_job.get("status")))
+            if status is not None and status.is_final:
+                metrics.job_moved(status, row.batch_id)
+                metrics.ended_on_scenario(scenario_job, now)
+        return ended
+
     def stalled(
         self, *, untouched_since: datetime, limit: int = 10_000, skip_unpicked_in: Iterable[str] = ()
     ) -> builtins.list[JobView]:
@@ -445,6 +470,15 @@ class WatchedJob:
     poll_seq: int
     status: JobStatus
     model_id: str = ""
+
+
+@dataclass(frozen=True)
+class EndedRow:
+    """A row a stored snapshot ended: what telling of its end needs."""
+
+    id: str
+    batch_id: str | None
+    callback_url: str | None
 
 
 @dataclass(frozen=True)

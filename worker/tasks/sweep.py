@@ -33,6 +33,7 @@ from worker import runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView, WatchedJob
 from worker.dispatch import free_slots, send_poll
+from worker.endings import announce_ends
 from worker.fleet.errors import Throttled
 from worker.polling import (
     group_pending_s,
@@ -91,9 +92,10 @@ def sweep(self: SweepTask) -> None:
     if not coord.claim("sweep", token, hold_s=max(30.0, rt.settings.sweep_interval_s * 10)):
         return
     woken: list[str] = []
+    looked: set[str] = set()
     hold_s = None
     try:
-        hold_s = _sweep_once(self, woken)
+        hold_s = _sweep_once(self, woken, looked)
         coord.beat()
     except TRANSIENT_ERRORS as exc:
         event(logging.WARNING, "sweep failed; the next one will try again", None, self, error=str(exc))
@@ -103,7 +105,7 @@ def sweep(self: SweepTask) -> None:
     batch_jobs = rt.batches.unfinished_count()
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
-        request_sweep(woken=woken, in_s=hold_s)
+        request_sweep(woken=woken, in_s=hold_s, looked=looked)
     elif single_jobs:
         _hand_back_single_jobs()
 
@@ -146,20 +148,20 @@ def _hand_back_single_jobs() -> None:
             send_poll(job.id, job.poll_seq)
 
 
-def request_sweep(*, woken: Iterable[str] = (), in_s: float | None = None) -> None:
+def request_sweep(*, woken: Iterable[str] = (), in_s: float | None = None, looked: set[str] | None = None) -> None:
     """Make sure a sweep is coming: the first caller schedules it, the others find it armed.
 
     `woken` names the waiters whose submits the caller just sent, so the next look also
     covers the jobs they are about to start; `in_s`, when given, is when it comes (a sweep
-    holding its list for the rest of a group).
+    holding its list for the rest of a group); `looked`, given by a sweep, the jobs it looked for.
     """
     rt = runtime.current()
     if rt.coordination is not None and rt.coordination.arm("sweep"):
         # Timed by whoever arms it (a submit, the recovery, the last sweep): the first ends due.
-        sweep.apply_async(countdown=_next_sweep_in_s(set(woken)) if in_s is None else in_s)
+        sweep.apply_async(countdown=_next_sweep_in_s(set(woken), looked) if in_s is None else in_s)
 
 
-def _next_sweep_in_s(woken: set[str]) -> float:
+def _next_sweep_in_s(woken: set[str], looked: set[str] | None = None) -> float:
     """The next sweep comes just after the first expected end (or ends close together), if that is
     sooner than the usual cadence.
 
@@ -178,9 +180,17 @@ def _next_sweep_in_s(woken: set[str]) -> float:
     # A woken waiter whose job is not on Scenario yet is being submitted: if sent now, it ends then.
     on_its_way = woken - {job.id for job in jobs}
     new_end = now + timedelta(seconds=max(known)) if known and on_its_way else None
+    ends = _expected_ends(jobs, typical)
+    if looked is not None:
+        # A job the last sweep did not look for (recorded while it ran) is not late, however long
+        # ago its end came due: no list has missed it yet, so it is due now, not left to the beat.
+        ends = [
+            now if end is not None and end < now and job.id not in looked else end
+            for job, end in zip(jobs, ends, strict=True)
+        ]
     return next_sweep_in_s(
         now,
-        _expected_ends(jobs, typical),
+        ends,
         interval_s=interval_s,
         window_s=group_window_s(known),
         new_end=new_end,
@@ -218,8 +228,9 @@ def _expected_ends(jobs: Iterable[WatchedJob], typical: dict[str, float]) -> lis
     ]
 
 
-def _sweep_once(task: SweepTask, woken: list[str]) -> float | None:
-    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent.
+def _sweep_once(task: SweepTask, woken: list[str], looked: set[str] | None = None) -> float | None:
+    """One look at the jobs in flight; `woken` gathers the waiters whose submits the freed slots sent,
+    `looked` the jobs this sweep looked for.
 
     Returns when the next sweep should come if this one held its list for the rest of a group
     (None: the usual timing).
@@ -243,6 +254,8 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> float | None:
     hold_s = group_pending_s(now, ends, window_s=group_window_s(typical.values()))
     if hold_s is not None:
         return hold_s
+    if looked is not None:
+        looked.update(job.id for job in watched.values())
     ended: list[Seen] = []
     listed = True
     try:
@@ -260,8 +273,7 @@ def _sweep_once(task: SweepTask, woken: list[str]) -> float | None:
         event(logging.WARNING, "the jobs list failed; looking at jobs one by one", None, task, error=str(exc))
     finally:
         # Their slots are free already; their rows are written once every list call is in.
-        for job, remote in ended:
-            store_remote(task, job, remote)
+        store_ended(task, ended)
     keep_slots(job.id for job in watched.values())
     _look_at_stragglers(task, watched.values(), everyone=not listed)
     return None
@@ -291,6 +303,10 @@ def _list_ended(status: JobStatus, watched: dict[str, WatchedJob], ended: list[S
         if final is not None and final.is_final:
             freed.append(job.id)
         ended.append((job, remote))
+        if not watched:
+            # Every job in flight is found: the pages left hold only ends stored already (the
+            # cursor's overlap), and the newest change came first, so the cursor loses nothing.
+            break
     woken += free_slots(freed)
     rt.coordination.set_cursor(status.value, newest)
 
@@ -320,6 +336,32 @@ def _look_at_stragglers(task: SweepTask, jobs: Any, *, everyone: bool) -> None:
         store_remote(task, job, remote)
 
 
+def store_ended(task: Task, ended: list[Seen]) -> None:
+    """Store what the lists showed: the successes in one transaction, anything else one by one.
+
+    The successes' slots were given back when the list was read, so only their ends are told;
+    their model's render time is learned once from all of them.
+    """
+    rt = runtime.current()
+    successes = {job.id: (job, remote) for job, remote in ended if _status_of(remote) is JobStatus.SUCCESS}
+    for job, remote in ended:
+        if job.id not in successes:
+            store_remote(task, job, remote)
+    if not successes:
+        return
+    stored = rt.jobs.apply_final_snapshots((job_id, remote) for job_id, (_, remote) in successes.items())
+    for row in stored:
+        event(logging.INFO, "succeeded", row.id, task, scenario_job_id=successes[row.id][0].scenario_job_id)
+    announce_ends((row.id, row.callback_url is not None) for row in stored)
+    for batch_id in {row.batch_id for row in stored if row.batch_id is not None}:
+        request_downloads(batch_id)
+    _learn_render_times([successes[row.id] for row in stored])
+
+
+def _status_of(remote: dict[str, Any]) -> JobStatus | None:
+    return JobStatus.from_scenario(str(remote.get("status")))
+
+
 def store_remote(task: Task, job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
     """Store what Scenario said of a job (a list's entry or a GET), and end the job if it is final."""
     rt = runtime.current()
@@ -333,6 +375,28 @@ def store_remote(task: Task, job: WatchedJob | JobView, remote: dict[str, Any]) 
         finish(task, job.id, status, remote)
         request_downloads(job.batch_id)
         _learn_render_time(job, remote)
+
+
+def _learn_render_times(seen: list[Seen]) -> None:
+    """Fold the render times of jobs seen ended together into their models' estimates, once per model."""
+    coord = runtime.current().coordination
+    if coord is None:
+        return
+    by_model: dict[str, list[float]] = {}
+    for job, remote in seen:
+        seconds = render_seconds(remote.get("statusHistory") or [])
+        if seconds is not None and job.model_id:
+            by_model.setdefault(job.model_id, []).append(seconds)
+    try:
+        for model_id, times in by_model.items():
+            # As if each were folded in alone: n steps of weight w leave (1 - w)^n of the old value.
+            coord.note_render_s(model_id, sum(times) / len(times), weight=1 - (1 - RENDER_WEIGHT) ** len(times))
+    except redis.RedisError:
+        pass  # a hint for the sweep's timing; the fixed interval serves without it
+
+
+# How much one observed render moves its model's estimate.
+RENDER_WEIGHT = 0.3
 
 
 def _learn_render_time(job: WatchedJob | JobView, remote: dict[str, Any]) -> None:
