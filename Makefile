@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml setup.py
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# The system tests mostly wait on the network and on their simulated renders: three test processes
-# keep both cores busy (the suite takes about 9 minutes here; with two, about 12).
-TEST_PROCESSES ?= 3
+# The system tests mostly wait on the network and on their simulated renders (about half of two
+# cores stays idle with three test processes): four keep both cores busy.
+TEST_PROCESSES ?= 4
 
 lint: $(STAMP)
 	$(BIN)/ruff check worker bench tests examples
