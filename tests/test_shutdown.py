@@ -73,10 +73,12 @@ def test_a_stopping_worker_gives_back_its_countdown_messages_before_its_running_
         )
         # A look at a job that does not exist, due in a minute: held by the worker until then, and a
         # no-op whenever it runs.
-        app.send_task(POLL_TASK, args=("no-such-job", 0), countdown=60)
+        look = app.send_task(POLL_TASK, args=("no-such-job", 0), countdown=60)
         submit_batch(parse_manifest("batch: held\nitems:\n  - name: one\n    prompt: a held answer\n", kind="yaml"))
-        system.wait_for_log("scenario.poll_job", timeout_s=30)
+        # Its own line, not the task's name: the worker's banner lists every task it knows.
+        system.wait_for_log(f"{POLL_TASK}[{look.id}] received", timeout_s=30)
         wait_until(lambda: system.sim.faults.held(hold) == 1, 30, "the submit to reach Scenario")
+        assert messages_ready(broker_url, lanes.WATCH) == 0, "the worker holds the countdown message"
 
         worker.terminate()
         wait_until(lambda: messages_ready(broker_url, lanes.WATCH) == 1, 20, "the countdown message to be given back")
