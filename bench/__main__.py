@@ -142,7 +142,9 @@ def _plan_makespan(jobs: int, concurrency: int) -> list[tuple[str, str, str]]:
     _say(f"plan: makespan of a {jobs}-item batch of 3-s renders alone under a cap of 4")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         figures = plan.plan_makespan(Path(tmp), jobs=jobs, job_s=3.0, concurrency=concurrency)
-    return plan.makespan_rows(figures)
+        _say("plan: the same batch alone with Scenario's webhooks on")
+        hooked = plan.plan_makespan(Path(tmp), jobs=jobs, job_s=3.0, concurrency=concurrency, with_webhooks=True)
+    return plan.makespan_rows(figures, hooked)
 
 
 def _plan_small_beside_big(big: int, concurrency: int) -> list[tuple[str, str, str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.counters import api_requests
-from bench.hints import webhooks_on
+from bench.hints import WEBHOOK_GOAL, webhooks_on
 from bench.stack import stack
 
 KEY, SECRET = "bench", "bench-secret"
@@ -148,19 +148,24 @@ def _span_s(rows: dict[str, Any]) -> float:
     return (last - first).total_seconds()
 
 
-def plan_makespan(workdir: Path, *, jobs: int, job_s: float, concurrency: int) -> dict[str, Any]:
+def plan_makespan(
+    workdir: Path, *, jobs: int, job_s: float, concurrency: int, with_webhooks: bool = False
+) -> dict[str, Any]:
     """A batch of `jobs` renders alone under the cap: its makespan against the floor, requests per job."""
     from worker import runtime
     from worker.batches.submit import submit_batch
 
-    with _plan_stack(workdir / "makespan", job_s, concurrency) as st:
+    name = "makespan-webhooks" if with_webhooks else "makespan"
+    with _plan_stack(workdir / name, job_s, concurrency) as st, webhooks_on(st, with_webhooks):
         _start_workers(st, concurrency)
         report = submit_batch(_manifest("plan-makespan", jobs))
         ids = [job.id for job in runtime.current().batches.jobs(report.batch.id)]
         rows = _wait_final(ids, 60 + 3 * jobs * job_s / CAP)
-        requests = api_requests(st.sim.stats())
+        stats = st.sim.stats()
+        requests = api_requests(stats)
     return {
         "jobs": jobs,
+        "webhooks": stats["webhooks"] if with_webhooks else None,
         "job_s": job_s,
         "succeeded": sum(1 for job in rows.values() if job.status.value == "success"),
         "makespan_s": _span_s(rows),
@@ -169,9 +174,10 @@ def plan_makespan(workdir: Path, *, jobs: int, job_s: float, concurrency: int) -
     }
 
 
-def makespan_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
+def makespan_rows(figures: dict[str, Any], hooked: dict[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """The batch alone without webhooks and, when measured, the same batch with them on."""
     f = figures
-    return [
+    lines = [
         (
             f"makespan of {f['jobs']} jobs of {f['job_s']:g} s under a cap of {CAP} against the floor "
             f"({f['succeeded']} succeeded)",
@@ -180,6 +186,18 @@ def makespan_rows(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         ("Scenario requests per job of that batch (webhooks off)", f"{f['requests_per_job']:.2f}", "<= 1.5"),
     ]
+    if hooked is not None:
+        h = hooked
+        delivered = (h["webhooks"] or {}).get("delivered", 0)
+        lines.append(
+            (
+                f"the same {h['jobs']} jobs with webhooks on ({h['succeeded']} succeeded, {delivered} hints delivered)",
+                f"{h['makespan_s'] / h['floor_s']:.2f}x ({h['makespan_s']:.1f} s against {h['floor_s']:.1f} s; "
+                f"{h['requests_per_job']:.2f} requests per job)",
+                f"<= {WEBHOOK_GOAL:g}x",
+            )
+        )
+    return lines
 
 
 def plan_small_beside_big(

@@ -120,6 +120,11 @@ NOTES = """How to read it:
   commands from the benchmark's own Redis server (`INFO commandstats`), broker traffic,
   task events, leases and the fleet's parallel slots included; the four commands run most
   are named.
+- **Plan** (`--only plan`): the simulator refuses a fifth running job as Scenario does (a cap of
+  4), 3-s renders, two workers; a library with an app's single jobs arriving meanwhile, a batch
+  alone, and a small batch started beside a big library. The library and the batch alone run
+  again with Scenario's webhooks on (the simulator posts each job's end to a console, which
+  wakes one look at the job); the floor is the renders back to back, four at a time.
 - **Growth** (`--only growth`): a batch and one ten times its size, 0.5-s renders and no plan
   cap, each on a system of its own, from the manifest handed to `submit_batch` to its last
   item final; the figure is the big batch's time per item over the small one's, so work that
