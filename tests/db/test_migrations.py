@@ -50,7 +50,7 @@ def test_upgrade_head_builds_both_tables_with_their_indexes(database_url):
         assert set(inspector.get_table_names(schema=schema)) >= {"jobs", "dead_letters"}
         job_indexes = {i["name"] for i in inspector.get_indexes("jobs", schema=schema)}
         assert {"ix_jobs_status_created_at", "ix_jobs_batch_id_created_at", "ix_jobs_item_key"} <= job_indexes
-        assert "ix_jobs_unfinished_updated_at" in job_indexes
+        assert {"ix_jobs_unfinished_updated_at", "ix_jobs_in_flight_updated_at"} <= job_indexes
         uniques = {u["name"]: u["column_names"] for u in inspector.get_unique_constraints("jobs", schema=schema)}
         assert uniques["uq_jobs_scenario_job_id"] == ["scenario_job_id"]
         letter_indexes = {i["name"]: i for i in inspector.get_indexes("dead_letters", schema=schema)}

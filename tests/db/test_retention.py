@@ -151,6 +151,32 @@ def test_the_sweep_reads_unfinished_jobs_through_their_partial_index(db, jobs):
     assert "ix_jobs_unfinished_updated_at" in " ".join(str(row) for row in plan)
 
 
+def test_the_sweep_reads_the_jobs_in_flight_through_their_own_index(db, jobs):
+    jobs.create(model_id="flux.1-dev", params=FLUX_PARAMS)
+    query = select(Job.id).where(Job.scenario_job_id.is_not(None), not_final()).order_by(Job.updated_at)
+    compiled = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    with db.session() as session:
+        if db.is_sqlite:
+            plan = session.execute(text("EXPLAIN QUERY PLAN " + compiled)).all()
+        else:
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            session.execute(text(f"SET LOCAL search_path TO {db.schema}"))
+            plan = session.execute(text("EXPLAIN " + compiled)).all()
+    # Not the index of every unfinished job, which holds the jobs still to send as well.
+    assert "ix_jobs_in_flight_updated_at" in " ".join(str(row) for row in plan)
+
+
+def test_unfinished_batch_jobs_are_found_whether_sent_or_not(db, jobs, batches):
+    assert not batches.has_unfinished()
+    jobs.create(model_id="flux.1-dev", params=FLUX_PARAMS)
+    assert not batches.has_unfinished()  # a single job is no batch's
+    batch, _ = batches.open(name="icons", source="icons.yaml", out_dir="/tmp/icons", item_count=1)
+    job = jobs.create(model_id="flux.1-dev", params=FLUX_PARAMS, batch_id=batch.id, item_name="sword")
+    assert batches.has_unfinished() and batches.unfinished_count() == 1
+    jobs.mark_status(job.id, JobStatus.CANCELED)
+    assert not batches.has_unfinished() and batches.unfinished_count() == 0
+
+
 def test_a_batch_is_tallied_per_status_from_its_current_jobs_only(db, jobs, batches):
     batch, _ = batches.open(name="icons", source="icons.yaml", out_dir="/tmp/icons", item_count=3)
     old = job_in(jobs, JobStatus.FAILURE, batch_id=batch.id, item_name="sword")

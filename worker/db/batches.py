@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from worker.db.jobs import FINAL_STATUSES, JobNotFound
 from worker.db.models import AWAITING_DOWNLOAD_PREDICATE, Batch, BatchItem, BatchStatusTally, Job, utcnow
 from worker.db.session import Database
+from worker.db.statements import not_final
 from worker.db.views import BatchItemView, BatchView, JobView, batch_item_view, batch_view, job_view
 from worker.states import JobStatus
 
@@ -184,6 +185,13 @@ class BatchRepository:
         with self._db.session() as session:
             rows = builtins.list(session.scalars(query.order_by(BatchStatusTally.batch_id, BatchStatusTally.status)))
             return {batch_id: _tally([r for r in rows if r.batch_id == batch_id]) for batch_id in batch_ids}
+
+    def has_unfinished(self) -> bool:
+        """Whether any batch job is not final yet, submitted or not: the first such row found answers,
+        through the partial index of unfinished jobs, however many a batch has still to send."""
+        query = select(Job.id).where(Job.batch_id.is_not(None), not_final()).limit(1)
+        with self._db.session() as session:
+            return session.scalar(query) is not None
 
     def unfinished_count(self) -> int:
         """Batch jobs not final yet, submitted or not."""

@@ -49,6 +49,8 @@ class DeadLetterReason(StrEnum):
 
 # Final statuses as the partial index of unfinished jobs spells them; `not_final()` renders the same.
 UNFINISHED_PREDICATE = "status NOT IN ('success', 'failure', 'canceled', 'dead')"
+# Jobs Scenario accepted and has not ended: the sweep's read, few beside a batch's thousands still to send.
+IN_FLIGHT_PREDICATE = f"scenario_job_id IS NOT NULL AND {UNFINISHED_PREDICATE}"
 # Batch jobs that succeeded and have no files yet: the downloads still to fetch, few among millions.
 AWAITING_DOWNLOAD_PREDICATE = (
     "status = 'success' AND batch_id IS NOT NULL AND (files IS NULL OR CAST(files AS VARCHAR) = '[]')"
@@ -190,6 +192,12 @@ class Job(Base):
             "updated_at",
             postgresql_where=text(UNFINISHED_PREDICATE),
             sqlite_where=text(UNFINISHED_PREDICATE),
+        ),
+        Index(
+            "ix_jobs_in_flight_updated_at",
+            "updated_at",
+            postgresql_where=text(IN_FLIGHT_PREDICATE),
+            sqlite_where=text(IN_FLIGHT_PREDICATE),
         ),
         # The recovery asks each recent batch whether a download is left; a partial index answers at once.
         Index(

@@ -183,13 +183,23 @@ class Api:
     def list_jobs(self, req: Request, caller: Caller, now: float) -> Response:
         query = parse_list_query(req.query, strict_filters=self.config.strict_list_filters)
         entries = []
-        for record in self.world.jobs():
-            if record.owner_id != caller.owner_id:
-                continue
-            state = record.state(now)
-            updated_ms, created_ms = to_ms(state.updated_at), to_ms(record.times.created_at)
-            if query.keeps(state.status, record.model.job_type, None, updated_ms, created_ms):
-                entries.append(((updated_ms if query.by_update else created_ms, record.job_id), record))
+        if query.by_update:
+            # Only jobs that end after `updatedAfter` can have changed since: the rest are not read.
+            since = query.updated_after_ms
+            pool = self.world.jobs() if since is None else self.world.ending_after(since)
+            for record in pool:
+                if record.owner_id != caller.owner_id:
+                    continue
+                state = record.state(now)
+                updated_ms, created_ms = to_ms(state.updated_at), to_ms(record.times.created_at)
+                if query.keeps(state.status, record.model.job_type, None, updated_ms, created_ms):
+                    entries.append(((updated_ms, record.job_id), record))
+        else:
+            # By creation, with no other filter than `createdAfter`: the page is the newest jobs below the cursor.
+            newest = self.world.newest_created(
+                owner_id=caller.owner_id, below=query.after, above_ms=query.created_after_ms, limit=query.page_size + 1
+            )
+            entries = [((to_ms(record.times.created_at), record.job_id), record) for record in newest]
         records, next_token = list_page(entries, page_size=query.page_size, after=query.after)
         payload: dict[str, object] = {"jobs": [self._job_json(record, now) for record in records]}
         if next_token:

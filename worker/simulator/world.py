@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import secrets
@@ -15,10 +16,15 @@ from typing import Any
 from worker.simulator.lifecycle import JobState, JobTimes, final_at, job_state
 from worker.simulator.messages import ApiError
 from worker.simulator.models import Model
+from worker.simulator.timefmt import to_ms
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 # How many of the oldest jobs are looked at for one that can be forgotten, per new job.
 _EVICTION_SCAN = 64
+# Sorts after every job id, so a (ms, id) key bounds all the jobs of that millisecond.
+_LAST_ID = "\U0010ffff"
+# (ms, job id) in ascending order: one job's place in a time index.
+TimeKey = tuple[int, str]
 
 
 def new_id(prefix: str) -> str:
@@ -82,13 +88,19 @@ class ParallelLimitReached(ApiError):
 
 
 class World:
-    """Jobs in creation order, assets by id, credits by owner; guarded by one lock."""
+    """Jobs in creation order, assets by id, credits by owner; guarded by one lock.
+
+    Two sorted indexes of (ms, job id), by creation and by end, let a listing read the jobs that
+    can be on its page rather than every job the account ever made.
+    """
 
     def __init__(self, *, max_jobs: int, credits: float) -> None:
         self._lock = threading.Lock()
         self._max_jobs = max_jobs
         self._initial_credits = credits
         self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
+        self._by_created: list[TimeKey] = []
+        self._by_end: list[TimeKey] = []
         self._asset_jobs: dict[str, str] = {}
         self._uploads: dict[str, Upload] = {}
         self._credits: dict[str, float] = {}
@@ -180,6 +192,8 @@ class World:
             if error is not None:
                 heapq.heappush(self._refunds_due, (final_at(record.times), record.job_id))
             self._jobs[record.job_id] = record
+            bisect.insort(self._by_created, _created_key(record))
+            bisect.insort(self._by_end, _end_key(record))
             for asset_id in record.asset_ids:
                 self._asset_jobs[asset_id] = record.job_id
             self._evict(now)
@@ -193,6 +207,8 @@ class World:
             for _, (job_id, record) in zip(range(_EVICTION_SCAN), self._jobs.items(), strict=False):
                 if record.state(now).is_final:
                     del self._jobs[job_id]
+                    _remove(self._by_created, _created_key(record))
+                    _remove(self._by_end, _end_key(record))
                     self._refunded_jobs.discard(job_id)
                     for asset_id in record.asset_ids:
                         self._asset_jobs.pop(asset_id, None)
@@ -208,14 +224,42 @@ class World:
         with self._lock:
             return list(self._jobs.values())
 
+    def ending_after(self, ms: int) -> list[JobRecord]:
+        """Every job whose end (reached or to come) is later than `ms`: a superset of those changed since
+        then, as a job's last change is never later than its end."""
+        with self._lock:
+            start = bisect.bisect_right(self._by_end, (ms, _LAST_ID))
+            return [self._jobs[job_id] for _, job_id in self._by_end[start:]]
+
+    def newest_created(
+        self, *, owner_id: str, below: TimeKey | None, above_ms: int | None, limit: int
+    ) -> list[JobRecord]:
+        """Up to `limit` of the owner's jobs, newest first, whose (created ms, id) is below `below` and
+        whose creation is later than `above_ms`: one page of the listing by creation, read from its end."""
+        found: list[JobRecord] = []
+        with self._lock:
+            index = len(self._by_created) if below is None else bisect.bisect_left(self._by_created, below)
+            while index > 0 and len(found) < limit:
+                index -= 1
+                created_ms, job_id = self._by_created[index]
+                if above_ms is not None and created_ms <= above_ms:
+                    break
+                record = self._jobs[job_id]
+                if record.owner_id == owner_id:
+                    found.append(record)
+        return found
+
     def cancel(self, job_id: str, now: float) -> JobRecord | None:
         """Cancel a running job; a final job stays as it is. None when there is no such job."""
         with self._lock:
             record = self._jobs.get(job_id)
             if record is None or record.state(now).is_final:
                 return record
-            record = replace(record, times=replace(record.times, canceled_at=now))
-            self._jobs[job_id] = record
+            canceled = replace(record, times=replace(record.times, canceled_at=now))
+            self._jobs[job_id] = canceled
+            _remove(self._by_end, _end_key(record))
+            bisect.insort(self._by_end, _end_key(canceled))
+            record = canceled
         if self.listener is not None:
             self.listener(record)
         return record
@@ -249,3 +293,17 @@ class World:
             status = record.state(now).status
             counts[status] = counts.get(status, 0) + 1
         return counts
+
+
+def _created_key(record: JobRecord) -> TimeKey:
+    return to_ms(record.times.created_at), record.job_id
+
+
+def _end_key(record: JobRecord) -> TimeKey:
+    return to_ms(record.ends_at()), record.job_id
+
+
+def _remove(index: list[TimeKey], key: TimeKey) -> None:
+    at = bisect.bisect_left(index, key)
+    if at < len(index) and index[at] == key:
+        del index[at]

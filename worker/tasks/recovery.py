@@ -58,7 +58,7 @@ def recover(self: RecoveryTask) -> int:
     """Re-arm the sweep and send again the next task of every stalled job; returns how many."""
     rt = runtime.current()
     try:
-        if rt.sweeps and rt.batches.unfinished_count() > 0:
+        if rt.sweeps and rt.batches.has_unfinished():
             request_sweep()
         _rearm_downloads()
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)

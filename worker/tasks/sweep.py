@@ -102,7 +102,8 @@ def sweep(self: SweepTask) -> None:
     finally:
         coord.release("sweep", token)
         coord.disarm("sweep")
-    batch_jobs = rt.batches.unfinished_count()
+    # Whether any batch job is left is all the sweep needs: not a count of a batch's thousands.
+    batch_jobs = int(rt.batches.has_unfinished())
     single_jobs = rt.jobs.unfinished_count(single_only=True)
     if keep_sweeping(batch_jobs=batch_jobs, single_jobs=single_jobs, sweep_from=rt.settings.sweep_from_jobs):
         request_sweep(woken=woken, in_s=hold_s, looked=looked)
