@@ -78,7 +78,7 @@ class HandBackStep(bootsteps.StartStopStep):
                 # First, so that nothing given back is delivered straight back to this worker.
                 task_consumer.cancel()
             countdowns = hand_back_countdowns(getattr(consumer, "timer", None))
-            waiting = hand_back_waiting()
+            waiting = hand_back_waiting(getattr(worker, "semaphore", None))
         except Exception as exc:  # what is not given back here goes back with the connection
             log.warning("could not give back the held messages at shutdown error=%s", exc)
             return
@@ -108,13 +108,17 @@ def hand_back_countdowns(timer: Any) -> int:
     return count
 
 
-def hand_back_waiting() -> int:
+def hand_back_waiting(semaphore: Any = None) -> int:
     """Requeue the messages taken ahead that wait for a pool process: none of them will run here.
 
     A request waits for a process in the worker's semaphore, which the pool's close has just
-    emptied; it was never handed to the pool, so no process of this worker can start it after it
-    went back. One handed over is left alone: a process may already be starting it. Returns how many.
+    emptied (a waiter still there is taken out first); it was never handed to the pool, so no
+    process of this worker can start it after it went back. One handed over is left alone: a
+    process may already be starting it. Returns how many.
     """
+    waiters = getattr(semaphore, "_waiting", None)
+    if waiters:
+        waiters.clear()
     count = 0
     for request in tuple(worker_state.reserved_requests):
         if request in worker_state.active_requests or getattr(request, "_apply_result", None) is not None:
