@@ -88,3 +88,57 @@ def test_a_stopping_worker_gives_back_its_countdown_messages_before_its_running_
         assert still_running, "the message was back in the queue while the worker still ran its submit"
         assert worker.exited_within(30)
         assert "gave back 1 held messages at shutdown" in worker.log_path.read_text()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("broker_kind", ["redis", "rabbitmq"])
+def test_a_stopping_worker_gives_back_the_messages_it_took_ahead_and_each_is_sent_once_by_another(
+    redis_url, tmp_path, broker_kind
+):
+    config = SimulatorConfig(api_key=KEY, api_secret=SECRET, job_duration_s=1.0, seed=3)
+    with (
+        throwaway_postgres() as database_url,
+        throwaway_broker(broker_kind, redis_url) as broker_url,
+        running_system(
+            database_url=database_url,
+            broker_url=broker_url,
+            redis_url=redis_url,
+            workdir=tmp_path / "workers",
+            sim_config=config,
+            workers=(),
+        ) as system,
+    ):
+        # The first submit is held by Scenario: the worker's one process runs it, and the two
+        # messages it took ahead (three at most) wait for that process; the fourth waits in the queue.
+        hold = system.sim.faults.add_rule(endpoint="submit", action="hold", delay_s=60, times=1)
+        worker = system.start_worker(
+            name="stopping",
+            concurrency=1,
+            SCENARIO_WORKER_PREFETCH_MULTIPLIER="3",
+            SCENARIO_READ_TIMEOUT_S="40",
+            SCENARIO_VISIBILITY_TIMEOUT_S="3600",
+        )
+        items = "".join(f"  - name: item-{n}\n    prompt: taken ahead {n}\n" for n in range(4))
+        submit_batch(parse_manifest(f"batch: ahead\nitems:\n{items}", kind="yaml"))
+        wait_until(lambda: system.sim.faults.held(hold) == 1, 30, "the first submit to reach Scenario")
+        wait_until(lambda: messages_ready(broker_url, lanes.BATCH) == 1, 20, "the worker to take two ahead")
+
+        worker.terminate()
+        wait_until(lambda: messages_ready(broker_url, lanes.BATCH) == 3, 20, "the two taken ahead to be given back")
+        still_running = worker.proc is not None and worker.proc.poll() is None
+        system.sim.faults.release(hold)
+
+        assert still_running, "the messages were back in the queue while the worker still ran its submit"
+        assert worker.exited_within(30)
+        log = worker.log_path.read_text()
+        assert "gave back 2 held messages at shutdown (0 countdowns, 2 waiting for a pool process)" in log
+        system.start_worker(name="next", concurrency=2)
+        jobs = wait_until(
+            lambda: (jobs := system.batch_jobs("ahead")) and all(job.is_final for job in jobs) and jobs,
+            60,
+            "every item to end",
+        )
+        assert sorted(job.status.value for job in jobs) == ["success"] * 4
+        stats = system.sim.stats()
+        assert stats["jobs_created"] == 4, "each item is sent once"
+        assert stats["duplicate_submissions"] == 0

@@ -15,6 +15,7 @@ from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
     celeryd_init,
+    worker_before_create_process,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -22,7 +23,7 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from worker import lanes, logs, runtime, shutdown
+from worker import forking, lanes, logs, runtime, shutdown
 from worker.heartbeat import HeartbeatStep
 from worker.observe import serve
 from worker.settings import Settings
@@ -157,6 +158,20 @@ def _worker_logging(logger: logging.Logger, **_: Any) -> None:
 def _task_logging(logger: logging.Logger, **_: Any) -> None:
     # Celery's task logger has its own handlers and does not propagate to the root's.
     logs.use_format([logger], runtime.current_settings())
+
+
+# The pool's processes are forked at a start without a full collection before each.
+_start_freeze = forking.StartFreeze()
+
+
+@worker_before_create_process.connect
+def _freeze_before_fork(**_: Any) -> None:
+    _start_freeze.before_fork()
+
+
+@worker_ready.connect
+def _thaw_once_the_pool_runs(**_: Any) -> None:
+    _start_freeze.pool_running()
 
 
 @worker_init.connect

@@ -1,5 +1,5 @@
-"""A worker's warm shutdown (SIGTERM): the countdown messages it holds go back to the broker at once,
-and every pool process exits soon after its last task.
+"""A worker's warm shutdown (SIGTERM): the countdown messages it holds and the messages it took ahead
+go back to the broker at once, and every pool process exits soon after its last task.
 
 Before a pool process exits it waits until the main process has read the results of every task
 it ran. At a warm shutdown the main process stops reading results early: a task it had handed to
@@ -54,13 +54,15 @@ def result_handover_s() -> float:
 
 
 class HandBackStep(bootsteps.StartStopStep):
-    """At a warm shutdown, give back at once the countdown messages the worker holds.
+    """At a warm shutdown, give back at once the messages the worker holds but will not run.
 
     The worker holds countdown messages (a job's guard, the fleet's one sweep, retries, slot waits)
-    until they are due. Left to Celery, they go back only when the connection closes, after the
-    last running task and the pool's exit: seconds in which the fleet's sweep is stalled on a
-    worker that will never run it, and guards and retries wait. This step closes before the
-    consumer stops (which forgets those messages): it stops taking messages, then requeues them.
+    until they are due, and messages it took ahead (the prefetch) until a pool process is free.
+    Left to Celery, both go back only when the connection closes, after the last running task and
+    the pool's exit: seconds in which the fleet's sweep is stalled on a worker that will never run
+    it, guards and retries wait, and the submits taken ahead are sent by no one while a rolling
+    restart has the fleet a worker short. This step closes before the consumer stops (which
+    forgets those messages): it stops taking messages, then requeues them.
     """
 
     name = "Hand back countdown messages"
@@ -75,12 +77,18 @@ class HandBackStep(bootsteps.StartStopStep):
             if task_consumer is not None:
                 # First, so that nothing given back is delivered straight back to this worker.
                 task_consumer.cancel()
-            count = hand_back_countdowns(getattr(consumer, "timer", None))
+            countdowns = hand_back_countdowns(getattr(consumer, "timer", None))
+            waiting = hand_back_waiting(getattr(worker, "semaphore", None))
         except Exception as exc:  # what is not given back here goes back with the connection
             log.warning("could not give back the held messages at shutdown error=%s", exc)
             return
-        if count:
-            log.info("gave back %d held messages at shutdown", count)
+        if countdowns or waiting:
+            log.info(
+                "gave back %d held messages at shutdown (%d countdowns, %d waiting for a pool process)",
+                countdowns + waiting,
+                countdowns,
+                waiting,
+            )
 
 
 def hand_back_countdowns(timer: Any) -> int:
@@ -97,4 +105,27 @@ def hand_back_countdowns(timer: Any) -> int:
             worker_state.requests.pop(request.id, None)
             count += 1
         worker_state.scheduled_requests.discard(request)
+    return count
+
+
+def hand_back_waiting(semaphore: Any = None) -> int:
+    """Requeue the messages taken ahead that wait for a pool process: none of them will run here.
+
+    A request waits for a process in the worker's semaphore, which the pool's close has just
+    emptied (a waiter still there is taken out first); it was never handed to the pool, so no
+    process of this worker can start it after it went back. One handed over is left alone: a
+    process may already be starting it. Returns how many.
+    """
+    waiters = getattr(semaphore, "_waiting", None)
+    if waiters:
+        waiters.clear()
+    count = 0
+    for request in tuple(worker_state.reserved_requests):
+        if request in worker_state.active_requests or getattr(request, "_apply_result", None) is not None:
+            continue
+        if not request.acknowledged:
+            request.reject(requeue=True)
+            count += 1
+        worker_state.reserved_requests.discard(request)
+        worker_state.requests.pop(request.id, None)
     return count

@@ -107,3 +107,11 @@ def test_every_copied_path_exists_and_is_not_ignored(instructions, ignored):
 @pytest.mark.parametrize("pattern", [".venv", ".git", ".env", "out", "**/*.db", "**/__pycache__", ".pytest_cache"])
 def test_the_build_context_leaves_out_local_state(ignored, pattern):
     assert pattern in ignored
+
+
+def test_the_package_in_the_working_directory_is_compiled_when_the_image_is_built(final_stage):
+    # The worker imports it from there, where nothing may write bytecode at run time.
+    env = " ".join(step.arguments for step in final_stage if step.keyword == "ENV")
+    runs = " ".join(step.arguments for step in final_stage if step.keyword == "RUN")
+    assert re.search(r"\bPYTHONDONTWRITEBYTECODE=1\b", env)
+    assert re.search(r"python -m compileall -q worker\b", runs)
