@@ -157,8 +157,12 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        # WAL lets readers go on while one worker writes.
-        cursor.execute("PRAGMA journal_mode = WAL")
+        # WAL lets readers go on while one worker writes. It stays with the file, so it is asked
+        # for only when missing: asking again takes a lock that can be refused at once while
+        # other connections are busy, busy_timeout or not.
+        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
