@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,15 +158,30 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        # WAL lets readers go on while one worker writes. It stays with the file, so it is asked
-        # for only when missing: asking again takes a lock that can be refused at once while
-        # other connections are busy, busy_timeout or not.
-        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
-        if str(mode).lower() != "wal":
-            cursor.execute("PRAGMA journal_mode = WAL")
+        # WAL lets readers go on while one worker writes.
+        _ask_for_wal(cursor)
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _ask_for_wal(cursor: Any) -> None:
+    """Put the file in WAL mode unless it is. The switch needs the file to itself and SQLite refuses
+    it at once, busy_timeout or not, while another connection holds it: processes opening a new file
+    together race for it. The loser waits and looks again: by then the winner has made the switch,
+    which stays with the file."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def _begin_immediate(connection: Any) -> None:
