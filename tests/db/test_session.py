@@ -31,6 +31,28 @@ def test_a_session_rolls_back_when_its_block_raises(db):
         assert session.get(Job, "b" * 32) is None
 
 
+def test_a_single_statement_is_kept_whatever_comes_after_it_in_its_block(db):
+    with pytest.raises(RuntimeError):
+        with db.one_statement() as session:
+            session.add(Job(id="c" * 32, model_id="flux.1-dev", params=FLUX_PARAMS))
+            session.flush()
+            raise RuntimeError("boom")
+
+    with db.session() as session:
+        # On PostgreSQL each statement was its own transaction; SQLite keeps one around the block.
+        kept = session.get(Job, "c" * 32) is not None
+    assert kept is (not db.is_sqlite)
+
+
+def test_on_postgresql_a_single_statement_leaves_no_transaction_open_behind_it(migrated_postgres):
+    for block, left_open in ((migrated_postgres.session, True), (migrated_postgres.one_statement, False)):
+        with block() as session:
+            session.execute(text("SELECT 1"))
+            driver = session.connection().connection.dbapi_connection
+            # No BEGIN went before the statement, so no COMMIT has to follow it: one round trip, not three.
+            assert (driver.info.transaction_status.name == "INTRANS") is left_open
+
+
 def test_sqlite_connections_wait_for_locks_use_wal_and_enforce_foreign_keys(sqlite_url):
     database = Database(sqlite_url)
     try:

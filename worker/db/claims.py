@@ -81,7 +81,7 @@ class SubmitClaims(RowWriter):
             )
             .returning(Job)
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             row = session.execute(statement).scalar_one_or_none()
             return None if row is None else Claim(job_id, token, row.claim_fence, job_view(row))
 
@@ -116,7 +116,7 @@ class SubmitClaims(RowWriter):
             )
             .returning(Job)
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             row = session.execute(statement).scalar_one_or_none()
             if row is None:
                 return None
@@ -142,20 +142,20 @@ class SubmitClaims(RowWriter):
             )
             .returning(Job.attempts)
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             return session.execute(statement).scalar_one_or_none()
 
     def release_claim(self, claim: Claim) -> bool:
         """Give the row up (the step ended, or waits); a lapsed claim taken over is left to its new holder."""
         statement = update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None)
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             return session.execute(statement).rowcount == 1
 
     def renew_claim(self, claim: Claim, *, hold_s: float) -> bool:
         """Hold the row a while longer between steps; False when the claim was lost."""
         now = utcnow()
         statement = update_jobs().where(holds(claim), not_final()).values(claim_until=now + timedelta(seconds=hold_s))
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             return session.execute(statement).rowcount == 1
 
     def end_before_sending(self, claim: Claim | None, job_id: str, *, error: dict[str, Any] | None = None) -> bool:
@@ -218,7 +218,7 @@ class SubmitClaims(RowWriter):
             )
             .values(updated_at=utcnow())
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             return session.execute(statement).rowcount == 1
 
     def touch_waiting(self, job_ids: Iterable[str]) -> int:
@@ -232,7 +232,7 @@ class SubmitClaims(RowWriter):
             .where(Job.id.in_(wanted), not_final(), Job.scenario_job_id.is_(None))
             .values(updated_at=utcnow())
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             return session.execute(statement).rowcount
 
     def next_submit_seqs(self, job_ids: Iterable[str]) -> dict[str, tuple[int, str | None]]:
@@ -249,7 +249,7 @@ class SubmitClaims(RowWriter):
             .values(submit_seq=Job.submit_seq + 1, updated_at=utcnow())
             .returning(Job.id, Job.submit_seq, Job.batch_id)
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             rows = {row[0]: (row[1], row[2]) for row in session.execute(statement)}
         return {job_id: rows[job_id] for job_id in wanted if job_id in rows}
 
@@ -265,7 +265,7 @@ class SubmitClaims(RowWriter):
             .values(submit_seq=Job.submit_seq + 1, updated_at=utcnow())
             .returning(Job.submit_seq, Job.batch_id)
         )
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             row = session.execute(statement).first()
         return None if row is None else (row[0], row[1])
 

@@ -25,14 +25,14 @@ class RowWriter:
         self._db = database
 
     def _update_one(self, job_id: str, statement: Update) -> int:
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             value = session.execute(statement).scalar_one_or_none()
         if value is None:
             raise JobNotFound(job_id)
         return value
 
     def _update_if(self, job_id: str, statement: Update) -> bool:
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             if session.execute(statement).rowcount == 1:
                 return True
             load_job(session, job_id)  # not applied: tell a missing job from a refused update
@@ -40,7 +40,7 @@ class RowWriter:
 
     def _update_returning(self, job_id: str, statement: Update, *columns: Any) -> Row[Any] | None:
         """`_update_if` that also reads `columns` of the row it changed (in the same statement); None if refused."""
-        with self._db.session() as session:
+        with self._db.one_statement() as session:
             row = session.execute(statement.returning(*columns)).first()
             if row is None:
                 load_job(session, job_id)

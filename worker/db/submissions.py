@@ -193,18 +193,20 @@ class SubmissionRecords(SubmitClaims):
             first_statement = first_statement.values(**release_on_record(claim.fence))
         cost = {"cu_cost": cu_cost} if cu_cost is not None and "billing" not in scenario_job else {}
         try:
-            with self._db.session() as session:
-                # The usual answer, for an unfinished row with no Scenario job yet, is stored and
-                # read back in one statement; anything else takes the careful way below.
+            # The usual answer, for an unfinished row with no Scenario job yet, is stored and
+            # read back in one statement; anything else takes the careful way below.
+            with self._db.one_statement() as session:
                 snapshot = snapshot_values(scenario_job, now=now)
                 merged = first_statement.where(not_final()).values(**snapshot, **cost).returning(Job)
                 row = session.execute(merged).scalar_one_or_none()
-                recorded = row is not None
-                if row is None:
+                view = None if row is None else job_view(row)
+            recorded = view is not None
+            if view is None:
+                with self._db.session() as session:
                     recorded = self._record_the_careful_way(session, first_statement, job_id, scenario_job, now, cost)
                     if not recorded and claim is not None:
                         session.execute(update_jobs().where(holds(claim)).values(claim_token=None, claim_until=None))
-                view = job_view(row if row is not None else load_job(session, job_id))
+                    view = job_view(load_job(session, job_id))
         except IntegrityError:
             # Only a look-alike job's search can have taken it; the marker stays, so this job looks again.
             raise ScenarioJobTaken(
