@@ -57,10 +57,13 @@ def send_submit_again(job_id: str, *, queue: str | None = None) -> bool:
     return True
 
 
-def send_poll(job_id: str, seq: int) -> None:
-    """A look at a job on Scenario; a duplicate of a look already taken finds its place gone."""
+def send_poll(job_id: str, seq: int, *, alone: bool = False) -> None:
+    """A look at a job on Scenario; a duplicate of a look already taken finds its place gone.
+
+    `alone`: the job watches itself to its end, whatever it hears of the sweep.
+    """
     args = (job_id, seq)
-    app.send_task(POLL_TASK, args=args, argsrepr=job_argsrepr(args))
+    app.send_task(POLL_TASK, args=args, kwargs={"alone": True} if alone else None, argsrepr=job_argsrepr(args))
 
 
 def send_hint_look(job_id: str) -> None:

@@ -17,7 +17,7 @@ from kombu import Exchange, Queue
 SUBMIT = "scenario.submit"
 # Submits of batch items: many at once, nobody waits for any single one.
 BATCH = "scenario.batch"
-# Looks at running jobs: polls, the guards of batch jobs, the sweep; and the callbacks of ended
+# Looks at running jobs: polls, the sweep; and the callbacks of ended
 # jobs, short requests (SCENARIO_CALLBACK_TIMEOUT_S) that never hold up a submit.
 WATCH = "scenario.watch"
 # Fetching a batch's finished images.

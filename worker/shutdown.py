@@ -56,11 +56,11 @@ def result_handover_s() -> float:
 class HandBackStep(bootsteps.StartStopStep):
     """At a warm shutdown, give back at once the messages the worker holds but will not run.
 
-    The worker holds countdown messages (a job's guard, the fleet's one sweep, retries, slot waits)
+    The worker holds countdown messages (polls, the fleet's one sweep, retries, slot waits)
     until they are due, and messages it took ahead (the prefetch) until a pool process is free.
     Left to Celery, both go back only when the connection closes, after the last running task and
     the pool's exit: seconds in which the fleet's sweep is stalled on a worker that will never run
-    it, guards and retries wait, and the submits taken ahead are sent by no one while a rolling
+    it, polls and retries wait, and the submits taken ahead are sent by no one while a rolling
     restart has the fleet a worker short. This step closes before the consumer stops (which
     forgets those messages): it stops taking messages, then requeues them.
     """

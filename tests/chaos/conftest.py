@@ -165,7 +165,7 @@ class Chaos:
 
 
 # The simulator tells a retry by its request key: the path for most endpoints, the job for a look.
-# Two requests with one key can be in flight at once (the sweep and a job's guard may look at the
+# Two requests with one key can be in flight at once (the sweep and a job's own poll may look at the
 # same job), so one that arrives within this of the 429 left before it was answered: not a retry.
 # No retry of ours comes that soon (waits have a floor of half a second). A submit's key is its
 # own prompt and a lease keeps its deliveries apart: for submits every early one counts.

@@ -21,7 +21,7 @@ from worker.states import JobStatus
 ITEMS = 160
 # Renders spread over 3 to 9 s and each submit answered after 0.2 s, so the batch sends for a
 # while and ends over a while: the restarts meet submits in flight, renders being watched, and
-# countdown messages (guards, downloads, retries) held by the workers.
+# countdown messages (the sweep, downloads, retries) held by the workers.
 # Item N of both batches renders for the same time, fixed here: the simulator's own jitter comes
 # from the random sequence every request draws from, so each batch would meet other renders and
 # the makespan ratio would carry that luck. With the same renders, it is the restarts' cost.

@@ -16,11 +16,11 @@ from worker.simulator import SimulatorConfig
 from worker.states import JobStatus
 
 BATCH_JOBS = 400
-# Batch jobs that must be submitted (each with its guard held by the worker as a
-# countdown) before the single job comes, while the rest still wait in their lane.
+# Batch jobs that must be submitted before the single job comes, while the rest still
+# wait in their lane.
 IN_FLIGHT_FIRST = 100
 # Production's watch settings, not the suite's quick ones: with hundreds of jobs a
-# guard every 2 s would be the whole load, and the test is about a backlog.
+# look at each every 2 s would be the whole load, and the test is about a backlog.
 WATCH_ENV = {
     "SCENARIO_SWEEP_INTERVAL_S": "2",
     "SCENARIO_SWEEP_STALE_AFTER_S": "30",

@@ -3,7 +3,9 @@
 `poll_job` looks at the job and schedules the next look with a countdown, so no
 worker slot ever sleeps while Scenario renders (the submit is in
 `worker.tasks.submit`). A batch job is watched by the shared sweep instead, and so
-is a single job when many are unfinished; its own poll then only stands guard.
+is a single job when many are unfinished: while the sweep is looking, the job has no
+message of its own. The fleet's one guard over the sweep (`worker.tasks.recovery`)
+hands its jobs back to their own polls should the sweep stop.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from worker.tasks.base import (
 )
 from worker.tasks.downloads import request_downloads
 from worker.tasks.slots import keep_slots
-from worker.tasks.sweep import request_sweep, sweeps_single_jobs
+from worker.tasks.sweep import request_sweep, sweep_is_alive, sweeps_single_jobs
 
 # How many times a poll that came before its predecessor stored its look comes back for it.
 EARLY_POLL_TRIES = 20
@@ -36,9 +38,20 @@ EARLY_POLL_TRIES = 20
 
 @app.task(bind=True, base=GenerationTask, name="scenario.poll_job")
 def poll_job(
-    self: GenerationTask, job_id: str, seq: int, waited: int = 0, early: int = 0, outage_since: float | None = None
+    self: GenerationTask,
+    job_id: str,
+    seq: int,
+    waited: int = 0,
+    early: int = 0,
+    outage_since: float | None = None,
+    alone: bool = False,
 ) -> None:
-    """Look at the job once; record what Scenario says; schedule the next look or finish."""
+    """Look at the job once; record what Scenario says; schedule the next look or finish.
+
+    `alone`: a single job the sweep handed back when it stopped, which watches itself to its
+    end. It never leaves itself to the sweep again: its view of the sweep (counted a second ago,
+    beaten seconds ago) could still say the sweep looks, just after it decided to stop.
+    """
     rt = runtime.current()
     job = begin(self, job_id)
     if job is None:
@@ -47,15 +60,13 @@ def poll_job(
         # Its predecessor scheduled it, then has not stored its own look yet (a short countdown
         # can beat a slow task): come back shortly rather than leave the job unwatched. A
         # predecessor that died is redelivered and schedules this look again itself.
-        poll_job.apply_async((job_id, seq), {"early": early + 1}, countdown=rt.settings.poll_initial_s)
+        poll_job.apply_async((job_id, seq), {"early": early + 1, "alone": alone}, countdown=rt.settings.poll_initial_s)
         return
     if job.poll_seq != seq or job.scenario_job_id is None:
         # A duplicate of a poll that already ran: its successor is on its way.
         return
-    if _the_sweep_has_it(job):
-        # The sweep saw this job lately: stand guard again later, ask Scenario nothing.
-        if rt.jobs.advance_poll_seq(job_id, seq):
-            _guard_later(job_id, seq + 1)
+    if not alone and _the_sweep_has_it(job):
+        # The sweep saw this job lately and goes on looking: this chain ends, Scenario is asked nothing.
         return
     snapshot = rt.client.get_job(job.scenario_job_id)
     status = JobStatus.from_scenario(str(snapshot.get("status")))
@@ -73,10 +84,8 @@ def poll_job(
         keep_slots([job_id])
         # Scheduled before the row moves on, so a crash in between leaves a
         # redelivered poll to do it again rather than a job nobody watches.
-        if _is_swept(job):
-            _guard_later(job_id, seq + 1)
-        else:
-            poll_job.apply_async((job_id, seq + 1), countdown=plan.delay_s)
+        if alone or not _left_to_the_sweep(job):
+            poll_job.apply_async((job_id, seq + 1), {"alone": alone}, countdown=plan.delay_s)
     if plan.outcome is PollOutcome.FINISHED and status is not JobStatus.SUCCESS:
         finish(self, job_id, status, snapshot)  # Scenario's end and the dead letter in one transaction
         return
@@ -103,20 +112,28 @@ def watch_once(job: JobView, *, ours: bool) -> None:
     """Start watching the job; a job found already submitted (`ours` False) is left alone when
     another delivery of its submit watches it (a job woken for a free slot has its waiting
     retry still on its way)."""
+    if _is_swept(job):
+        # The sweep looks at it: a second delivery asks for the sweep again, which sends nothing twice.
+        request_sweep()
+        return
     rt = runtime.current()
     first = True
     if rt.coordination is not None:
         hold_s = max(deadline_s(job), 60.0) + 60.0
         first = rt.coordination.claim(f"watch:{job.id}", "1", hold_s=hold_s)
     if first or ours:
-        _watch(job)
+        poll_job.apply_async((job.id, job.poll_seq), countdown=rt.settings.poll_initial_s)
 
 
-def _watch(job: JobView) -> None:
-    if _is_swept(job):
-        _guard_later(job.id, job.poll_seq)
-    else:
-        poll_job.apply_async((job.id, job.poll_seq), countdown=runtime.current().settings.poll_initial_s)
+def _left_to_the_sweep(job: JobView) -> bool:
+    """Whether a job that polled itself is left to the sweep from now on (no next poll of its own).
+
+    One the guard handed back, or one the sweep gave up, polls itself until a sweep looks again.
+    """
+    if not _is_swept(job):
+        return False
+    request_sweep()
+    return sweep_is_alive()
 
 
 def _is_swept(job: JobView) -> bool:
@@ -127,16 +144,9 @@ def _is_swept(job: JobView) -> bool:
 
 
 def _the_sweep_has_it(job: JobView) -> bool:
-    rt = runtime.current()
-    if not _is_swept(job) or rt.coordination is None or not rt.coordination.sweep_is_alive():
+    if not _is_swept(job) or not sweep_is_alive():
         return False
-    return (_now() - job.updated_at).total_seconds() < rt.settings.sweep_stale_after_s
-
-
-def _guard_later(job_id: str, seq: int) -> None:
-    """The job's own watch while the sweep does the looking: it takes over if the sweep stops."""
-    request_sweep()
-    poll_job.apply_async((job_id, seq), countdown=runtime.current().settings.sweep_stale_after_s)
+    return (_now() - job.updated_at).total_seconds() < runtime.current().settings.sweep_stale_after_s
 
 
 def _now() -> datetime:

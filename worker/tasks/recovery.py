@@ -1,6 +1,6 @@
 """Jobs whose message was lost come back without an operator.
 
-A worker that dies takes with it the messages it held: countdown polls, sweep guards, submits
+A worker that dies takes with it the messages it held: countdown polls, the sweep, submits
 waiting for a slot. Redis hands them out again only after its visibility timeout, and a broker
 restarted empty never does. So every `SCENARIO_RECOVERY_INTERVAL_S` one worker of the fleet
 (a timer each worker runs; or `celery beat`) sends `scenario.recover`, which re-arms the sweep
@@ -24,7 +24,7 @@ from celery.signals import worker_ready
 from worker import lanes, runtime
 from worker.celery_app import app
 from worker.db.jobs import JobView
-from worker.dispatch import send_callback, send_submit_again, wake_waiters
+from worker.dispatch import send_callback, send_poll, send_submit_again, wake_waiters
 from worker.endings import queue_callback
 from worker.fleet.errors import FleetUnavailable
 from worker.lanes import submit_lane
@@ -34,7 +34,7 @@ from worker.spending import resume_paused
 from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
 from worker.tasks.downloads import request_downloads
 from worker.tasks.generation import poll_job
-from worker.tasks.sweep import request_sweep
+from worker.tasks.sweep import request_sweep, sweeps_single_jobs
 
 log = logging.getLogger("worker.tasks")
 
@@ -60,6 +60,7 @@ def recover(self: RecoveryTask) -> int:
     try:
         if rt.sweeps and rt.batches.has_unfinished():
             request_sweep()
+        handed_back = guard_the_sweep()
         _rearm_downloads()
         since = datetime.now(timezone.utc) - timedelta(seconds=rt.settings.stalled_after)
         sent = _recover_stalled(since)
@@ -71,11 +72,42 @@ def recover(self: RecoveryTask) -> int:
     except OUTAGE_ERRORS as exc:
         log.warning("recovery failed; the next one tries again error=%s", exc)
         return 0
+    if handed_back:
+        log.warning("no sweep looked lately: %d jobs look at themselves again", handed_back)
     if sent:
         log.warning("recovered %d stalled jobs", sent)
     if resumed:
         log.info("resumed %d jobs paused for a budget that has room now", len(resumed))
     return sent
+
+
+def guard_the_sweep() -> int:
+    """The fleet's one guard over the sweep, in place of a message per swept job.
+
+    While swept jobs are in flight and no sweep has looked lately (its worker died holding it,
+    say), a sweep is asked for, and the jobs nothing has looked at for `sweep_stale_after_s`
+    go back to their own polls, which hand them over again once a sweep looks. Returns how
+    many were handed back.
+    """
+    rt = runtime.current()
+    if not rt.sweeps or rt.coordination is None or rt.coordination.sweep_is_alive():
+        return 0
+    singles = sweeps_single_jobs()
+    swept = [job for job in rt.jobs.in_flight(limit=JOBS_PER_RUN) if job.batch_id is not None or singles]
+    if not swept:
+        return 0
+    request_sweep()
+    settings = rt.settings
+    unseen_since = datetime.now(timezone.utc) - timedelta(seconds=settings.sweep_stale_after_s)
+    handed_back = 0
+    for job in swept:
+        # Once per stale period: the poll sent touches the job when it runs.
+        if job.updated_at < unseen_since and rt.coordination.claim(
+            f"handed-back:{job.id}", "1", hold_s=settings.sweep_stale_after_s
+        ):
+            send_poll(job.id, job.poll_seq)
+            handed_back += 1
+    return handed_back
 
 
 def _rearm_downloads() -> None:

@@ -138,15 +138,38 @@ COUNT_FRESH_S = 1.0
 _count_seen: tuple[float, int] | None = None
 
 
-def _hand_back_single_jobs() -> None:
-    """The single jobs still in flight when the sweep stops look at themselves again, now.
+def sweep_is_alive() -> bool:
+    """Whether a sweep has looked lately (its beat in Redis).
 
-    A job that kept its own polls meanwhile gets one extra look: whichever of the two
-    polls with its sequence number comes first takes it, the other finds it gone.
+    Every look at a swept job asks; the answer is taken at most once a second per process,
+    since the beat itself is counted in sweep intervals.
+    """
+    global _alive_seen
+    rt = runtime.current()
+    if rt.coordination is None:
+        return False
+    now = time.monotonic()
+    if _alive_seen is None or now - _alive_seen[0] >= ALIVE_FRESH_S:
+        _alive_seen = (now, rt.coordination.sweep_is_alive())
+    return _alive_seen[1]
+
+
+# How long a look at the sweep's beat is trusted, seconds.
+ALIVE_FRESH_S = 1.0
+_alive_seen: tuple[float, bool] | None = None
+
+
+def _hand_back_single_jobs() -> None:
+    """The single jobs still in flight when the sweep stops look at themselves again, now, to their end.
+
+    Read after the sweep gave up its mark: a job recorded later asks for a sweep itself (after
+    its record), which then finds the mark free and comes. A job that kept its own polls
+    meanwhile gets one extra look: whichever of the two polls with its sequence number comes
+    first takes it, the other finds it gone.
     """
     for job in runtime.current().jobs.in_flight():
         if job.batch_id is None:
-            send_poll(job.id, job.poll_seq)
+            send_poll(job.id, job.poll_seq, alone=True)
 
 
 def request_sweep(*, woken: Iterable[str] = (), in_s: float | None = None, looked: set[str] | None = None) -> None:
