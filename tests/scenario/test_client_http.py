@@ -45,6 +45,35 @@ def test_api_calls_carry_basic_auth_json_accept_and_the_user_agent(canned):
     assert seen.json() == {"modelId": "flux.1-dev", "prompt": "a fox"}
 
 
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def without_proxies(monkeypatch) -> None:
+    for name in (*PROXY_VARIABLES, "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_proxy_the_environment_names_carries_every_request(canned, monkeypatch):
+    without_proxies(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", canned.url)
+    canned.answer(job_answer())
+    canned.answer(job_answer())
+    with ScenarioClient("http://scenario.invalid/v1", "key-1", "secret-1") as client:
+        client.get_job("job_1")
+        client.get_job("job_1")  # the proxies are read once per host: the second request goes the same way
+    assert [(seen.path, seen.headers["Host"]) for seen in canned.seen] == [("/v1/jobs/job_1", "scenario.invalid")] * 2
+
+
+def test_a_host_no_proxy_names_is_reached_directly(canned, monkeypatch):
+    without_proxies(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    canned.answer(job_answer())
+    with ScenarioClient(f"{canned.url}/v1", "key-1", "secret-1") as client:
+        assert client.get_job("job_1")["jobId"] == "job_1"
+    assert [seen.path for seen in canned.seen] == ["/v1/jobs/job_1"]
+
+
 def test_a_download_never_sends_the_api_credentials(canned, canned_client):
     canned.answer(Canned(body=b"\x89PNG-bytes", headers={"Content-Type": "image/png"}))
     data = canned_client.download(f"{canned.url}/cdn/asset_1.png?signature=abc")

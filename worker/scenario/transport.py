@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import get_environ_proxies
 from urllib3.util.retry import Retry
 
 from worker.observe import metrics
@@ -67,6 +69,7 @@ class Transport:
         self._on_rate_limited = on_rate_limited
         self._never_shown = never_shown
         self._session = _pooled_session(user_agent)
+        self._proxies: dict[tuple[str, str], dict[str, str]] = {}
 
     def close(self) -> None:
         self._session.close()
@@ -79,7 +82,8 @@ class Transport:
         path = urlsplit(url).path
         started = time.monotonic()
         try:
-            response = self._session.request(method, url, timeout=self._timeout, **options)
+            proxies = self._proxies_for(url)
+            response = self._session.request(method, url, timeout=self._timeout, proxies=proxies, **options)
         except _NETWORK_FAILURES as exc:
             log.debug("%s %s %s failed in %.0f ms: %s", endpoint, method, path, _ms_since(started), type(exc).__name__)
             metrics.scenario_answer(endpoint, method, path, None)
@@ -94,6 +98,16 @@ class Transport:
         if self._on_answer is not None:
             self._on_answer(endpoint, response.status_code)
         return response
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """The proxies the environment names for this URL's host (HTTPS_PROXY, NO_PROXY, ...), read
+        once per host: requests would read the whole environment again for every request."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        found = self._proxies.get(key)
+        if found is None:
+            found = self._proxies[key] = get_environ_proxies(url)
+        return found
 
     def send_json(self, endpoint: str, method: str, url: str, **options: Any) -> Any:
         """One request whose 2xx answer is JSON (or empty: None); any other answer raises."""
@@ -152,6 +166,11 @@ def secrets_of(api_key: str, api_secret: str) -> tuple[str, ...]:
 
 def _pooled_session(user_agent: str) -> requests.Session:
     session = requests.Session()
+    # What requests reads from the environment before each request is read here once instead: the
+    # proxies per host (`Transport._proxies_for`) and a CA bundle. Credentials come with each
+    # request, so no .netrc is wanted.
+    session.trust_env = False
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     # total=0: urllib3 must not retry behind the queue's back, or one task could
     # hit Scenario several times and ignore Retry-After.
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=Retry(total=0, read=False))
