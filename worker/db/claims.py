@@ -13,9 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import ColumnElement, Update, and_, bindparam, case, func, or_
 
 from worker.db.models import Job, utcnow
 from worker.db.reservations import give_back_unsent
@@ -47,11 +48,11 @@ class CancelStep(StrEnum):
     FINAL = "final"  # nothing to cancel
 
 
-def unclaimed(now: datetime) -> ColumnElement[bool]:
+def unclaimed(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     return or_(Job.claim_token.is_(None), Job.claim_until.is_(None), Job.claim_until < now)
 
 
-def due(now: datetime) -> ColumnElement[bool]:
+def due(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """The job's `not_before` has come, or it has none."""
     return or_(Job.not_before.is_(None), Job.not_before <= now)
 
@@ -96,28 +97,16 @@ class SubmitClaims(RowWriter):
         a waiter a freed slot woke) reaches Scenario two round trips sooner.
         """
         now = utcnow()
-        statement = (
-            update_jobs()
-            .where(
-                Job.id == job_id,
-                Job.submit_seq == seq,
-                not_final(),
-                Job.scenario_job_id.is_(None),
-                unclaimed(now),
-                due(now),
-            )
-            .values(
-                claim_token=token,
-                claim_fence=Job.claim_fence + 1,
-                claim_until=now + timedelta(seconds=hold_s),
-                deliveries=case((Job.last_task_id == delivery, Job.deliveries + 1), else_=1),
-                last_task_id=delivery,
-                updated_at=now,
-            )
-            .returning(Job)
-        )
+        values = {
+            "job_id": job_id,
+            "seq": seq,
+            "now": now,
+            "until": now + timedelta(seconds=hold_s),
+            "token": token,
+            "delivery": delivery,
+        }
         with self._db.one_statement() as session:
-            row = session.execute(statement).scalar_one_or_none()
+            row = session.execute(_claim_delivered_submit(), values).scalar_one_or_none()
             if row is None:
                 return None
             return Claim(job_id, token, row.claim_fence, job_view(row)), row.deliveries
@@ -130,20 +119,15 @@ class SubmitClaims(RowWriter):
         marked unanswered until its answer is stored. Returns the attempt's number, or None.
         """
         now = utcnow()
-        statement = (
-            update_jobs()
-            .where(holds(claim), not_final(), Job.scenario_job_id.is_(None), Job.cancel_requested_at.is_(None))
-            .values(
-                attempts=Job.attempts + 1,
-                last_error=None,
-                unanswered_submit_at=now,
-                claim_until=now + timedelta(seconds=hold_s),
-                updated_at=now,
-            )
-            .returning(Job.attempts)
-        )
+        values = {
+            "job_id": claim.job_id,
+            "token": claim.token,
+            "fence": claim.fence,
+            "now": now,
+            "until": now + timedelta(seconds=hold_s),
+        }
         with self._db.one_statement() as session:
-            return session.execute(statement).scalar_one_or_none()
+            return session.execute(_open_send(), values).scalar_one_or_none()
 
     def release_claim(self, claim: Claim) -> bool:
         """Give the row up (the step ended, or waits); a lapsed claim taken over is left to its new holder."""
@@ -268,6 +252,61 @@ class SubmitClaims(RowWriter):
         with self._db.one_statement() as session:
             row = session.execute(statement).first()
         return None if row is None else (row[0], row[1])
+
+
+# The two statements every send makes are built once, with their values as parameters: building
+# and keying a statement like these anew cost a third of a millisecond each time.
+
+
+def _at(name: str) -> Any:
+    return bindparam(name, type_=Job.updated_at.type)
+
+
+@cache
+def _claim_delivered_submit() -> Update:
+    now = _at("now")
+    delivery = bindparam("delivery", type_=Job.last_task_id.type)
+    return (
+        update_jobs()
+        .where(
+            Job.id == bindparam("job_id"),
+            Job.submit_seq == bindparam("seq"),
+            not_final(),
+            Job.scenario_job_id.is_(None),
+            unclaimed(now),
+            due(now),
+        )
+        .values(
+            claim_token=bindparam("token"),
+            claim_fence=Job.claim_fence + 1,
+            claim_until=_at("until"),
+            deliveries=case((Job.last_task_id == delivery, Job.deliveries + 1), else_=1),
+            last_task_id=delivery,
+            updated_at=now,
+        )
+        .returning(Job)
+    )
+
+
+@cache
+def _open_send() -> Update:
+    holder = and_(
+        Job.id == bindparam("job_id"),
+        Job.claim_token == bindparam("token"),
+        Job.claim_fence == bindparam("fence"),
+    )
+    return (
+        update_jobs()
+        .where(holder, not_final(), Job.scenario_job_id.is_(None), Job.cancel_requested_at.is_(None))
+        .values(
+            attempts=Job.attempts + 1,
+            last_error=None,
+            unanswered_submit_at=_at("now"),
+            claim_until=_at("until"),
+            updated_at=_at("now"),
+        )
+        .returning(Job.attempts)
+    )
 
 
 def release_on_record(fence: int) -> dict[str, Any]:
