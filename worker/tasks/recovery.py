@@ -34,7 +34,7 @@ from worker.spending import resume_paused
 from worker.tasks.base import OUTAGE_ERRORS, GenerationTask
 from worker.tasks.downloads import request_downloads
 from worker.tasks.generation import poll_job
-from worker.tasks.sweep import request_sweep, sweeps_single_jobs
+from worker.tasks.sweep import request_sweep
 
 log = logging.getLogger("worker.tasks")
 
@@ -92,8 +92,13 @@ def guard_the_sweep() -> int:
     rt = runtime.current()
     if not rt.sweeps or rt.coordination is None or rt.coordination.sweep_is_alive():
         return 0
-    singles = sweeps_single_jobs()
-    swept = [job for job in rt.jobs.in_flight(limit=JOBS_PER_RUN) if job.batch_id is not None or singles]
+    in_flight = rt.jobs.in_flight(limit=JOBS_PER_RUN)
+    if not in_flight:
+        return 0
+    # Counted here, not through `sweeps_single_jobs`: a count this process kept would be what the
+    # jobs it submits next second go by, and one taken before a burst is queued says none.
+    singles = rt.jobs.unfinished_count() >= rt.settings.sweep_from_jobs
+    swept = [job for job in in_flight if job.batch_id is not None or singles]
     if not swept:
         return 0
     request_sweep()
